@@ -1,0 +1,155 @@
+/* config.c: the settings struct: defaults, value parsers, free. No I/O. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "proxyd.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 5000
+#define DEFAULT_IO_TIMEOUT_MS 30000
+#define DEFAULT_MAX_REQUEST_BODY (64 * 1024 * 1024)
+
+void config_init(pd_config_t *conf)
+{
+    memset(conf, 0, sizeof(*conf));
+    conf->threads = config_default_threads();
+    conf->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    conf->io_timeout_ms = DEFAULT_IO_TIMEOUT_MS;
+    conf->max_request_body = DEFAULT_MAX_REQUEST_BODY;
+}
+
+void config_free(pd_config_t *conf)
+{
+    size_t i;
+
+    for (i = 0; i < conf->num_listens; i++)
+        free(conf->listens[i].host);
+    free(conf->listens);
+    free(conf->path);
+    free(conf->registry);
+    memset(conf, 0, sizeof(*conf));
+}
+
+unsigned config_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        return 1;
+    return n > PD_MAX_THREADS ? PD_MAX_THREADS : (unsigned)n;
+}
+
+/* Reads a whole non-negative decimal number; returns where it stopped, or NULL. */
+static const char *parse_number(const char *s, uint64_t *value)
+{
+    char *end;
+
+    if (!isdigit((unsigned char)*s))
+        return NULL;
+    errno = 0;
+    *value = strtoull(s, &end, 10);
+    if (errno != 0)
+        return NULL;
+    return end;
+}
+
+/* "250ms", "5s", "2m", "1h"; a unit is required so that "5" is not misread. */
+int config_parse_duration(const char *s, uint64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    uint64_t n;
+    const char *unit;
+    size_t i;
+
+    if ((unit = parse_number(s, &n)) == NULL)
+        return -1;
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            if (n > UINT64_MAX / units[i].ms)
+                return -1;
+            *ms = n * units[i].ms;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* "1048576", "512k", "64MiB", "1G": binary units, as nginx's client_max_body_size. */
+int config_parse_size(const char *s, size_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {{"", 1},
+                 {"k", 1 << 10}, {"K", 1 << 10}, {"KiB", 1 << 10}, {"KB", 1 << 10},
+                 {"m", 1 << 20}, {"M", 1 << 20}, {"MiB", 1 << 20}, {"MB", 1 << 20},
+                 {"g", 1 << 30}, {"G", 1 << 30}, {"GiB", 1 << 30}, {"GB", 1 << 30}};
+    uint64_t n;
+    const char *unit;
+    size_t i;
+
+    if ((unit = parse_number(s, &n)) == NULL)
+        return -1;
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].unit) == 0) {
+            if (n > SIZE_MAX / units[i].mult)
+                return -1;
+            *bytes = n * units[i].mult;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* "127.0.0.1:8080", "[::1]:8080", "*:8080", "localhost:8080". */
+int config_parse_listen(const char *s, pd_listen_t *listen)
+{
+    const char *colon, *host = s;
+    size_t host_len;
+    uint64_t port;
+    const char *end;
+
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return -1;
+        host = s + 1;
+        host_len = close - host;
+        colon = close + 1;
+    } else {
+        if ((colon = strrchr(s, ':')) == NULL || memchr(s, ':', colon - s) != NULL)
+            return -1;
+        host_len = colon - s;
+    }
+    if ((end = parse_number(colon + 1, &port)) == NULL || *end != '\0' || port == 0 || port > 65535 || host_len == 0)
+        return -1;
+    listen->port = (uint16_t)port;
+    if (host_len == 1 && *host == '*') {
+        listen->host = NULL;
+        return 0;
+    }
+    if ((listen->host = strndup(host, host_len)) == NULL)
+        fatal("%s", __func__);
+    return 0;
+}
+
+/* Relative paths in the settings are relative to the settings file's folder. Caller frees. */
+char *config_resolve_path(const char *base_file, const char *path)
+{
+    const char *slash = strrchr(base_file, '/');
+    char *resolved;
+
+    if (path[0] == '/' || slash == NULL) {
+        resolved = strdup(path);
+    } else if (asprintf(&resolved, "%.*s/%s", (int)(slash - base_file), base_file, path) < 0) {
+        resolved = NULL;
+    }
+    if (resolved == NULL)
+        fatal("%s", __func__);
+    return resolved;
+}

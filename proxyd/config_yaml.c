@@ -1,0 +1,212 @@
+/* config_yaml.c: the settings file (proxyd.yaml) -> pd_config_t, errors with file:line:column. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proxyd.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_REGISTRY "services.yaml"
+
+typedef struct parse_ctx {
+    pd_yaml_doc_t *yd;
+    pd_config_t *conf;
+    char *err;
+    size_t errlen;
+} parse_ctx_t;
+
+/* One row per key: the name and the function that validates and stores its value. */
+typedef struct key_rule {
+    const char *name;
+    int (*set)(parse_ctx_t *pc, const char *key, yaml_node_t *value);
+} key_rule_t;
+
+static int walk_mapping(parse_ctx_t *pc, const char *section, yaml_node_t *node, const key_rule_t *rules);
+
+static const char *expect_scalar(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s = yaml_doc_scalar(value);
+
+    if (s == NULL || *s == '\0')
+        yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: expected a value, not %s", key,
+                       s == NULL ? "a list or mapping" : "nothing");
+    return s != NULL && *s != '\0' ? s : NULL;
+}
+
+static int add_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    pd_config_t *conf = pc->conf;
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    if ((conf->listens = realloc(conf->listens, (conf->num_listens + 1) * sizeof(*conf->listens))) == NULL)
+        fatal("%s", __func__);
+    if (config_parse_listen(s, &conf->listens[conf->num_listens]) != 0)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen,
+                              "%s: '%s' is not an address: use 127.0.0.1:8080, [::1]:8080 or *:8080", key, s);
+    conf->num_listens++;
+    return 0;
+}
+
+static int set_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    yaml_node_item_t *item;
+
+    if (value->type != YAML_SEQUENCE_NODE)
+        return add_listen(pc, key, value);
+    if (value->data.sequence.items.start == value->data.sequence.items.top)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: the list is empty", key);
+    for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
+        if (add_listen(pc, key, yaml_doc_node(pc->yd, *item)) != 0)
+            return -1;
+    return 0;
+}
+
+static int set_threads(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s;
+    char *end;
+    long n;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    n = strtol(s, &end, 10);
+    if (*end != '\0' || n < 1 || n > PD_MAX_THREADS)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to %d", key, s,
+                              PD_MAX_THREADS);
+    pc->conf->threads = (unsigned)n;
+    return 0;
+}
+
+static int set_registry(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    free(pc->conf->registry);
+    pc->conf->registry = config_resolve_path(pc->conf->path, s);
+    return 0;
+}
+
+static int set_duration(parse_ctx_t *pc, const char *key, yaml_node_t *value, uint64_t *ms)
+{
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    if (config_parse_duration(s, ms) != 0 || *ms == 0)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a duration: use 250ms, 5s or 2m", key, s);
+    return 0;
+}
+
+static int set_connect_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->connect_timeout_ms);
+}
+
+static int set_io_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->io_timeout_ms);
+}
+
+static int set_max_request_body(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    if (config_parse_size(s, &pc->conf->max_request_body) != 0 || pc->conf->max_request_body == 0)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a size: use 1048576, 512k, 64MiB or 1G",
+                              key, s);
+    return 0;
+}
+
+static const key_rule_t upstream_rules[] = {
+    {"connect_timeout", set_connect_timeout}, {"io_timeout", set_io_timeout}, {NULL, NULL}};
+
+static int set_upstream(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return walk_mapping(pc, key, value, upstream_rules);
+}
+
+/* Keys reserved for features this build does not have: refusing them is safer than
+ * running without the protection (auth) the operator asked for. */
+static int set_reserved(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: not supported by this version of proxyd", key);
+}
+
+static const key_rule_t top_rules[] = {{"listen", set_listen},
+                                       {"threads", set_threads},
+                                       {"registry", set_registry},
+                                       {"upstream", set_upstream},
+                                       {"max_request_body", set_max_request_body},
+                                       {"admin", set_reserved},
+                                       {"auth", set_reserved},
+                                       {NULL, NULL}};
+
+static const key_rule_t *find_rule(const key_rule_t *rules, const char *name)
+{
+    for (; rules->name != NULL; rules++)
+        if (strcmp(rules->name, name) == 0)
+            return rules;
+    return NULL;
+}
+
+/* Applies `rules` to each key of a mapping; unknown and repeated keys are errors. */
+static int walk_mapping(parse_ctx_t *pc, const char *section, yaml_node_t *node, const key_rule_t *rules)
+{
+    yaml_node_pair_t *pair, *prev;
+    char qualified[128];
+
+    if (node->type != YAML_MAPPING_NODE)
+        return yaml_doc_error(pc->yd, node, pc->err, pc->errlen, "%s: expected a mapping of keys to values",
+                              section != NULL ? section : "settings");
+    for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = yaml_doc_node(pc->yd, pair->key);
+        const char *name = yaml_doc_scalar(k);
+        const key_rule_t *rule;
+
+        if (name == NULL)
+            return yaml_doc_error(pc->yd, k, pc->err, pc->errlen, "keys must be plain names");
+        for (prev = node->data.mapping.pairs.start; prev < pair; prev++)
+            if (strcmp(yaml_doc_scalar(yaml_doc_node(pc->yd, prev->key)), name) == 0)
+                return yaml_doc_error(pc->yd, k, pc->err, pc->errlen, "%s: repeated key", name);
+        snprintf(qualified, sizeof(qualified), "%s%s%s", section != NULL ? section : "", section != NULL ? "." : "", name);
+        if ((rule = find_rule(rules, name)) == NULL)
+            return yaml_doc_error(pc->yd, k, pc->err, pc->errlen, "%s: unknown key", qualified);
+        if (rule->set(pc, qualified, yaml_doc_node(pc->yd, pair->value)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Fills `conf` from `file`; on error `conf` holds partial values and must still be freed. */
+int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen)
+{
+    pd_yaml_doc_t yd;
+    parse_ctx_t pc = {&yd, conf, err, errlen};
+    yaml_node_t *root;
+    int ret = 0;
+
+    conf->path = strdup(file);
+    if (conf->path == NULL)
+        fatal("%s", __func__);
+    if (yaml_doc_load(&yd, file, err, errlen) != 0)
+        return -1;
+    if ((root = yaml_doc_root(&yd)) != NULL)
+        ret = walk_mapping(&pc, NULL, root, top_rules);
+    yaml_doc_free(&yd);
+    if (ret != 0)
+        return -1;
+    if (conf->num_listens == 0) {
+        conf->listens = calloc(1, sizeof(*conf->listens));
+        if (conf->listens == NULL || config_parse_listen(DEFAULT_LISTEN, conf->listens) != 0)
+            fatal("%s", __func__);
+        conf->num_listens = 1;
+    }
+    if (conf->registry == NULL)
+        conf->registry = config_resolve_path(file, DEFAULT_REGISTRY);
+    return 0;
+}

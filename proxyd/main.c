@@ -1,0 +1,170 @@
+/* main.c: command line, -t, signals, starting and stopping the worker loops. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include "proxyd.h"
+
+#ifndef PROXYD_CONFIG_FILE
+#define PROXYD_CONFIG_FILE "/etc/proxyd/proxyd.yaml"
+#endif
+
+/* Bodies above this spill from memory into temporary files (h2o's buffer mmap). */
+#define BODY_SPILL_THRESHOLD (1024 * 1024)
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: proxyd [-t] [-c file]\n"
+                 "  -c, --config FILE  settings file (default %s)\n"
+                 "  -t, --test         check the settings and the registry, then exit\n"
+                 "  -V, --version      print the version and exit\n"
+                 "  -h, --help         print this help and exit\n",
+                 PROXYD_CONFIG_FILE);
+}
+
+/* Reads both files; prints the first error. */
+static int load_all(pd_config_t *conf, const char *file, pd_snapshot_t **snap)
+{
+    char err[1024];
+
+    if (config_load(conf, file, err, sizeof(err)) != 0 || (*snap = registry_load(conf->registry, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "proxyd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
+{
+    h2o_hostconf_t *hostconf;
+    static char spill_template[1024];
+    const char *tmpdir = getenv("TMPDIR");
+
+    h2o_config_init(globalconf);
+    globalconf->server_name = h2o_iovec_init(H2O_STRLIT("proxyd"));
+    globalconf->max_request_entity_size = conf->max_request_body;
+    globalconf->proxy.io_timeout = conf->io_timeout_ms;
+    globalconf->proxy.emit_x_forwarded_headers = 1;
+    globalconf->proxy.emit_via_header = 0;
+    snprintf(spill_template, sizeof(spill_template), "%s/proxyd.body.XXXXXX", tmpdir != NULL ? tmpdir : "/tmp");
+    h2o_socket_buffer_mmap_settings.threshold = BODY_SPILL_THRESHOLD;
+    strcpy(h2o_socket_buffer_mmap_settings.fn_template, spill_template);
+    /* one catch-all host and path: every request reaches proxy.c, every error json_error.c */
+    hostconf = h2o_config_register_host(globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    /* json_error.c logs failures without the query string, which may hold credentials */
+    hostconf->fallback_path.error_log.emit_request_errors = 0;
+    proxy_register(&hostconf->fallback_path);
+    json_error_register(&hostconf->fallback_path);
+}
+
+static void reload_registry(const pd_config_t *conf)
+{
+    char err[1024];
+    pd_snapshot_t *snap = registry_load(conf->registry, err, sizeof(err));
+
+    if (snap == NULL) {
+        log_warnx("reload refused, the registry is unchanged: %s", err);
+        return;
+    }
+    registry_publish(snap);
+    log_info("reloaded %s: %zu services", conf->registry, snap->num_services);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    const pd_config_t *conf = handle->data;
+
+    if (signum == SIGHUP) {
+        reload_registry(conf);
+        return;
+    }
+    log_info("%s: stopping", strsignal(signum));
+    workers_stop();
+    uv_stop(handle->loop);
+}
+
+/* Runs until SIGTERM or SIGINT; SIGHUP re-reads the registry. */
+static void run(const pd_config_t *conf)
+{
+    static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    uv_signal_t signals[3];
+    uv_loop_t loop;
+    size_t i;
+
+    uv_loop_init(&loop);
+    for (i = 0; i < 3; i++) {
+        uv_signal_init(&loop, &signals[i]);
+        signals[i].data = (void *)conf;
+        uv_signal_start(&signals[i], on_signal, signums[i]);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (i = 0; i < 3; i++)
+        uv_close((uv_handle_t *)&signals[i], NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                              {"test", no_argument, NULL, 't'},
+                                              {"version", no_argument, NULL, 'V'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {NULL, 0, NULL, 0}};
+    const char *file = PROXYD_CONFIG_FILE;
+    int ch, test_only = 0;
+    pd_config_t conf;
+    pd_snapshot_t *snap = NULL;
+    h2o_globalconf_t globalconf;
+    char err[1024];
+
+    log_init("proxyd");
+    while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            file = optarg;
+            break;
+        case 't':
+            test_only = 1;
+            break;
+        case 'V':
+            printf("proxyd %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 1;
+    }
+    config_init(&conf);
+    if (load_all(&conf, file, &snap) != 0) {
+        config_free(&conf);
+        return 1;
+    }
+    if (test_only) {
+        printf("proxyd: %s and %s: configuration OK (%zu services)\n", file, conf.registry, snap->num_services);
+        snapshot_decref(snap);
+        config_free(&conf);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    registry_publish(snap);
+    setup_h2o(&globalconf, &conf);
+    if (workers_start(&conf, &globalconf, err, sizeof(err)) != 0)
+        fatalx("%s", err);
+    log_info("listening with %u threads, %zu services from %s", conf.threads, snap->num_services, conf.registry);
+    run(&conf);
+    workers_join();
+    registry_shutdown();
+    h2o_config_dispose(&globalconf);
+    config_free(&conf);
+    return 0;
+}

@@ -1,0 +1,132 @@
+/* proxyd.h: types shared by the daemon's files, prototypes grouped by file. */
+#ifndef PROXYD_H
+#define PROXYD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <search.h>
+#include <yaml.h>
+#include <h2o.h>
+
+#define PD_SERVICE_NAME_MAX 63
+#define PD_MAX_THREADS 256
+
+/* A listening address from the settings ("127.0.0.1:8080", "[::1]:8080", "*:8080"). */
+typedef struct pd_listen {
+    char *host; /* NULL for "*" (every address) */
+    uint16_t port;
+} pd_listen_t;
+
+/* The settings file, validated; plain data, no runtime state. */
+typedef struct pd_config {
+    char *path;     /* the settings file itself */
+    char *registry; /* services.yaml, resolved against the settings file's folder */
+    pd_listen_t *listens;
+    size_t num_listens;
+    unsigned threads;
+    uint64_t connect_timeout_ms;
+    uint64_t io_timeout_ms;
+    size_t max_request_body;
+} pd_config_t;
+
+/* One registry entry, immutable once built; shared by snapshots and by the
+ * requests in flight through its reference count. */
+typedef struct pd_service {
+    char *name;
+    char *url;               /* as written in services.yaml */
+    h2o_url_t upstream;      /* scheme and authority to connect to; path is the base path without a trailing '/' */
+    h2o_url_t location_match; /* upstream URL with a trailing '/': Location headers under it are rewritten */
+    char *path_prefix;       /* "/<name>/", what location_match is rewritten to */
+    uint64_t timeout_ms;     /* 0: the settings' upstream io_timeout */
+    int refcnt;              /* atomic */
+    char *buf;               /* owns the strings that upstream and location_match point into */
+} pd_service_t;
+
+/* The registry as a whole at one moment: immutable, reference counted. */
+typedef struct pd_snapshot {
+    pd_service_t **services; /* sorted by name */
+    size_t num_services;
+    struct hsearch_data index; /* name -> service, built once */
+    uint64_t version;
+    int refcnt; /* atomic */
+} pd_snapshot_t;
+
+/* A parsed YAML document with the file it came from, for error messages. */
+typedef struct pd_yaml_doc {
+    const char *file;
+    yaml_document_t doc;
+} pd_yaml_doc_t;
+
+/* log.c */
+void log_init(const char *progname);
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* config.c */
+void config_init(pd_config_t *conf);
+void config_free(pd_config_t *conf);
+int config_parse_duration(const char *s, uint64_t *ms);
+int config_parse_size(const char *s, size_t *bytes);
+int config_parse_listen(const char *s, pd_listen_t *listen);
+char *config_resolve_path(const char *base_file, const char *path);
+unsigned config_default_threads(void);
+
+/* yaml_doc.c */
+int yaml_doc_load(pd_yaml_doc_t *yd, const char *file, char *err, size_t errlen);
+void yaml_doc_free(pd_yaml_doc_t *yd);
+yaml_node_t *yaml_doc_root(pd_yaml_doc_t *yd);
+yaml_node_t *yaml_doc_node(pd_yaml_doc_t *yd, int index);
+const char *yaml_doc_scalar(yaml_node_t *node);
+int yaml_doc_error(pd_yaml_doc_t *yd, yaml_node_t *node, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* config_yaml.c */
+int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen);
+
+/* service.c */
+int service_check_name(const char *name, char *err, size_t errlen);
+pd_service_t *service_new(const char *name, const char *url, uint64_t timeout_ms, char *err, size_t errlen);
+void service_incref(pd_service_t *service);
+void service_decref(pd_service_t *service);
+
+/* registry_yaml.c */
+pd_snapshot_t *registry_load(const char *file, char *err, size_t errlen);
+
+/* registry.c */
+pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services);
+pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len);
+void snapshot_decref(pd_snapshot_t *snap);
+void registry_publish(pd_snapshot_t *snap);
+pd_snapshot_t *registry_acquire(void);
+uint64_t registry_generation(void);
+void registry_shutdown(void);
+
+/* upstream.c: per worker thread, the socket pools and client contexts */
+typedef struct pd_upstreams pd_upstreams_t;
+pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf);
+void upstreams_dispose(pd_upstreams_t *ups);
+void upstreams_free(pd_upstreams_t *ups);
+h2o_socketpool_t *upstreams_pool(pd_upstreams_t *ups, const h2o_url_t *url);
+h2o_http1client_ctx_t *upstreams_client(pd_upstreams_t *ups, uint64_t timeout_ms);
+
+/* worker.c */
+typedef struct pd_worker pd_worker_t;
+int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *err, size_t errlen);
+void workers_stop(void);
+void workers_join(void);
+pd_worker_t *worker_of(h2o_context_t *ctx);
+pd_snapshot_t *worker_snapshot(pd_worker_t *worker);
+pd_upstreams_t *worker_upstreams(pd_worker_t *worker);
+
+/* proxy.c */
+void proxy_register(h2o_pathconf_t *pathconf);
+
+/* json_error.c */
+void json_error_send(h2o_req_t *req, int status, const char *reason, const char *message, const char *service);
+void json_error_register(h2o_pathconf_t *pathconf);
+
+#endif

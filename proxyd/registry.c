@@ -1,0 +1,119 @@
+/* registry.c: immutable registry snapshots, O(1) lookup, and the one current snapshot. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proxyd.h"
+
+/* The current snapshot. Workers keep their own reference and compare `generation`
+ * (one atomic load per request) to notice a swap; taking a new reference happens
+ * under the lock, so a swap can never free a snapshot between load and incref. */
+static struct {
+    pthread_mutex_t lock;
+    pd_snapshot_t *current;
+    uint64_t generation;
+} registry = {PTHREAD_MUTEX_INITIALIZER, NULL, 0};
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp((*(pd_service_t *const *)a)->name, (*(pd_service_t *const *)b)->name);
+}
+
+/* A snapshot holding its own reference to each service; the caller keeps its references. */
+pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services)
+{
+    pd_snapshot_t *snap;
+    size_t i;
+
+    if ((snap = calloc(1, sizeof(*snap))) == NULL)
+        fatal("%s", __func__);
+    snap->refcnt = 1;
+    snap->num_services = num_services;
+    if ((snap->services = calloc(num_services + 1, sizeof(*snap->services))) == NULL)
+        fatal("%s", __func__);
+    /* twice the entries keeps glibc's open-addressing table short of collisions */
+    if (hcreate_r(num_services * 2 + 1, &snap->index) == 0)
+        fatal("%s: hcreate_r", __func__);
+    for (i = 0; i < num_services; i++) {
+        ENTRY entry = {services[i]->name, services[i]}, *found;
+        service_incref(services[i]);
+        snap->services[i] = services[i];
+        if (hsearch_r(entry, ENTER, &found, &snap->index) == 0)
+            fatal("%s: hsearch_r", __func__);
+    }
+    qsort(snap->services, num_services, sizeof(*snap->services), compare_names);
+    return snap;
+}
+
+/* Borrowed: valid while the caller holds its reference to `snap`. */
+pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len)
+{
+    char key[PD_SERVICE_NAME_MAX + 1];
+    ENTRY query = {key, NULL}, *found;
+
+    if (len == 0 || len > PD_SERVICE_NAME_MAX)
+        return NULL;
+    memcpy(key, name, len);
+    key[len] = '\0';
+    if (hsearch_r(query, FIND, &found, &snap->index) == 0)
+        return NULL;
+    return found->data;
+}
+
+static void snapshot_incref(pd_snapshot_t *snap)
+{
+    __atomic_add_fetch(&snap->refcnt, 1, __ATOMIC_RELAXED);
+}
+
+void snapshot_decref(pd_snapshot_t *snap)
+{
+    size_t i;
+
+    if (snap == NULL || __atomic_sub_fetch(&snap->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    for (i = 0; i < snap->num_services; i++)
+        service_decref(snap->services[i]);
+    hdestroy_r(&snap->index);
+    free(snap->services);
+    free(snap);
+}
+
+/* Makes `snap` current, taking over the caller's reference; the next request on
+ * every worker sees it. */
+void registry_publish(pd_snapshot_t *snap)
+{
+    pd_snapshot_t *old;
+
+    pthread_mutex_lock(&registry.lock);
+    old = registry.current;
+    snap->version = old != NULL ? old->version + 1 : 1;
+    registry.current = snap;
+    __atomic_add_fetch(&registry.generation, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&registry.lock);
+    snapshot_decref(old);
+}
+
+/* A new reference to the current snapshot; the caller releases it with snapshot_decref. */
+pd_snapshot_t *registry_acquire(void)
+{
+    pd_snapshot_t *snap;
+
+    pthread_mutex_lock(&registry.lock);
+    snap = registry.current;
+    snapshot_incref(snap);
+    pthread_mutex_unlock(&registry.lock);
+    return snap;
+}
+
+uint64_t registry_generation(void)
+{
+    return __atomic_load_n(&registry.generation, __ATOMIC_ACQUIRE);
+}
+
+void registry_shutdown(void)
+{
+    pthread_mutex_lock(&registry.lock);
+    snapshot_decref(registry.current);
+    registry.current = NULL;
+    pthread_mutex_unlock(&registry.lock);
+}

@@ -1,0 +1,115 @@
+/* registry_yaml.c: services.yaml -> a registry snapshot, errors with file:line:column. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proxyd.h"
+
+/* The long form's options: `name: {url: ..., timeout: 5s}`. */
+typedef struct service_fields {
+    const char *url;
+    uint64_t timeout_ms;
+} service_fields_t;
+
+static int parse_long_form(pd_yaml_doc_t *yd, const char *name, yaml_node_t *node, service_fields_t *fields, char *err,
+                           size_t errlen)
+{
+    yaml_node_pair_t *pair;
+
+    for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = yaml_doc_node(yd, pair->key), *v = yaml_doc_node(yd, pair->value);
+        const char *key = yaml_doc_scalar(k), *value = yaml_doc_scalar(v);
+
+        if (key == NULL)
+            return yaml_doc_error(yd, k, err, errlen, "%s: option names must be plain names", name);
+        if (value == NULL)
+            return yaml_doc_error(yd, v, err, errlen, "%s.%s: expected a value, not a list or mapping", name, key);
+        if (strcmp(key, "url") == 0) {
+            fields->url = value;
+        } else if (strcmp(key, "timeout") == 0) {
+            if (config_parse_duration(value, &fields->timeout_ms) != 0 || fields->timeout_ms == 0)
+                return yaml_doc_error(yd, v, err, errlen, "%s.timeout: '%s' is not a duration: use 250ms, 5s or 2m", name,
+                                      value);
+        } else {
+            return yaml_doc_error(yd, k, err, errlen, "%s.%s: unknown option (known: url, timeout)", name, key);
+        }
+    }
+    if (fields->url == NULL)
+        return yaml_doc_error(yd, node, err, errlen, "%s: the url option is missing", name);
+    return 0;
+}
+
+/* One `name: url` or `name: {url: ...}` pair -> a service with one reference. */
+static pd_service_t *parse_entry(pd_yaml_doc_t *yd, yaml_node_pair_t *pair, char *err, size_t errlen)
+{
+    yaml_node_t *k = yaml_doc_node(yd, pair->key), *v = yaml_doc_node(yd, pair->value);
+    const char *name = yaml_doc_scalar(k);
+    service_fields_t fields = {NULL, 0};
+    char why[256];
+    pd_service_t *service;
+
+    if (name == NULL)
+        return yaml_doc_error(yd, k, err, errlen, "service names must be plain names"), NULL;
+    if (service_check_name(name, why, sizeof(why)) != 0)
+        return yaml_doc_error(yd, k, err, errlen, "%s", why), NULL;
+    if (v->type == YAML_MAPPING_NODE) {
+        if (parse_long_form(yd, name, v, &fields, err, errlen) != 0)
+            return NULL;
+    } else if ((fields.url = yaml_doc_scalar(v)) == NULL || *fields.url == '\0') {
+        return yaml_doc_error(yd, v, err, errlen, "%s: expected a URL or a mapping with url", name), NULL;
+    }
+    if ((service = service_new(name, fields.url, fields.timeout_ms, why, sizeof(why))) == NULL)
+        yaml_doc_error(yd, v, err, errlen, "%s: %s", name, why);
+    return service;
+}
+
+static int check_unique(pd_yaml_doc_t *yd, yaml_node_t *root, yaml_node_pair_t *pair, char *err, size_t errlen)
+{
+    yaml_node_pair_t *prev;
+    yaml_node_t *k = yaml_doc_node(yd, pair->key);
+
+    for (prev = root->data.mapping.pairs.start; prev < pair; prev++)
+        if (strcmp(yaml_doc_scalar(yaml_doc_node(yd, prev->key)), yaml_doc_scalar(k)) == 0)
+            return yaml_doc_error(yd, k, err, errlen, "%s: service defined twice", yaml_doc_scalar(k));
+    return 0;
+}
+
+static pd_snapshot_t *parse_services(pd_yaml_doc_t *yd, yaml_node_t *root, char *err, size_t errlen)
+{
+    yaml_node_pair_t *pair;
+    pd_service_t **services;
+    size_t n = 0, i;
+    pd_snapshot_t *snap = NULL;
+
+    if (root->type != YAML_MAPPING_NODE)
+        return yaml_doc_error(yd, root, err, errlen, "expected a mapping of service names to URLs"), NULL;
+    if ((services = calloc(root->data.mapping.pairs.top - root->data.mapping.pairs.start + 1, sizeof(*services))) == NULL)
+        fatal("%s", __func__);
+    for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
+        if ((services[n] = parse_entry(yd, pair, err, errlen)) == NULL || check_unique(yd, root, pair, err, errlen) != 0)
+            goto out;
+        n++;
+    }
+    snap = snapshot_new(services, n);
+out:
+    for (i = 0; i <= n && services[i] != NULL; i++)
+        service_decref(services[i]);
+    free(services);
+    return snap;
+}
+
+/* A new snapshot (one reference, version 0) from `file`, or NULL with `err` set. */
+pd_snapshot_t *registry_load(const char *file, char *err, size_t errlen)
+{
+    pd_yaml_doc_t yd;
+    yaml_node_t *root;
+    pd_snapshot_t *snap;
+
+    if (yaml_doc_load(&yd, file, err, errlen) != 0)
+        return NULL;
+    if ((root = yaml_doc_root(&yd)) == NULL)
+        snap = snapshot_new(NULL, 0);
+    else
+        snap = parse_services(&yd, root, err, errlen);
+    yaml_doc_free(&yd);
+    return snap;
+}

@@ -1,0 +1,110 @@
+/* service.c: one registry entry: name and URL validation, parsing, reference count. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proxyd.h"
+
+/* [a-z0-9][a-z0-9_-]{0,62}: safe as a path segment, a log field and a YAML key. */
+int service_check_name(const char *name, char *err, size_t errlen)
+{
+    size_t i, len = strlen(name);
+
+    if (len == 0 || len > PD_SERVICE_NAME_MAX)
+        goto bad;
+    for (i = 0; i < len; i++) {
+        char c = name[i];
+        if (!(islower((unsigned char)c) || isdigit((unsigned char)c) || (i != 0 && (c == '_' || c == '-'))))
+            goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "invalid service name '%s': use 1 to %d of a-z, 0-9, '_' and '-', starting with a letter or digit",
+             name, PD_SERVICE_NAME_MAX);
+    return -1;
+}
+
+static int check_url_text(const char *url, char *err, size_t errlen)
+{
+    const char *p;
+
+    for (p = url; *p != '\0'; p++) {
+        if (!isgraph((unsigned char)*p)) {
+            snprintf(err, errlen, "invalid URL '%s': it contains a space or control character", url);
+            return -1;
+        }
+    }
+    if (strpbrk(url, "?#") != NULL) {
+        snprintf(err, errlen, "invalid URL '%s': a base URL has no query or fragment", url);
+        return -1;
+    }
+    if (strchr(url, '@') != NULL) {
+        snprintf(err, errlen, "invalid URL '%s': credentials in the URL are not supported", url);
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses `url` into service->upstream and service->location_match, both pointing into service->buf. */
+static int parse_url(pd_service_t *service, const char *url, char *err, size_t errlen)
+{
+    h2o_url_t parsed;
+    size_t base_len;
+
+    if (check_url_text(url, err, errlen) != 0)
+        return -1;
+    if (h2o_url_parse(url, strlen(url), &parsed) != 0 || parsed.host.len == 0) {
+        snprintf(err, errlen, "invalid URL '%s': expected http:// or https://, a host, an optional port and path", url);
+        return -1;
+    }
+    base_len = parsed.path.len;
+    while (base_len > 0 && parsed.path.base[base_len - 1] == '/')
+        base_len--;
+    /* buf holds "<scheme>://<authority><base>/": location_match uses all of it, upstream all but the '/' */
+    if (asprintf(&service->buf, "%s://%.*s%.*s/", parsed.scheme->name.base, (int)parsed.authority.len, parsed.authority.base,
+                 (int)base_len, parsed.path.base) < 0)
+        fatal("%s", __func__);
+    if (h2o_url_parse(service->buf, strlen(service->buf), &service->location_match) != 0)
+        fatalx("%s: cannot parse normalised URL %s", __func__, service->buf);
+    service->upstream = service->location_match;
+    service->upstream.path.len--;
+    return 0;
+}
+
+/* A new service with one reference, or NULL with `err` set. */
+pd_service_t *service_new(const char *name, const char *url, uint64_t timeout_ms, char *err, size_t errlen)
+{
+    pd_service_t *service;
+
+    if (service_check_name(name, err, errlen) != 0)
+        return NULL;
+    if ((service = calloc(1, sizeof(*service))) == NULL)
+        fatal("%s", __func__);
+    service->refcnt = 1;
+    service->timeout_ms = timeout_ms;
+    if ((service->name = strdup(name)) == NULL || (service->url = strdup(url)) == NULL)
+        fatal("%s", __func__);
+    if (asprintf(&service->path_prefix, "/%s/", name) < 0)
+        fatal("%s", __func__);
+    if (parse_url(service, url, err, errlen) != 0) {
+        service_decref(service);
+        return NULL;
+    }
+    return service;
+}
+
+void service_incref(pd_service_t *service)
+{
+    __atomic_add_fetch(&service->refcnt, 1, __ATOMIC_RELAXED);
+}
+
+void service_decref(pd_service_t *service)
+{
+    if (__atomic_sub_fetch(&service->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    free(service->name);
+    free(service->url);
+    free(service->path_prefix);
+    free(service->buf);
+    free(service);
+}

@@ -1,0 +1,257 @@
+/* worker.c: worker threads, each with its own libuv loop, h2o context and SO_REUSEPORT listeners. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+#include "proxyd.h"
+
+/* In-flight requests get this long to finish after SIGTERM. */
+#define GRACEFUL_SHUTDOWN_MS 10000
+#define DRAIN_CHECK_MS 50
+
+struct pd_worker {
+    unsigned id;
+    pthread_t thread;
+    uv_loop_t loop;
+    h2o_context_t ctx; /* worker_of() finds the worker from it */
+    h2o_accept_ctx_t accept_ctx;
+    int *listen_fds; /* opened by the main thread so that bind errors stop start-up */
+    uv_tcp_t *listeners;
+    size_t num_listeners;
+    uv_async_t stop_async;
+    uv_timer_t drain_timer;
+    uint64_t drain_deadline;
+    size_t num_conns;
+    pd_upstreams_t *upstreams;
+    pd_snapshot_t *snapshot; /* this worker's reference to the registry */
+    uint64_t generation;     /* of `snapshot` */
+};
+
+static pd_worker_t *workers;
+static size_t num_workers;
+
+pd_worker_t *worker_of(h2o_context_t *ctx)
+{
+    return (pd_worker_t *)((char *)ctx - offsetof(pd_worker_t, ctx));
+}
+
+/* The current registry, borrowed until this worker's next request; one atomic load
+ * when nothing changed. */
+pd_snapshot_t *worker_snapshot(pd_worker_t *worker)
+{
+    uint64_t generation = registry_generation();
+
+    if (generation != worker->generation) {
+        snapshot_decref(worker->snapshot);
+        worker->snapshot = registry_acquire();
+        worker->generation = generation;
+    }
+    return worker->snapshot;
+}
+
+pd_upstreams_t *worker_upstreams(pd_worker_t *worker)
+{
+    return worker->upstreams;
+}
+
+/* One listening socket per address family a listen entry resolves to. */
+static int open_listener(const pd_listen_t *addr, int **fds, size_t *num_fds, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *res, *ai;
+    char port[8];
+    int gai, fd, on = 1;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%u", addr->port);
+    if ((gai = getaddrinfo(addr->host, port, &hints, &res)) != 0) {
+        snprintf(err, errlen, "listen %s:%u: %s", addr->host != NULL ? addr->host : "*", addr->port, gai_strerror(gai));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
+            goto fail;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            close(fd);
+            goto fail;
+        }
+        *fds = realloc(*fds, (*num_fds + 1) * sizeof(**fds));
+        (*fds)[(*num_fds)++] = fd;
+    }
+    freeaddrinfo(res);
+    return 0;
+fail:
+    snprintf(err, errlen, "listen %s:%u: %s", addr->host != NULL ? addr->host : "*", addr->port, strerror(errno));
+    freeaddrinfo(res);
+    return -1;
+}
+
+static void on_conn_close(uv_handle_t *handle)
+{
+    pd_worker_t *worker = handle->data;
+
+    worker->num_conns--;
+    free(handle);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    pd_worker_t *worker = listener->data;
+    uv_tcp_t *conn;
+    h2o_socket_t *sock;
+
+    if (status != 0)
+        return;
+    if ((conn = malloc(sizeof(*conn))) == NULL)
+        fatal("%s", __func__);
+    uv_tcp_init(listener->loop, conn);
+    conn->data = worker;
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(conn, 1);
+    worker->num_conns++;
+    sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_close);
+    h2o_accept(&worker->accept_ctx, sock);
+}
+
+static void on_drain_check(uv_timer_t *timer)
+{
+    pd_worker_t *worker = timer->data;
+
+    if (worker->num_conns == 0 || uv_now(&worker->loop) >= worker->drain_deadline)
+        uv_stop(&worker->loop);
+}
+
+/* SIGTERM: stop accepting, let h2o close idle connections, wait for the rest. */
+static void on_stop(uv_async_t *async)
+{
+    pd_worker_t *worker = async->data;
+    size_t i;
+
+    for (i = 0; i < worker->num_listeners; i++)
+        uv_close((uv_handle_t *)&worker->listeners[i], NULL);
+    h2o_context_request_shutdown(&worker->ctx);
+    worker->drain_deadline = uv_now(&worker->loop) + GRACEFUL_SHUTDOWN_MS;
+    uv_timer_start(&worker->drain_timer, on_drain_check, 0, DRAIN_CHECK_MS);
+}
+
+static void start_listeners(pd_worker_t *worker)
+{
+    size_t i;
+
+    if ((worker->listeners = calloc(worker->num_listeners, sizeof(*worker->listeners))) == NULL)
+        fatal("%s", __func__);
+    for (i = 0; i < worker->num_listeners; i++) {
+        uv_tcp_t *listener = &worker->listeners[i];
+        int r;
+        uv_tcp_init(&worker->loop, listener);
+        listener->data = worker;
+        if ((r = uv_tcp_open(listener, worker->listen_fds[i])) != 0 ||
+            (r = uv_listen((uv_stream_t *)listener, SOMAXCONN, on_accept)) != 0)
+            fatalx("%s: %s", __func__, uv_strerror(r));
+    }
+}
+
+static void worker_teardown(pd_worker_t *worker)
+{
+    uv_close((uv_handle_t *)&worker->stop_async, NULL);
+    uv_close((uv_handle_t *)&worker->drain_timer, NULL);
+    snapshot_decref(worker->snapshot);
+    worker->snapshot = NULL;
+    upstreams_dispose(worker->upstreams);
+    h2o_context_dispose(&worker->ctx);
+    /* let the closed handles' callbacks run before their memory goes */
+    uv_run(&worker->loop, UV_RUN_DEFAULT);
+    upstreams_free(worker->upstreams);
+    free(worker->listeners);
+    free(worker->listen_fds);
+    if (uv_loop_close(&worker->loop) != 0)
+        log_warnx("worker %u: handles left open at exit", worker->id);
+}
+
+static void *worker_main(void *arg)
+{
+    pd_worker_t *worker = arg;
+
+    uv_run(&worker->loop, UV_RUN_DEFAULT);
+    worker_teardown(worker);
+    return NULL;
+}
+
+/* Everything a worker needs is set up here, on the main thread, before the thread starts. */
+static void worker_init(pd_worker_t *worker, unsigned id, const pd_config_t *conf, h2o_globalconf_t *globalconf)
+{
+    worker->id = id;
+    uv_loop_init(&worker->loop);
+    h2o_context_init(&worker->ctx, &worker->loop, globalconf);
+    worker->accept_ctx.ctx = &worker->ctx;
+    worker->accept_ctx.hosts = globalconf->hosts;
+    uv_async_init(&worker->loop, &worker->stop_async, on_stop);
+    worker->stop_async.data = worker;
+    uv_timer_init(&worker->loop, &worker->drain_timer);
+    worker->drain_timer.data = worker;
+    worker->upstreams = upstreams_new(&worker->ctx, conf);
+    worker->generation = registry_generation();
+    worker->snapshot = registry_acquire();
+}
+
+static int open_worker_listeners(pd_worker_t *worker, const pd_config_t *conf, char *err, size_t errlen)
+{
+    size_t i;
+
+    for (i = 0; i < conf->num_listens; i++)
+        if (open_listener(&conf->listens[i], &worker->listen_fds, &worker->num_listeners, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *err, size_t errlen)
+{
+    unsigned i;
+
+    num_workers = conf->threads;
+    if ((workers = calloc(num_workers, sizeof(*workers))) == NULL)
+        fatal("%s", __func__);
+    for (i = 0; i < num_workers; i++)
+        if (open_worker_listeners(&workers[i], conf, err, errlen) != 0)
+            return -1;
+    for (i = 0; i < num_workers; i++) {
+        worker_init(&workers[i], i, conf, globalconf);
+        start_listeners(&workers[i]);
+        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
+            fatal("%s: pthread_create", __func__);
+    }
+    return 0;
+}
+
+void workers_stop(void)
+{
+    size_t i;
+
+    for (i = 0; i < num_workers; i++)
+        uv_async_send(&workers[i].stop_async);
+}
+
+void workers_join(void)
+{
+    size_t i;
+
+    for (i = 0; i < num_workers; i++)
+        pthread_join(workers[i].thread, NULL);
+    free(workers);
+    workers = NULL;
+}
