@@ -1,0 +1,118 @@
+# 00config.t: the settings and registry files: defaults, every kind of error with file:line:column, -t, -V, -h.
+use strict;
+use warnings;
+use Test::More;
+use lib 't';
+use Util;
+
+my $dir = temp_dir();
+
+# Writes a settings file and a registry file, runs proxyd -t, returns (exit code, output).
+sub check {
+    my ($settings, $services) = @_;
+    write_file("$dir/services.yaml", $services // "weather: http://127.0.0.1:9001\n");
+    write_file("$dir/proxyd.yaml", $settings);
+    return proxyd_check("$dir/proxyd.yaml");
+}
+
+subtest 'a good configuration' => sub {
+    my ($rc, $out) = check(<<'YAML', <<'SERVICES');
+listen: [127.0.0.1:8080, "[::1]:8080", "*:8081"]
+threads: 2
+registry: services.yaml
+max_request_body: 1MiB
+upstream:
+  connect_timeout: 250ms
+  io_timeout: 2m
+YAML
+weather: http://127.0.0.1:9001
+auth: http://127.0.0.1:9002/check
+secure: https://weather.example:8443/v1/
+long: {url: http://localhost:9003, timeout: 5s}
+SERVICES
+    is $rc, 0, 'exit 0';
+    like $out, qr/configuration OK \(4 services\)/, 'says OK and counts the services';
+};
+
+subtest 'the shipped example configuration' => sub {
+    my ($rc, $out) = proxyd_check('conf/proxyd.yaml');
+    is $rc, 0, 'conf/proxyd.yaml passes -t' or diag $out;
+};
+
+subtest 'an empty registry is allowed' => sub {
+    my ($rc, $out) = check("listen: 127.0.0.1:8080\n", "");
+    is $rc, 0, 'exit 0';
+    like $out, qr/\(0 services\)/, 'no services';
+};
+
+my @bad_settings = (
+    ["listen: 127.0.0.1:8080\nthreads: [1\n", qr{proxyd\.yaml:\d+:\d+: .*flow}i, 'broken YAML'],
+    ["listen: 127.0.0.1:8080\nworkers: 2\n", qr{proxyd\.yaml:2:1: workers: unknown key}, 'unknown key'],
+    ["upstream:\n  read_timeout: 5s\n", qr{proxyd\.yaml:2:3: upstream\.read_timeout: unknown key}, 'unknown nested key'],
+    ["threads: two\n", qr{proxyd\.yaml:1:10: threads: 'two' is not a whole number}, 'wrong type'],
+    ["threads: 0\n", qr{proxyd\.yaml:1:10: threads:}, 'zero threads'],
+    ["listen: 127.0.0.1\n", qr{proxyd\.yaml:1:9: listen: '127\.0\.0\.1' is not an address}, 'listen without port'],
+    ["listen: 127.0.0.1:70000\n", qr{proxyd\.yaml:1:9: listen:}, 'port out of range'],
+    ["upstream:\n  io_timeout: 5\n", qr{proxyd\.yaml:2:15: upstream\.io_timeout: '5' is not a duration}, 'duration without unit'],
+    ["max_request_body: lots\n", qr{proxyd\.yaml:1:19: max_request_body: 'lots' is not a size}, 'bad size'],
+    ["threads: 1\nthreads: 2\n", qr{proxyd\.yaml:2:1: threads: repeated key}, 'repeated key'],
+    ["- listen\n", qr{proxyd\.yaml:1:1: settings: expected a mapping}, 'not a mapping'],
+    ["auth:\n  service: auth\n", qr{proxyd\.yaml:2:3: auth: not supported}, 'reserved key refused, not ignored'],
+    ["registry: missing.yaml\n", qr{missing\.yaml: No such file}, 'missing registry'],
+);
+for my $case (@bad_settings) {
+    my ($yaml, $re, $name) = @$case;
+    my ($rc, $out) = check($yaml);
+    is $rc, 1, "$name: exit 1";
+    like $out, $re, "$name: message" or diag $out;
+}
+
+my @bad_services = (
+    ["weather: http://127.0.0.1:9001\n  bad: indent\n", qr{services\.yaml:\d+:\d+: }, 'broken YAML'],
+    ["Weather: http://127.0.0.1:9001\n", qr{services\.yaml:1:1: invalid service name 'Weather'}, 'upper case name'],
+    ["-weather: http://127.0.0.1:9001\n", qr{services\.yaml:1:1: invalid service name '-weather'}, 'name starting with -'],
+    [('a' x 64) . ": http://127.0.0.1:9001\n", qr{services\.yaml:1:1: invalid service name}, 'name too long'],
+    ["weather: ftp://127.0.0.1:9001\n", qr{services\.yaml:1:10: weather: invalid URL 'ftp://127\.0\.0\.1:9001'}, 'ftp URL'],
+    ["weather: 127.0.0.1:9001\n", qr{services\.yaml:1:10: weather: invalid URL}, 'URL without scheme'],
+    ["weather: http://127.0.0.1:99999\n", qr{services\.yaml:1:10: weather: invalid URL}, 'bad port'],
+    ["weather: http://\n", qr{services\.yaml:1:10: weather: invalid URL}, 'no host'],
+    ["weather: http://127.0.0.1:9001/?x=1\n", qr{services\.yaml:1:10: weather: invalid URL .*query}, 'URL with query'],
+    ["weather: {url: http://127.0.0.1:9001, retries: 3}\n", qr{services\.yaml:1:39: weather\.retries: unknown option},
+        'unknown option'],
+    ["weather: {timeout: 5s}\n", qr{services\.yaml:1:10: weather: the url option is missing}, 'long form without url'],
+    ["weather: {url: http://127.0.0.1:9001, timeout: soon}\n", qr{services\.yaml:1:48: weather\.timeout: 'soon'},
+        'bad timeout'],
+    ["weather: http://127.0.0.1:9001\nweather: http://127.0.0.1:9002\n", qr{services\.yaml:2:1: weather: service defined twice},
+        'duplicate service'],
+    ["weather: [http://127.0.0.1:9001]\n", qr{services\.yaml:1:10: weather: expected a URL}, 'list instead of URL'],
+);
+for my $case (@bad_services) {
+    my ($yaml, $re, $name) = @$case;
+    my ($rc, $out) = check("registry: services.yaml\n", $yaml);
+    is $rc, 1, "registry $name: exit 1";
+    like $out, $re, "registry $name: message" or diag $out;
+}
+
+subtest 'proxyd does not start on a bad registry' => sub {
+    my $port = empty_port();
+    write_file("$dir/services.yaml", "weather: gopher://x\n");
+    write_file("$dir/proxyd.yaml", "listen: 127.0.0.1:$port\n");
+    my $cmd = bin('proxyd/proxyd');
+    my $out = `$cmd -c $dir/proxyd.yaml 2>&1`;
+    is $? >> 8, 1, 'exit 1';
+    like $out, qr{services\.yaml:1:10: weather: invalid URL}, 'names file:line:column';
+};
+
+subtest 'command line' => sub {
+    my $cmd = bin('proxyd/proxyd');
+    like `$cmd -V`, qr/^proxyd \d+\.\d+/, '-V prints the version';
+    is $? >> 8, 0, '-V exits 0';
+    like `$cmd --help`, qr/usage: proxyd .*-c, --config FILE.*-t, --test/s, '--help prints usage';
+    `$cmd --bogus 2>/dev/null`;
+    is $? >> 8, 1, 'unknown option exits 1';
+    my $out = `$cmd -t -c $dir/nonexistent.yaml 2>&1`;
+    is $? >> 8, 1, 'missing settings file exits 1';
+    like $out, qr{nonexistent\.yaml: No such file or directory}, 'and says so';
+};
+
+done_testing;

@@ -1,0 +1,200 @@
+# Util.pm: test helpers: free ports, servers started by PID and always stopped, files, raw HTTP.
+package Util;
+use strict;
+use warnings;
+use Exporter 'import';
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep time);
+use Test::More;
+
+our @EXPORT = qw(bin empty_port temp_dir write_file read_file spawn spawn_upstream spawn_proxyd
+    proxyd_check raw_request rss_kib wait_for);
+
+my %running;    # pid => name, every child still to be stopped
+
+sub bin {
+    my ($name) = @_;
+    my $path = ($ENV{PROXYD_BUILDDIR} // '.') . "/$name";
+    die "$path is not built: run make first\n" unless -x $path;
+    return $path;
+}
+
+sub empty_port {
+    my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $sock->sockport;
+    close $sock;
+    return $port;
+}
+
+sub temp_dir { tempdir('proxyd-test-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
+
+sub write_file {
+    my ($path, $content) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $content;
+    close $fh or die "$path: $!";
+    return $path;
+}
+
+sub read_file {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
+    local $/;
+    my $content = <$fh>;
+    return $content;
+}
+
+sub wait_for {
+    my ($what, $cond, $seconds) = @_;
+    my $deadline = time + ($seconds // 10);
+    while (time < $deadline) {
+        return 1 if $cond->();
+        sleep 0.02;
+    }
+    return 0;
+}
+
+sub port_open {
+    my ($port) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 1);
+    return defined $sock;
+}
+
+# Starts @cmd with stderr and stdout in $log; waits until $port accepts. Returns a
+# guard that stops the process when it goes out of scope (also when a test dies).
+sub spawn {
+    my (%args) = @_;
+    my $log = $args{log} // temp_dir() . '/log';
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', $log or die "$log: $!";
+        open STDERR, '>&', \*STDOUT or die "dup: $!";
+        exec @{ $args{cmd} } or die "exec $args{cmd}[0]: $!";
+    }
+    $running{$pid} = $args{cmd}[0];
+    my $guard = bless { pid => $pid, log => $log, port => $args{port}, %{ $args{extra} // {} } }, 'Util::Guard';
+    if (defined $args{port}) {
+        my $up = wait_for('listen', sub { port_open($args{port}) || waitpid($pid, WNOHANG) == $pid }, 15);
+        unless ($up && kill(0, $pid) && port_open($args{port})) {
+            diag("$args{cmd}[0] did not start; its log:\n" . read_file($log));
+            delete $running{$pid};
+            kill 'KILL', $pid;
+            waitpid $pid, 0;
+            die "$args{cmd}[0] did not start\n";
+        }
+    }
+    return $guard;
+}
+
+# The test upstream (t/upstream); extra arguments are passed on.
+sub spawn_upstream {
+    my (@args) = @_;
+    my $port = empty_port();
+    return spawn(cmd => [bin('t/upstream'), '-l', "127.0.0.1:$port", @args], port => $port);
+}
+
+# proxyd with a settings file listening on a free port. Options: services (the
+# registry's YAML), settings (more settings lines), threads.
+sub spawn_proxyd {
+    my (%opts) = @_;
+    my $dir = temp_dir();
+    my $port = empty_port();
+    write_file("$dir/services.yaml", $opts{services} // '');
+    write_file("$dir/proxyd.yaml",
+        "listen: 127.0.0.1:$port\nthreads: " . ($opts{threads} // 2) . "\nregistry: services.yaml\n" . ($opts{settings} // ''));
+    my $guard = spawn(cmd => [bin('proxyd/proxyd'), '-c', "$dir/proxyd.yaml"], port => $port, log => "$dir/proxyd.log",
+        extra => { dir => $dir });
+    return $guard;
+}
+
+# Runs `proxyd -t -c FILE` and returns (exit code, output).
+sub proxyd_check {
+    my ($file) = @_;
+    my $cmd = bin('proxyd/proxyd');
+    my $out = `$cmd -t -c '$file' 2>&1`;
+    return ($? >> 8, $out);
+}
+
+# Sends $request as is over one connection and returns everything the server sent
+# until it closed or went quiet.
+sub raw_request {
+    my ($port, $request, $timeout) = @_;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
+        or die "connect: $!";
+    print $sock $request;
+    my $response = '';
+    my $deadline = time + ($timeout // 5);
+    $sock->blocking(0);
+    while (time < $deadline) {
+        my $n = sysread($sock, my $buf, 65536);
+        if (defined $n) {
+            last if $n == 0;
+            $response .= $buf;
+        } else {
+            sleep 0.01;
+        }
+    }
+    close $sock;
+    return $response;
+}
+
+# Anonymous resident memory of a process in KiB (file-backed pages excluded).
+sub rss_kib {
+    my ($pid, $field) = @_;
+    $field //= 'RssAnon';
+    for (split /\n/, read_file("/proc/$pid/status")) {
+        return $1 if /^\Q$field\E:\s+(\d+)\s+kB/;
+    }
+    return undef;
+}
+
+sub stop_pid {
+    my ($pid, $signal) = @_;
+    return unless delete $running{$pid};
+    kill $signal // 'TERM', $pid;
+    return if wait_for('exit', sub { waitpid($pid, WNOHANG) == $pid }, 10);
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+END {
+    my $status = $?;
+    stop_pid($_) for keys %running;
+    $? = $status;
+}
+$SIG{INT} = $SIG{TERM} = sub { exit 1 };
+
+package Util::Guard;
+
+sub pid  { $_[0]{pid} }
+sub port { $_[0]{port} }
+sub dir  { $_[0]{dir} }
+sub log  { Util::read_file($_[0]{log}) }
+sub url  { "http://127.0.0.1:$_[0]{port}" . ($_[1] // '') }
+
+# Stops the process and returns its exit status (as $? would hold it).
+sub stop {
+    my ($self, $signal) = @_;
+    my $pid = $self->{pid};
+    return $self->{status} if exists $self->{status};
+    if (delete $running{$pid}) {
+        kill $signal // 'TERM', $pid;
+        unless (Util::wait_for('exit', sub { waitpid($pid, POSIX::WNOHANG()) == $pid }, 15)) {
+            kill 'KILL', $pid;
+            waitpid $pid, 0;
+        }
+        $self->{status} = $?;
+    }
+    return $self->{status};
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local ($?, $!, $@);
+    $self->stop;
+}
+
+1;
