@@ -1,0 +1,637 @@
+#!/usr/bin/env bash
+# bench/run.sh: proxyd against nginx, HAProxy and h2o's reverse proxy.
+#
+# What it measures, on 127.0.0.1 only:
+#   1. Throughput and tail latency: one small-JSON upstream (t/upstream, or
+#      nginx with UPSTREAM=nginx) pinned to core 1; each proxy in turn with ONE
+#      worker pinned to core 0, keep-alive to the upstream; after a short
+#      warm-up, `wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency`, pinned to
+#      core 1, loads it. Prints req/s, p50, p99, non-2xx/3xx responses and
+#      socket errors per proxy, and proxyd's req/s over each other's.
+#   2. Idle keep-alive memory: on a freshly started proxyd (and nginx and h2o
+#      for comparison), VmRSS before and after opening IDLE_CONNS client
+#      connections that each made one request and stay open idle:
+#      (after - before) / connections, in bytes per connection.
+#   3. With PERF=1: a perf profile of proxyd under the same load, top symbols.
+#
+# How to run, from the top of the repo after `make`:
+#     bench/run.sh
+#     DURATION=30 CONNECTIONS=100 bench/run.sh
+#     ONLY="proxyd nginx" bench/run.sh
+#     UPSTREAM=nginx PERF=1 bench/run.sh
+#
+# Options (environment):
+#   BUILDDIR     build tree holding proxyd/proxyd and t/upstream (default .)
+#   DURATION     seconds of each measured wrk run (default 10)
+#   WARMUP       seconds of the wrk warm-up before it (default 2)
+#   CONNECTIONS  wrk connections (default 50)
+#   IDLE_CONNS   idle connections for the memory figure (default 2000; 0 skips)
+#   ONLY         targets to run, among: proxyd nginx haproxy h2o (default all)
+#   IDLE_TARGETS targets whose idle memory is measured (default "proxyd nginx h2o")
+#   UPSTREAM     "t/upstream" (default) or "nginx" (a static JSON from nginx)
+#   PERF         1: also profile proxyd under load with perf (default 0)
+#   PERF_SECONDS seconds of that profile (default 5)
+#   CPU_PROXY, CPU_LOAD  cores for the proxies / for upstream+wrk (default 0 / 1)
+#   KEEP_TMP     1: keep the temporary folder (configs, logs) for inspection
+#
+# Needs (Debian packages): wrk, curl, perl, util-linux (taskset), and for the
+# comparison targets nginx-light, haproxy, h2o; linux-perf for PERF=1.
+# Default run: about 1.5 minutes. Exits non-zero when a target failed to start
+# or to answer (its log is printed).
+#
+# Adding a target (e.g. "proxyd with auth"): write start_<name> (start the
+# process with start_bg, set TARGET_URL and IDLE_PATH), add <name> to
+# ALL_TARGETS and a line to package_of if it needs a tool.
+
+# Functions are also called indirectly (cleanup from the trap, start_<target>).
+# shellcheck disable=SC2317
+
+set -u -o pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BUILDDIR=${BUILDDIR:-.}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNECTIONS=${CONNECTIONS:-50}
+IDLE_CONNS=${IDLE_CONNS:-2000}
+UPSTREAM=${UPSTREAM:-t/upstream}
+PERF=${PERF:-0}
+PERF_SECONDS=${PERF_SECONDS:-5}
+CPU_PROXY=${CPU_PROXY:-0}
+CPU_LOAD=${CPU_LOAD:-1}
+KEEP_TMP=${KEEP_TMP:-0}
+
+ALL_TARGETS="proxyd nginx haproxy h2o"
+TARGETS=${ONLY:-$ALL_TARGETS}
+IDLE_TARGETS=${IDLE_TARGETS:-proxyd nginx h2o}
+BASE=proxyd             # the target the ratios are computed for
+
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+HAPROXY=${HAPROXY:-haproxy}
+H2O=${H2O:-h2o}
+
+log() { printf '%s\n' "== $*" >&2; }
+warn() { printf '%s\n' "!! $*" >&2; }
+die() { warn "$*"; exit 1; }
+
+# ---------------------------------------------------------------- processes
+
+PIDS=()                 # every process this script started and has not stopped
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/proxyd-bench.XXXXXX") || die "mktemp failed"
+
+cleanup() {
+    local pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [ "$KEEP_TMP" = 1 ]; then warn "temporary files kept in $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start_bg NAME CPU CMD...: starts CMD pinned to CPU, output to $TMP/NAME.log;
+# its pid goes to LAST_PID (taskset execs CMD, so the pid is CMD's own).
+start_bg() {
+    local name=$1 cpu=$2
+    shift 2
+    taskset -c "$cpu" "$@" >"$TMP/$name.log" 2>&1 </dev/null &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# stop_pid PID [SECONDS]: TERM, then KILL after SECONDS (default 3); forgets
+# the pid. Returns its exit status (137 when it had to be killed).
+stop_pid() {
+    local pid=$1 secs=${2:-3} p rc keep=()
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq $((secs * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    rc=$?
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+    return $rc
+}
+
+# stop_target NAME PID: stops a proxy and notes a crash or hang on SIGTERM
+# (the figures stand, but the proxy has a shutdown bug worth knowing about).
+# The grace period exceeds proxyd's own 10 s drain of open connections.
+STOP_SECONDS=12
+declare -A SHUTDOWN
+stop_target() {
+    local name=$1 pid=$2 rc what
+    stop_pid "$pid" "$STOP_SECONDS"
+    rc=$?
+    case $rc in
+        0 | 143) return 0 ;;
+        137) what="did not exit within $STOP_SECONDS s of SIGTERM (killed)" ;;
+        1[3-9][0-9]) what="died of signal $((rc - 128)) ($(kill -l $((rc - 128)))) after SIGTERM" ;;
+        *) what="exited with status $rc after SIGTERM" ;;
+    esac
+    warn "$name $what; end of its log:"
+    tail -n 5 "$TMP/$name.log" | sed 's/^/    /' >&2
+    SHUTDOWN[$name]="${SHUTDOWN[$name]:+${SHUTDOWN[$name]}; }$what"
+}
+
+# run_wait CMD...: runs CMD in the background and waits for it, so that a
+# TERM/INT reaches our trap at once and the cleanup stops CMD too.
+run_wait() {
+    local pid rc p keep=()
+    "$@" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid"
+    rc=$?
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+    return $rc
+}
+
+# A free loopback TCP port (the kernel's choice; a race is possible but rare).
+free_port() {
+    perl -MIO::Socket::INET -e \
+        'print IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 1)->sockport, "\n"'
+}
+
+# wait_http NAME PID URL: waits up to 10 s for a 200 from URL while PID lives.
+wait_http() {
+    local name=$1 pid=$2 url=$3 code
+    for _ in $(seq 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            warn "$name exited during start-up; its log:"
+            sed 's/^/    /' "$TMP/$name.log" >&2
+            return 1
+        fi
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" 2>/dev/null)
+        [ "$code" = 200 ] && return 0
+        sleep 0.1
+    done
+    warn "$name did not answer 200 at $url within 10 s (last status: ${code:-none}); its log:"
+    sed 's/^/    /' "$TMP/$name.log" >&2
+    return 1
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# ---------------------------------------------------------------- checks
+
+package_of() {
+    case $1 in
+        wrk) echo wrk ;; curl) echo curl ;; perl) echo perl ;;
+        taskset) echo util-linux ;; nginx) echo nginx-light ;;
+        haproxy) echo haproxy ;; h2o) echo h2o ;; perf) echo linux-perf ;;
+    esac
+}
+
+check_tools() {
+    local missing=() tool t
+    local tools="wrk curl perl taskset"
+    for t in $TARGETS; do
+        case $t in nginx | haproxy | h2o) tools="$tools $t" ;; esac
+    done
+    [ "$UPSTREAM" = nginx ] && tools="$tools nginx"
+    [ "$PERF" = 1 ] && tools="$tools perf"
+    for tool in $tools; do
+        local cmd=$tool
+        case $tool in nginx) cmd=$NGINX ;; haproxy) cmd=$HAPROXY ;; h2o) cmd=$H2O ;; esac
+        command -v "$cmd" >/dev/null 2>&1 || missing+=("$(package_of "$tool")")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        die "missing tools; install them with: apt-get install $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+    fi
+}
+
+for t in $TARGETS; do
+    case " $ALL_TARGETS " in *" $t "*) ;; *) die "unknown target '$t' (known: $ALL_TARGETS)" ;; esac
+done
+check_tools
+BUILDDIR=$(cd "$BUILDDIR" && pwd) || die "BUILDDIR not found"
+
+if [ "$(nproc)" -lt 2 ]; then
+    warn "fewer than 2 cores: proxies, upstream and wrk all share core 0"
+    CPU_PROXY=0 CPU_LOAD=0
+fi
+
+# Enough descriptors for IDLE_CONNS client sockets plus the proxy's end of them.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+NOFILE=$(ulimit -n)
+if [ "$NOFILE" != unlimited ] && [ "$IDLE_CONNS" -gt $((NOFILE - 200)) ]; then
+    warn "open-file limit is $NOFILE: IDLE_CONNS lowered from $IDLE_CONNS to $((NOFILE - 200))"
+    IDLE_CONNS=$((NOFILE - 200))
+fi
+MAXCONN=$((IDLE_CONNS + CONNECTIONS + 1024))
+
+# ---------------------------------------------------------------- upstream
+
+start_upstream() {
+    UP_PORT=$(free_port)
+    case $UPSTREAM in
+        t/upstream)
+            local bin=$BUILDDIR/t/upstream
+            [ -x "$bin" ] || die "$bin not built (run make first, or UPSTREAM=nginx)"
+            start_bg upstream "$CPU_LOAD" "$bin" -l "127.0.0.1:$UP_PORT"
+            ;;
+        nginx)
+            mkdir -p "$TMP/upstream-nginx"
+            cat >"$TMP/upstream-nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $TMP/upstream-nginx/nginx.pid;
+error_log stderr warn;
+worker_rlimit_nofile $NOFILE;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/upstream-nginx/body;
+    proxy_temp_path $TMP/upstream-nginx/proxy;
+    fastcgi_temp_path $TMP/upstream-nginx/fastcgi;
+    uwsgi_temp_path $TMP/upstream-nginx/uwsgi;
+    scgi_temp_path $TMP/upstream-nginx/scgi;
+    keepalive_timeout 600s;
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$UP_PORT;
+        default_type application/json;
+        location / { return 200 '{"method":"\$request_method","path":"\$uri","from":"nginx"}\n'; }
+    }
+}
+EOF
+            start_bg upstream "$CPU_LOAD" "$NGINX" -p "$TMP/upstream-nginx" -c "$TMP/upstream-nginx/nginx.conf" -e stderr
+            ;;
+        *) die "UPSTREAM must be t/upstream or nginx" ;;
+    esac
+    UP_PID=$LAST_PID
+    wait_http upstream "$UP_PID" "http://127.0.0.1:$UP_PORT/hello" || exit 1
+    log "upstream ($UPSTREAM) on 127.0.0.1:$UP_PORT, pid $UP_PID, core $CPU_LOAD"
+}
+
+# ---------------------------------------------------------------- targets
+# start_<target>: starts the proxy pinned to CPU_PROXY with one worker, on a
+# new free port, to the upstream; sets TARGET_PID, TARGET_URL (what wrk loads)
+# and IDLE_PATH (the request path of the idle connections).
+
+start_proxyd() {
+    local bin=$BUILDDIR/proxyd/proxyd dir=$TMP/proxyd port
+    [ -x "$bin" ] || { warn "$bin not built (run make first)"; return 1; }
+    port=$(free_port)
+    mkdir -p "$dir"
+    cat >"$dir/proxyd.yaml" <<EOF
+listen: 127.0.0.1:$port
+threads: 1
+registry: services.yaml
+EOF
+    echo "bench: http://127.0.0.1:$UP_PORT" >"$dir/services.yaml"
+    start_bg proxyd "$CPU_PROXY" "$bin" -c "$dir/proxyd.yaml"
+    TARGET_PID=$LAST_PID
+    TARGET_URL=http://127.0.0.1:$port/bench/hello
+    IDLE_PATH=/bench/hello
+}
+
+start_nginx() {
+    local dir=$TMP/nginx port
+    port=$(free_port)
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $dir/nginx.pid;
+error_log stderr warn;
+worker_rlimit_nofile $NOFILE;
+events { worker_connections $MAXCONN; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_timeout 600s;
+    keepalive_requests 100000000;
+    upstream bench {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+        keepalive_requests 100000000;
+        keepalive_timeout 600s;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    start_bg nginx "$CPU_PROXY" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e stderr
+    TARGET_PID=$LAST_PID
+    TARGET_URL=http://127.0.0.1:$port/hello
+    IDLE_PATH=/hello
+}
+
+start_haproxy() {
+    local dir=$TMP/haproxy port
+    port=$(free_port)
+    mkdir -p "$dir"
+    cat >"$dir/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn $MAXCONN
+
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 600s
+    timeout server 30s
+    timeout http-request 600s
+    timeout http-keep-alive 600s
+
+frontend bench
+    bind 127.0.0.1:$port
+    default_backend upstream
+
+backend upstream
+    server up 127.0.0.1:$UP_PORT
+EOF
+    start_bg haproxy "$CPU_PROXY" "$HAPROXY" -db -f "$dir/haproxy.cfg"
+    TARGET_PID=$LAST_PID
+    TARGET_URL=http://127.0.0.1:$port/hello
+    IDLE_PATH=/hello
+}
+
+start_h2o() {
+    local dir=$TMP/h2o port
+    port=$(free_port)
+    mkdir -p "$dir"
+    # No access-log directive: h2o then writes no access log.
+    cat >"$dir/h2o.conf" <<EOF
+num-threads: 1
+max-connections: $MAXCONN
+http1-request-timeout: 600
+http2-idle-timeout: 600
+listen:
+  host: 127.0.0.1
+  port: $port
+proxy.timeout.keepalive: 600000
+hosts:
+  default:
+    paths:
+      /:
+        proxy.reverse.url: http://127.0.0.1:$UP_PORT/
+EOF
+    if ! "$H2O" -t -c "$dir/h2o.conf" >"$dir/check.log" 2>&1; then
+        warn "h2o rejected its configuration:"
+        sed 's/^/    /' "$dir/check.log" >&2
+        return 1
+    fi
+    start_bg h2o "$CPU_PROXY" "$H2O" -m worker -c "$dir/h2o.conf"
+    TARGET_PID=$LAST_PID
+    TARGET_URL=http://127.0.0.1:$port/hello
+    IDLE_PATH=/hello
+}
+
+# start_target NAME: starts it and waits for a 200; returns non-zero on failure.
+start_target() {
+    TARGET_PID='' TARGET_URL='' IDLE_PATH=''
+    "start_$1" || return 1
+    wait_http "$1" "$TARGET_PID" "$TARGET_URL"
+}
+
+# ---------------------------------------------------------------- measures
+
+declare -A RPS P50 P99 NON2XX SOCKERR IDLE_BYTES IDLE_NOTE FAILED START_FAILED NOTE
+
+# run_wrk NAME URL PID: warm-up, then (if PID survived it) the measured run;
+# fills RPS, P50, P99, NON2XX and SOCKERR.
+run_wrk() {
+    local name=$1 url=$2 pid=$3 out=$TMP/$1.wrk
+    RPS[$name]=0
+    run_wait taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null 2>&1
+    sleep 0.3    # let the proxy handle the warm-up's closing connections
+    kill -0 "$pid" 2>/dev/null || { warn "$name died during the warm-up"; return 1; }
+    run_wait taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1
+    sed 's/^/    /' "$out" >&2
+    RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    P50[$name]=$(awk '$1 == "50%" { print $2 }' "$out")
+    P99[$name]=$(awk '$1 == "99%" { print $2 }' "$out")
+    NON2XX[$name]=$(awk -F: '/Non-2xx or 3xx responses/ { gsub(/ /, "", $2); print $2 }' "$out")
+    SOCKERR[$name]=$(sed -n 's/^ *Socket errors: *//p' "$out")
+    [ -n "${RPS[$name]}" ] || { warn "$name: could not parse wrk output"; RPS[$name]=0; }
+}
+
+# idle_memory NAME: fresh instance, IDLE_CONNS idle keep-alive connections,
+# RSS growth per connection.
+idle_memory() {
+    local name=$1 out=$TMP/$1.idle before after line opened failed alive port
+    if ! start_target "$name"; then
+        FAILED[$name]=1
+        [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
+        return 1
+    fi
+    port=${TARGET_URL#http://127.0.0.1:}
+    port=${port%%/*}
+    # A few requests first, so that lazily built state (upstream connection,
+    # first buffers) is not counted.
+    for _ in 1 2 3 4 5; do curl -s -o /dev/null "$TARGET_URL"; done
+    sleep 0.2
+    before=$(rss_kb "$TARGET_PID")
+    taskset -c "$CPU_LOAD" perl "$BENCH_DIR/idle_conns.pl" 127.0.0.1 "$port" "$IDLE_PATH" "$IDLE_CONNS" 120 \
+        >"$out" 2>"$out.err" &
+    local cpid=$!
+    PIDS+=("$cpid")
+    for _ in $(seq 1200); do
+        grep -q '^READY' "$out" && break
+        kill -0 "$cpid" 2>/dev/null || break
+        sleep 0.05
+    done
+    line=$(grep '^READY' "$out")
+    if [ -z "$line" ]; then
+        warn "$name: idle connections could not be opened:"
+        sed 's/^/    /' "$out.err" >&2
+        stop_pid "$cpid"; stop_pid "$TARGET_PID"
+        IDLE_NOTE[$name]="failed"
+        return 1
+    fi
+    sleep 0.2
+    after=$(rss_kb "$TARGET_PID")
+    if [ -z "$after" ]; then
+        stop_pid "$cpid"
+        stop_pid "$TARGET_PID"
+        IDLE_NOTE[$name]="died while $IDLE_CONNS connections were open (exit status $?)"
+        warn "$name ${IDLE_NOTE[$name]}; its log:"
+        sed 's/^/    /' "$TMP/$name.log" >&2
+        return 1
+    fi
+    kill -USR1 "$cpid" 2>/dev/null
+    for _ in $(seq 100); do grep -q '^ALIVE' "$out" && break; sleep 0.05; done
+    stop_pid "$cpid"
+    read -r _ opened failed <<<"$line"
+    alive=$(awk '/^ALIVE/ { print $2 }' "$out")
+    [ -s "$out.err" ] && sed 's/^/    /' "$out.err" >&2
+    if [ "$opened" -gt 0 ]; then
+        IDLE_BYTES[$name]=$(((after - before) * 1024 / opened))
+    fi
+    IDLE_NOTE[$name]="RSS ${before} kB -> ${after} kB, $opened open"
+    [ "$failed" -gt 0 ] && IDLE_NOTE[$name]+=", $failed failed"
+    [ "${alive:-0}" -lt "$opened" ] && IDLE_NOTE[$name]+=", only ${alive:-0} still open after the reading"
+    log "$name: ${IDLE_BYTES[$name]:-?} bytes per idle connection (${IDLE_NOTE[$name]})"
+    stop_target "$name" "$TARGET_PID"
+}
+
+# perf_profile: proxyd under the same wrk load, perf samples for PERF_SECONDS.
+perf_profile() {
+    local event=cycles data=$TMP/perf.data wpid
+    local probe
+    if ! probe=$(perf stat -e instructions true 2>&1) || grep -q 'not supported' <<<"$probe"; then
+        # No hardware counters (typical in a VM): a software clock still samples.
+        if perf record -e cpu-clock -o "$TMP/perf.probe" true >/dev/null 2>&1; then
+            event="cpu-clock"
+            log "perf: hardware counters unsupported here; sampling with cpu-clock"
+        else
+            echo "perf is unsupported on this machine (perf stat -e instructions true fails); no profile" >"$TMP/perf.top"
+            log "perf unsupported"
+            return 0
+        fi
+    fi
+    if ! start_target proxyd; then
+        FAILED[proxyd]=1
+        [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
+        return 1
+    fi
+    taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"$((PERF_SECONDS + 2))s" "$TARGET_URL" >/dev/null 2>&1 &
+    wpid=$!
+    PIDS+=("$wpid")
+    sleep 1
+    run_wait taskset -c "$CPU_LOAD" perf record -e "$event" -F 999 -p "$TARGET_PID" -o "$data" -- sleep "$PERF_SECONDS" \
+        >"$TMP/perf.log" 2>&1
+    wait "$wpid" 2>/dev/null
+    stop_pid "$wpid"
+    {
+        echo "perf: proxyd, top 15 symbols ($event, ${PERF_SECONDS}s under wrk -c$CONNECTIONS):"
+        perf report -i "$data" --stdio --no-children --sort symbol 2>/dev/null |
+            grep -E '^ +[0-9.]+%' | head -15
+    } >"$TMP/perf.top"
+    [ -s "$data" ] || { warn "perf record failed:"; sed 's/^/    /' "$TMP/perf.log" >&2; }
+    stop_target proxyd "$TARGET_PID"
+}
+
+# ---------------------------------------------------------------- main
+
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+log "targets: $TARGETS; wrk -t1 -c$CONNECTIONS -d${DURATION}s (warm-up ${WARMUP}s); proxies on core $CPU_PROXY, upstream and wrk on core $CPU_LOAD"
+start_upstream
+
+# upstream_alive: dies (non-zero) when the upstream is gone, which would make
+# every later figure meaningless.
+upstream_alive() {
+    kill -0 "$UP_PID" 2>/dev/null && return 0
+    warn "the upstream exited; its log:"
+    sed 's/^/    /' "$TMP/upstream.log" >&2
+    exit 1
+}
+
+for t in $TARGETS; do
+    upstream_alive
+    log "$t: starting"
+    if ! start_target "$t"; then
+        FAILED[$t]=1 START_FAILED[$t]=1
+        [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
+        continue
+    fi
+    log "$t: pid $TARGET_PID, loading $TARGET_URL"
+    run_wrk "$t" "$TARGET_URL" "$TARGET_PID"
+    if kill -0 "$TARGET_PID" 2>/dev/null; then
+        stop_target "$t" "$TARGET_PID"
+    else
+        stop_pid "$TARGET_PID"
+        rc=$?
+        NOTE[$t]="died under load (exit status $rc)"
+        warn "$t ${NOTE[$t]}; its log:"
+        sed 's/^/    /' "$TMP/$t.log" >&2
+        FAILED[$t]=1
+    fi
+done
+
+if [ "$IDLE_CONNS" -gt 0 ]; then
+    for t in $TARGETS; do
+        case " $IDLE_TARGETS " in *" $t "*) ;; *) continue ;; esac
+        [ -n "${START_FAILED[$t]:-}" ] && continue
+        upstream_alive
+        log "$t: idle memory with $IDLE_CONNS keep-alive connections"
+        idle_memory "$t"
+    done
+fi
+
+case " $TARGETS " in *" proxyd "*) [ "$PERF" = 1 ] && [ -z "${START_FAILED[proxyd]:-}" ] && perf_profile ;; esac
+
+# ---------------------------------------------------------------- report
+
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
+echo
+echo "proxyd benchmark: wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy (core $CPU_PROXY), upstream $UPSTREAM and wrk on core $CPU_LOAD"
+printf '%-10s %12s %10s %10s %10s  %s\n' target req/s p50 p99 non-2xx "socket errors"
+for t in $TARGETS; do
+    if [ -n "${FAILED[$t]:-}" ] && [ -z "${RPS[$t]:-}" ]; then
+        printf '%-10s %12s\n' "$t" FAILED
+        continue
+    fi
+    printf '%-10s %12s %10s %10s %10s  %s%s\n' "$t" "${RPS[$t]}" "${P50[$t]:--}" "${P99[$t]:--}" \
+        "${NON2XX[$t]:-0}" "${SOCKERR[$t]:-none}" "${NOTE[$t]:+   [${NOTE[$t]}]}"
+done
+
+if [ -n "${RPS[$BASE]:-}" ] && [ "${RPS[$BASE]}" != 0 ]; then
+    sep=$'\n'
+    for t in $TARGETS; do
+        [ "$t" = "$BASE" ] && continue
+        [ "${RPS[$t]:-0}" = 0 ] && continue
+        printf '%s' "$sep"
+        sep=
+        awk -v a="${RPS[$BASE]}" -v b="${RPS[$t]}" -v n="$BASE/$t" 'BEGIN { printf "%-16s %.2fx\n", n, a / b }'
+    done
+fi
+
+if [ -n "${IDLE_NOTE[*]:-}" ]; then
+    echo
+    echo "idle keep-alive memory, $IDLE_CONNS connections (VmRSS growth / connection):"
+    for t in $TARGETS; do
+        [ -n "${IDLE_NOTE[$t]:-}" ] || continue
+        printf '%-10s %8s bytes/conn   (%s)\n' "$t" "${IDLE_BYTES[$t]:-?}" "${IDLE_NOTE[$t]}"
+    done
+    [ -n "${IDLE_NOTE[nginx]:-}" ] &&
+        echo "(nginx allocates its connection table for worker_connections=$MAXCONN at start: that part is in its 'before')"
+fi
+
+# The 1-minute load average before the run: above ~0.5, other work was
+# competing for the two cores and the figures are noisier than usual.
+if awk -v a="$LOAD_START" 'BEGIN { exit !(a > 0.5) }'; then
+    echo
+    echo "note: the load average was $LOAD_START before the run ($LOAD_END after): other work was running, figures are noisy"
+fi
+
+if [ -s "$TMP/perf.top" ]; then
+    echo
+    cat "$TMP/perf.top"
+fi
+
+status=0
+for t in $TARGETS; do
+    if [ -n "${FAILED[$t]:-}" ]; then
+        warn "$t failed (see its log above)"
+        status=1
+        continue
+    fi
+    [ -n "${SHUTDOWN[$t]:-}" ] && warn "$t on shutdown: ${SHUTDOWN[$t]}"
+    if [ "${NON2XX[$t]:-0}" != 0 ] || [ -n "${SOCKERR[$t]:-}" ]; then
+        warn "$t: errors under load: non-2xx/3xx ${NON2XX[$t]:-0}, socket errors ${SOCKERR[$t]:-none}"
+    fi
+done
+exit $status
