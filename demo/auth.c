@@ -1,0 +1,103 @@
+/* auth.c: demo forward-auth service: key=supersecret is allowed, key=forbidden is refused, anything else is unauthorized. */
+#include <string.h>
+#include "demo_server.h"
+
+static unsigned delay_ms;
+static int fail_all;
+static json_t *last_request; /* {"path": ..., "headers": {...}} of the last checked request, for GET /last */
+
+static int on_delay_option(const char *arg)
+{
+    return demo_parse_ms(arg, strlen(arg), &delay_ms);
+}
+
+static int on_fail_option(const char *arg)
+{
+    (void)arg;
+    fail_all = 1;
+    return 0;
+}
+
+/* The credential: the key query parameter, else "Authorization: Bearer <key>" (RFC 6750 2.1). */
+static int find_key(h2o_req_t *req, h2o_iovec_t *key)
+{
+    ssize_t i;
+    h2o_iovec_t v;
+
+    if (demo_query_param(req, "key", key) == 0)
+        return 0;
+    if ((i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1)) == -1)
+        return -1;
+    v = req->headers.entries[i].value;
+    if (v.len < 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
+        return -1;
+    *key = h2o_str_stripws(v.base + 7, v.len - 7);
+    return 0;
+}
+
+static void record_last(h2o_req_t *req)
+{
+    json_decref(last_request);
+    last_request = json_pack("{s:s%, s:o}", "path", req->input.path.base, req->input.path.len, "headers", demo_headers_json(req));
+}
+
+static void send_last(h2o_req_t *req)
+{
+    if (last_request == NULL) {
+        demo_send_json(req, 200, json_pack("{s:n, s:{}}", "path", "headers"));
+        return;
+    }
+    demo_send_json(req, 200, json_incref(last_request));
+}
+
+/* X-Demo-Cache-Control: VALUE comes back as Cache-Control: VALUE, so tests choose how long an answer may be cached. */
+static void echo_cache_control(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-demo-cache-control"), -1);
+
+    if (i != -1)
+        demo_add_header(req, "Cache-Control", req->headers.entries[i].value);
+}
+
+static void on_delay_over(h2o_req_t *req, void *data)
+{
+    h2o_iovec_t key;
+
+    (void)data;
+    echo_cache_control(req);
+    if (fail_all) {
+        demo_send_error(req, 500, "internal error");
+    } else if (find_key(req, &key) != 0 || !(h2o_memis(key.base, key.len, H2O_STRLIT("supersecret")) ||
+                                             h2o_memis(key.base, key.len, H2O_STRLIT("forbidden")))) {
+        demo_add_header(req, "WWW-Authenticate", h2o_iovec_init(H2O_STRLIT("Bearer realm=\"proxyd-demo\"")));
+        demo_send_error(req, 401, "unauthorized");
+    } else if (h2o_memis(key.base, key.len, H2O_STRLIT("forbidden"))) {
+        demo_send_error(req, 403, "forbidden");
+    } else {
+        demo_add_header(req, "X-User", h2o_iovec_init(H2O_STRLIT("workshop")));
+        demo_send_json(req, 200, json_pack("{s:s, s:s}", "status", "allowed", "user", "workshop"));
+    }
+}
+
+static void on_request(h2o_req_t *req)
+{
+    if (demo_path_is(req, "/last")) {
+        send_last(req);
+        return;
+    }
+    record_last(req);
+    demo_defer(req, delay_ms, on_delay_over, NULL);
+}
+
+static const demo_option_t options[] = {
+    {"delay", 'd', "MS", "delay every answer by MS milliseconds", on_delay_option},
+    {"fail", 0, NULL, "answer 500 to every check (GET /count and GET /last still work)", on_fail_option},
+    {NULL, 0, NULL, NULL, NULL},
+};
+
+static const demo_server_t auth = {"auth", "127.0.0.1:9002", options, on_request};
+
+int main(int argc, char **argv)
+{
+    return demo_main(&auth, argc, argv);
+}
