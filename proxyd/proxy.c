@@ -20,8 +20,14 @@ static void hold_service(h2o_req_t *req, pd_service_t *service)
 /* Client-supplied copies would be trusted upstream: they are replaced, not appended to. */
 static void set_forwarded_headers(h2o_req_t *req, pd_service_t *service)
 {
-    h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, req->input.authority.base,
-                          req->input.authority.len, 1);
+    /* without a Host header (HTTP/1.0) libh2o fills in the host configuration's name, which is not the client's */
+    ssize_t forged;
+
+    if (req->input.authority.base != req->hostconf->authority.hostport.base)
+        h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, req->input.authority.base,
+                              req->input.authority.len, 1);
+    else if ((forged = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-host"), -1)) != -1)
+        h2o_delete_header(&req->headers, forged);
     h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-prefix"), 0, service->path_prefix,
                           strlen(service->path_prefix) - 1, 1);
 }

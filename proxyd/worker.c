@@ -98,33 +98,39 @@ fail:
     return -1;
 }
 
+/* A client connection's libuv handle; h2o takes over handle.data, so the worker sits beside it. */
+typedef struct client_conn {
+    uv_tcp_t tcp;
+    pd_worker_t *worker;
+} client_conn_t;
+
 static void on_conn_close(uv_handle_t *handle)
 {
-    pd_worker_t *worker = handle->data;
+    client_conn_t *conn = (client_conn_t *)handle;
 
-    worker->num_conns--;
-    free(handle);
+    conn->worker->num_conns--;
+    free(conn);
 }
 
 static void on_accept(uv_stream_t *listener, int status)
 {
     pd_worker_t *worker = listener->data;
-    uv_tcp_t *conn;
+    client_conn_t *conn;
     h2o_socket_t *sock;
 
     if (status != 0)
         return;
     if ((conn = malloc(sizeof(*conn))) == NULL)
         fatal("%s", __func__);
-    uv_tcp_init(listener->loop, conn);
-    conn->data = worker;
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+    uv_tcp_init(listener->loop, &conn->tcp);
+    conn->worker = worker;
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
+        uv_close((uv_handle_t *)&conn->tcp, (uv_close_cb)free);
         return;
     }
-    uv_tcp_nodelay(conn, 1);
+    uv_tcp_nodelay(&conn->tcp, 1);
     worker->num_conns++;
-    sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_close);
+    sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, on_conn_close);
     h2o_accept(&worker->accept_ctx, sock);
 }
 
@@ -173,6 +179,10 @@ static void worker_teardown(pd_worker_t *worker)
     snapshot_decref(worker->snapshot);
     worker->snapshot = NULL;
     upstreams_dispose(worker->upstreams);
+    /* h2o_context_request_shutdown() arms HTTP/2's one-second GOAWAY timer even
+     * with no HTTP/2 connection; disposing a timeout with a linked entry aborts */
+    if (h2o_timeout_is_linked(&worker->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&worker->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&worker->ctx);
     /* let the closed handles' callbacks run before their memory goes */
     uv_run(&worker->loop, UV_RUN_DEFAULT);

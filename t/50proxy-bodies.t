@@ -1,0 +1,81 @@
+# 50proxy-bodies.t: large responses stream with flat memory; request bodies are bounded and spill to disk.
+use strict;
+use warnings;
+use Test::More;
+use HTTP::Tiny;
+use JSON::PP;
+use Digest::SHA qw(sha256_hex);
+use IO::Socket::INET;
+use Time::HiRes qw(sleep);
+use lib 't';
+use Util;
+
+my $up = spawn_upstream();
+my $proxyd = spawn_proxyd(services => "up: http://127.0.0.1:@{[$up->port]}\n", settings => "max_request_body: 24MiB\n",
+    threads => 1);
+my $http = HTTP::Tiny->new(timeout => 30);
+my $MiB = 1024 * 1024;
+
+subtest '100 MB download streams with flat memory' => sub {
+    $http->get($proxyd->url('/up/warm'));
+    my $before = rss_kib($proxyd->pid);
+    my $size = 100 * $MiB;
+    my $pid = open(my $curl, '-|', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}',
+        $proxyd->url("/up/big?size=$size")) or die "curl: $!";
+    my $peak = $before;
+    while (waitpid($pid, POSIX::WNOHANG()) == 0) {
+        my $now = rss_kib($proxyd->pid) // 0;
+        $peak = $now if $now > $peak;
+        sleep 0.01;
+    }
+    my $out = <$curl> // '';
+    is $out, "200 $size", 'all 100 MB arrived';
+    cmp_ok $peak - $before, '<', 16 * 1024, "proxyd's memory grew by less than 16 MiB (it grew by @{[$peak - $before]} KiB)";
+};
+
+subtest 'upload within max_request_body' => sub {
+    my $body = join '', map { chr(65 + $_ % 26) } 1 .. 10 * $MiB;
+    my $res = $http->post($proxyd->url('/up/upload'), { content => $body });
+    is $res->{status}, 200, 'status 200';
+    my $echo = decode_json($res->{content});
+    is $echo->{body_length}, length $body, 'length';
+    is $echo->{body_sha256}, sha256_hex($body), 'content';
+};
+
+subtest 'upload over max_request_body' => sub {
+    my $count = decode_json($http->get($up->url('/count'))->{content})->{requests};
+    my $res = $http->post($proxyd->url('/up/upload'), { content => 'x' x (25 * $MiB) });
+    # proxyd answers as soon as it sees the Content-Length; HTTP::Tiny may still be writing
+    ok $res->{status} == 413 || $res->{status} == 599, 'a 25 MiB upload is refused';
+    $res = raw_request($proxyd->port, "POST /up/upload HTTP/1.1\r\nHost: x\r\nContent-Length: " . 25 * $MiB . "\r\n\r\n");
+    like $res, qr{^HTTP/1\.1 413 }, 'status 413 from the Content-Length alone';
+    like $res, qr{^content-type: application/json\r$}mi, 'JSON';
+    like $res, qr{\{"error":"request body too large"\}}, 'says why';
+    $res = raw_request($proxyd->port, "POST /up/upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        . join('', map { sprintf("%x\r\n%s\r\n", $MiB, 'z' x $MiB) } 1 .. 25) . "0\r\n\r\n", 10);
+    like $res, qr{^HTTP/1\.1 413 }, 'a chunked body over the limit gets 413 too';
+    is decode_json($http->get($up->url('/count'))->{content})->{requests}, $count, 'nothing reached the upstream';
+};
+
+# A body held by proxyd (the client has not sent its last byte) is in a temporary file, not in anonymous memory.
+subtest 'a large body waiting in proxyd is on disk' => sub {
+    my $size = 20 * $MiB;
+    my $before = rss_kib($proxyd->pid);
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $proxyd->port) or die $!;
+    print $sock "POST /up/held HTTP/1.1\r\nHost: x\r\nContent-Length: $size\r\nConnection: close\r\n\r\n";
+    my $chunk = 'y' x $MiB;
+    print $sock $chunk for 1 .. 19;
+    print $sock 'y' x ($MiB - 1);
+    ok wait_for('proxyd read the body', sub { (rss_kib($proxyd->pid, 'RssFile') // 0) + (rss_kib($proxyd->pid, 'RssShmem') // 0) > 0 }), 'proxyd is reading';
+    sleep 0.5;
+    my $held = rss_kib($proxyd->pid);
+    cmp_ok $held - $before, '<', 8 * 1024, "anonymous memory grew by less than 8 MiB while holding 20 MiB (grew by @{[$held - $before]} KiB)";
+    print $sock 'y';
+    local $/;
+    my $res = <$sock>;
+    like $res, qr{^HTTP/1\.1 200 }, 'then forwarded';
+    like $res, qr{"body_length":$size}, 'whole';
+};
+
+is $proxyd->stop, 0, 'proxyd exits 0';
+done_testing;
