@@ -8,11 +8,17 @@ use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use Test::More;
+use File::Spec;
 
-our @EXPORT = qw(bin empty_port temp_dir write_file read_file spawn spawn_upstream spawn_proxyd
+our @EXPORT = qw(sanitized bin empty_port temp_dir write_file read_file spawn spawn_upstream spawn_proxyd
     proxyd_check raw_request rss_kib wait_for);
 
 my %running;    # pid => name, every child still to be stopped
+
+$ENV{LSAN_OPTIONS} //= 'suppressions=' . File::Spec->rel2abs('t/lsan.supp');
+
+# True on a -fsanitize build, where memory figures say nothing about proxyd.
+sub sanitized { ($ENV{PROXYD_SANITIZERS} // '') eq 'yes' }
 
 sub bin {
     my ($name) = @_;
