@@ -85,12 +85,14 @@ static void on_signal(uv_signal_t *handle, int signum)
     uv_stop(handle->loop);
 }
 
-/* Runs until SIGTERM or SIGINT; SIGHUP re-reads the registry. */
-static void run(const pd_config_t *conf)
+/* Runs until SIGTERM or SIGINT; SIGHUP re-reads the registry. The handlers are in
+ * place before the first listener opens, so an early SIGHUP cannot kill proxyd. */
+static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf)
 {
     static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
     uv_signal_t signals[3];
     uv_loop_t loop;
+    char err[1024];
     size_t i;
 
     uv_loop_init(&loop);
@@ -99,7 +101,11 @@ static void run(const pd_config_t *conf)
         signals[i].data = (void *)conf;
         uv_signal_start(&signals[i], on_signal, signums[i]);
     }
+    if (workers_start(conf, globalconf, err, sizeof(err)) != 0)
+        fatalx("%s", err);
+    log_info("listening with %u threads, registry %s", conf->threads, conf->registry);
     uv_run(&loop, UV_RUN_DEFAULT);
+    workers_join();
     for (i = 0; i < 3; i++)
         uv_close((uv_handle_t *)&signals[i], NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -118,7 +124,6 @@ int main(int argc, char **argv)
     pd_config_t conf;
     pd_snapshot_t *snap = NULL;
     h2o_globalconf_t globalconf;
-    char err[1024];
 
     log_init("proxyd");
     while ((ch = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
@@ -158,11 +163,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     registry_publish(snap);
     setup_h2o(&globalconf, &conf);
-    if (workers_start(&conf, &globalconf, err, sizeof(err)) != 0)
-        fatalx("%s", err);
-    log_info("listening with %u threads, %zu services from %s", conf.threads, snap->num_services, conf.registry);
-    run(&conf);
-    workers_join();
+    run(&conf, &globalconf);
     registry_shutdown();
     h2o_config_dispose(&globalconf);
     config_free(&conf);

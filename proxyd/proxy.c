@@ -95,6 +95,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     pd_service_t *service;
 
     (void)self;
+    worker_track_request(worker, req);
     name = h2o_iovec_init(path.base + 1, path.len - 1);
     if ((slash = memchr(name.base, '/', name.len)) != NULL)
         name.len = slash - name.base;

@@ -121,6 +121,7 @@ void workers_join(void);
 pd_worker_t *worker_of(h2o_context_t *ctx);
 pd_snapshot_t *worker_snapshot(pd_worker_t *worker);
 pd_upstreams_t *worker_upstreams(pd_worker_t *worker);
+void worker_track_request(pd_worker_t *worker, h2o_req_t *req);
 
 /* proxy.c */
 void proxy_register(h2o_pathconf_t *pathconf);

@@ -28,7 +28,8 @@ struct pd_worker {
     uv_async_t stop_async;
     uv_timer_t drain_timer;
     uint64_t drain_deadline;
-    size_t num_conns;
+    size_t num_conns;    /* client connections open */
+    size_t num_requests; /* requests between proxy.c's handler and the end of their response */
     pd_upstreams_t *upstreams;
     pd_snapshot_t *snapshot; /* this worker's reference to the registry */
     uint64_t generation;     /* of `snapshot` */
@@ -54,6 +55,20 @@ pd_snapshot_t *worker_snapshot(pd_worker_t *worker)
         worker->generation = generation;
     }
     return worker->snapshot;
+}
+
+static void on_request_done(void *p)
+{
+    (*(pd_worker_t **)p)->num_requests--;
+}
+
+/* Counts `req` as in flight until its memory is freed, for the graceful shutdown. */
+void worker_track_request(pd_worker_t *worker, h2o_req_t *req)
+{
+    pd_worker_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_request_done);
+
+    *slot = worker;
+    worker->num_requests++;
 }
 
 pd_upstreams_t *worker_upstreams(pd_worker_t *worker)
@@ -138,7 +153,9 @@ static void on_drain_check(uv_timer_t *timer)
 {
     pd_worker_t *worker = timer->data;
 
-    if (worker->num_conns == 0 || uv_now(&worker->loop) >= worker->drain_deadline)
+    /* libh2o 2.2.5 closes an HTTP/1 keepalive connection only when its next
+     * response ends, so idle ones are not waited for: the process exit closes them */
+    if (worker->num_requests == 0 || uv_now(&worker->loop) >= worker->drain_deadline)
         uv_stop(&worker->loop);
 }
 
@@ -198,7 +215,12 @@ static void *worker_main(void *arg)
     pd_worker_t *worker = arg;
 
     uv_run(&worker->loop, UV_RUN_DEFAULT);
-    worker_teardown(worker);
+    /* libh2o cannot close a connection from outside, and disposing a context
+     * under open connections aborts: with some still open, the exit closes them */
+    if (worker->num_conns == 0)
+        worker_teardown(worker);
+    else
+        log_info("worker %u: closing %zu idle connections at exit", worker->id, worker->num_conns);
     return NULL;
 }
 
@@ -262,6 +284,5 @@ void workers_join(void)
 
     for (i = 0; i < num_workers; i++)
         pthread_join(workers[i].thread, NULL);
-    free(workers);
-    workers = NULL;
+    /* `workers` stays allocated: a worker that skipped its teardown still owns its connections */
 }

@@ -2,6 +2,7 @@
 use strict;
 use warnings;
 use Test::More;
+use IO::Socket::INET;
 use lib 't';
 use Util;
 
@@ -101,6 +102,16 @@ subtest 'proxyd does not start on a bad registry' => sub {
     my $out = `$cmd -c $dir/proxyd.yaml 2>&1`;
     is $? >> 8, 1, 'exit 1';
     like $out, qr{services\.yaml:1:10: weather: invalid URL}, 'names file:line:column';
+};
+
+subtest 'an address in use stops start-up' => sub {
+    my $busy = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
+    write_file("$dir/services.yaml", "weather: http://127.0.0.1:9001\n");
+    write_file("$dir/proxyd.yaml", "listen: 127.0.0.1:@{[$busy->sockport]}\n");
+    my $cmd = bin('proxyd/proxyd');
+    my $out = `$cmd -c $dir/proxyd.yaml 2>&1`;
+    is $? >> 8, 1, 'exit 1';
+    like $out, qr{listen 127\.0\.0\.1:\d+: Address already in use}, 'names the address and the reason';
 };
 
 subtest 'command line' => sub {

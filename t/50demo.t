@@ -1,0 +1,58 @@
+# 50demo.t: the workshop demo: weather and auth services behind proxyd, and the README's demo/run.sh.
+use strict;
+use warnings;
+use Test::More;
+use HTTP::Tiny;
+use JSON::PP;
+use IO::Socket::INET;
+use lib 't';
+use Util;
+
+my $http = HTTP::Tiny->new(timeout => 10);
+
+sub spawn_demo {
+    my ($name) = @_;
+    my $port = empty_port();
+    return spawn(cmd => [bin("demo/$name"), '-l', "127.0.0.1:$port"], port => $port);
+}
+
+sub json_get {
+    my ($url) = @_;
+    my $res = $http->get($url);
+    return ($res->{status}, eval { decode_json($res->{content}) } // {});
+}
+
+subtest 'demo services behind proxyd' => sub {
+    my $weather = spawn_demo('weather');
+    my $auth = spawn_demo('auth');
+    my $proxyd = spawn_proxyd(services => "weather: http://127.0.0.1:@{[$weather->port]}\n"
+        . "auth: http://127.0.0.1:@{[$auth->port]}/check\n");
+    my ($status, $body) = json_get($proxyd->url('/weather/today'));
+    is $status, 200, '/weather/today';
+    is_deeply [@$body{qw(service day)}], ['weather', 'today'], 'today\'s weather';
+    ($status, $body) = json_get($proxyd->url('/weather/tomorrow'));
+    is $body->{day}, 'tomorrow', '/weather/tomorrow';
+    ($status, $body) = json_get($weather->url('/count'));
+    is $body->{requests}, 2, 'the weather service counted both';
+    ($status) = json_get($proxyd->url('/auth/?key=supersecret'));
+    is $status, 200, 'auth accepts key=supersecret';
+    ($status) = json_get($proxyd->url('/auth/?key=wrong'));
+    is $status, 401, 'and refuses anything else';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+# demo/run.sh uses the fixed ports of conf/: run it only where they are free.
+my @busy = grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_, Timeout => 1) } 8080, 9001, 9002;
+SKIP: {
+    skip "ports @busy are in use", 3 if @busy;
+    my $demo = spawn(cmd => ['demo/run.sh'], port => 8080);
+    ok wait_for('weather', sub { $http->get('http://127.0.0.1:8080/weather/today')->{status} == 200 }),
+        'demo/run.sh: curl http://127.0.0.1:8080/weather/today answers';
+    my ($status, $body) = json_get('http://127.0.0.1:8080/weather/today');
+    is $body->{service}, 'weather', 'with the demo weather JSON';
+    $demo->stop;
+    ok wait_for('stopped', sub { !IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => 9001) }),
+        'stopping demo/run.sh stops the services it started';
+}
+
+done_testing;

@@ -1,0 +1,51 @@
+# 50signals.t: SIGHUP re-reads the registry (a bad file is refused, the running one stays); SIGTERM drains and exits 0.
+use strict;
+use warnings;
+use Test::More;
+use HTTP::Tiny;
+use JSON::PP;
+use Time::HiRes qw(sleep);
+use lib 't';
+use Util;
+
+my $one = spawn_upstream('--name', 'one');
+my $two = spawn_upstream('--name', 'two');
+my $proxyd = spawn_proxyd(services => "svc: http://127.0.0.1:@{[$one->port]}\n");
+my $http = HTTP::Tiny->new(timeout => 10);
+my $registry = $proxyd->dir . '/services.yaml';
+
+sub name_at {
+    my ($path) = @_;
+    my $res = $http->get($proxyd->url($path));
+    return $res->{status} == 200 ? decode_json($res->{content})->{name} : $res->{status};
+}
+
+# SIGHUP is handled on proxyd's main loop; wait until the log says it was.
+sub hup_and_wait {
+    my ($pattern) = @_;
+    kill 'HUP', $proxyd->pid;
+    ok wait_for('reload', sub { $proxyd->log =~ $pattern }), "log says: $pattern";
+}
+
+is name_at('/svc/x'), 'one', 'before: svc is one';
+
+write_file($registry, "svc: http://127.0.0.1:@{[$two->port]}\nextra: http://127.0.0.1:@{[$one->port]}\n");
+hup_and_wait(qr/reloaded .*services\.yaml: 2 services/);
+is name_at('/svc/x'), 'two', 'after a good reload: svc is two';
+is name_at('/extra/x'), 'one', 'and the new service routes';
+
+write_file($registry, "svc: http://127.0.0.1:@{[$one->port]}\nbad name: http://x\n");
+hup_and_wait(qr/reload refused, the registry is unchanged: .*services\.yaml:2:1: invalid service name 'bad name'/);
+is name_at('/svc/x'), 'two', 'a bad file changes nothing';
+is name_at('/extra/x'), 'one', 'every service stays';
+ok kill(0, $proxyd->pid), 'proxyd still runs';
+
+# A request in flight when SIGTERM arrives still gets its answer.
+my $pid = open(my $slow, '-|', 'curl', '-s', '-w', ' %{http_code}', $proxyd->url('/svc/slow?ms=1000')) or die;
+sleep 0.3;
+is $proxyd->stop, 0, 'SIGTERM: exit 0';
+my $out = join '', <$slow>;
+like $out, qr/"name":"two".* 200\z/s, 'the request in flight finished';
+like $proxyd->log, qr/Terminated: stopping/, 'logged';
+
+done_testing;
