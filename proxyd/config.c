@@ -1,6 +1,7 @@
 /* config.c: the settings struct: defaults, value parsers, free. No I/O. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@ void config_free(pd_config_t *conf)
 
     for (i = 0; i < conf->num_listens; i++)
         free(conf->listens[i].host);
+    free(conf->admin.listen.host);
+    free(conf->admin.listen.unix_path);
+    free(conf->admin.token_file);
     free(conf->listens);
     free(conf->path);
     free(conf->registry);
@@ -79,6 +83,15 @@ int config_parse_duration(const char *s, uint64_t *ms)
     return -1;
 }
 
+/* "5s" or "250ms": the shortest exact form config_parse_duration() reads back. */
+void config_format_duration(uint64_t ms, char *buf, size_t len)
+{
+    if (ms % 1000 == 0)
+        snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+    else
+        snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
 /* "1048576", "512k", "64MiB", "1G": binary units, as nginx's client_max_body_size. */
 int config_parse_size(const char *s, size_t *bytes)
 {
@@ -106,7 +119,7 @@ int config_parse_size(const char *s, size_t *bytes)
     return -1;
 }
 
-/* "127.0.0.1:8080", "[::1]:8080", "*:8080", "localhost:8080". */
+/* "127.0.0.1:8080", "[::1]:8080", "*:8080", "localhost:8080", and "unix:/path" for the admin API. */
 int config_parse_listen(const char *s, pd_listen_t *listen)
 {
     const char *colon, *host = s;
@@ -114,6 +127,14 @@ int config_parse_listen(const char *s, pd_listen_t *listen)
     uint64_t port;
     const char *end;
 
+    memset(listen, 0, sizeof(*listen));
+    if (strncmp(s, "unix:", 5) == 0) {
+        if (s[5] != '/' || strlen(s + 5) >= 108) /* sun_path */
+            return -1;
+        if ((listen->unix_path = strdup(s + 5)) == NULL)
+            fatal("%s", __func__);
+        return 0;
+    }
     if (*s == '[') {
         const char *close = strchr(s, ']');
         if (close == NULL || close[1] != ':')

@@ -6,6 +6,8 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_REGISTRY "services.yaml"
+#define DEFAULT_ADMIN_LISTEN "127.0.0.1:8081"
+#define DEFAULT_ADMIN_TOKEN_FILE "admin.token"
 
 typedef struct parse_ctx {
     pd_yaml_doc_t *yd;
@@ -41,9 +43,11 @@ static int add_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
         return -1;
     if ((conf->listens = realloc(conf->listens, (conf->num_listens + 1) * sizeof(*conf->listens))) == NULL)
         fatal("%s", __func__);
-    if (config_parse_listen(s, &conf->listens[conf->num_listens]) != 0)
+    if (config_parse_listen(s, &conf->listens[conf->num_listens]) != 0 || conf->listens[conf->num_listens].unix_path != NULL) {
+        free(conf->listens[conf->num_listens].unix_path);
         return yaml_doc_error(pc->yd, value, pc->err, pc->errlen,
                               "%s: '%s' is not an address: use 127.0.0.1:8080, [::1]:8080 or *:8080", key, s);
+    }
     conf->num_listens++;
     return 0;
 }
@@ -130,6 +134,43 @@ static int set_upstream(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     return walk_mapping(pc, key, value, upstream_rules);
 }
 
+static int set_admin_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    free(pc->conf->admin.listen.host);
+    free(pc->conf->admin.listen.unix_path);
+    if (config_parse_listen(s, &pc->conf->admin.listen) != 0)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen,
+                              "%s: '%s' is not an address: use 127.0.0.1:8081 or unix:/run/proxyd/admin.sock", key, s);
+    return 0;
+}
+
+static int set_admin_token_file(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    free(pc->conf->admin.token_file);
+    pc->conf->admin.token_file = config_resolve_path(pc->conf->path, s);
+    return 0;
+}
+
+static const key_rule_t admin_rules[] = {
+    {"listen", set_admin_listen}, {"token_file", set_admin_token_file}, {NULL, NULL}};
+
+static int set_admin(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    pc->conf->admin.enabled = 1;
+    if (config_parse_listen(DEFAULT_ADMIN_LISTEN, &pc->conf->admin.listen) != 0)
+        fatal("%s", __func__);
+    pc->conf->admin.token_file = config_resolve_path(pc->conf->path, DEFAULT_ADMIN_TOKEN_FILE);
+    return walk_mapping(pc, key, value, admin_rules);
+}
+
 /* Keys reserved for features this build does not have: refusing them is safer than
  * running without the protection (auth) the operator asked for. */
 static int set_reserved(parse_ctx_t *pc, const char *key, yaml_node_t *value)
@@ -142,7 +183,7 @@ static const key_rule_t top_rules[] = {{"listen", set_listen},
                                        {"registry", set_registry},
                                        {"upstream", set_upstream},
                                        {"max_request_body", set_max_request_body},
-                                       {"admin", set_reserved},
+                                       {"admin", set_admin},
                                        {"auth", set_reserved},
                                        {NULL, NULL}};
 

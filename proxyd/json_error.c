@@ -38,12 +38,14 @@ static void log_error(h2o_req_t *req, int status, const char *message, const cha
               message, service != NULL ? ", service " : "", service != NULL ? service : "");
 }
 
-static void set_json_headers(h2o_req_t *req, int status, const char *reason, size_t len)
+/* Keeps headers the caller added (WWW-Authenticate, Allow); `reset` drops libh2o's own. */
+static void set_json_headers(h2o_req_t *req, int status, const char *reason, size_t len, int reset)
 {
     req->res.status = status;
     req->res.reason = reason;
     req->res.content_length = len;
-    memset(&req->res.headers, 0, sizeof(req->res.headers));
+    if (reset)
+        memset(&req->res.headers, 0, sizeof(req->res.headers));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
 }
 
@@ -52,7 +54,7 @@ void json_error_send(h2o_req_t *req, int status, const char *reason, const char 
     h2o_iovec_t body = build_body(req, message, service);
 
     log_error(req, status, message, service);
-    set_json_headers(req, status, reason, body.len);
+    set_json_headers(req, status, reason, body.len, 0);
     h2o_send_inline(req, body.base, body.len);
 }
 
@@ -131,7 +133,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
         os->body_sent = 0;
         os->super.do_send = on_send;
         log_error(req, status, message, service);
-        set_json_headers(req, status, reason, os->body.len);
+        set_json_headers(req, status, reason, os->body.len, 1);
         slot = &os->super.next;
     }
     h2o_setup_next_ostream(req, slot);

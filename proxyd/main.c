@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include <openssl/crypto.h>
 #include "proxyd.h"
 
 #ifndef PROXYD_CONFIG_FILE
@@ -24,16 +25,26 @@ static void usage(FILE *out)
                  PROXYD_CONFIG_FILE);
 }
 
-/* Reads both files; prints the first error. */
-static int load_all(pd_config_t *conf, const char *file, pd_snapshot_t **snap)
+/* Reads both files and the admin token; prints the first error. */
+static int load_all(pd_config_t *conf, const char *file, pd_registry_file_t *rf, pd_snapshot_t **snap)
 {
-    char err[1024];
+    char err[1024], *token;
 
-    if (config_load(conf, file, err, sizeof(err)) != 0 || (*snap = registry_load(conf->registry, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "proxyd: %s\n", err);
-        return -1;
+    if (config_load(conf, file, err, sizeof(err)) != 0)
+        goto fail;
+    registry_file_init(rf, conf->registry);
+    if ((*snap = registry_file_load(rf, err, sizeof(err))) == NULL)
+        goto fail;
+    if (conf->admin.enabled) {
+        if ((token = token_load(conf->admin.token_file, err, sizeof(err))) == NULL)
+            goto fail;
+        OPENSSL_cleanse(token, strlen(token));
+        free(token);
     }
     return 0;
+fail:
+    fprintf(stderr, "proxyd: %s\n", err);
+    return -1;
 }
 
 static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
@@ -59,25 +70,13 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     json_error_register(&hostconf->fallback_path);
 }
 
-static void reload_registry(const pd_config_t *conf)
-{
-    char err[1024];
-    pd_snapshot_t *snap = registry_load(conf->registry, err, sizeof(err));
-
-    if (snap == NULL) {
-        log_warnx("reload refused, the registry is unchanged: %s", err);
-        return;
-    }
-    registry_publish(snap);
-    log_info("reloaded %s: %zu services", conf->registry, snap->num_services);
-}
-
 static void on_signal(uv_signal_t *handle, int signum)
 {
-    const pd_config_t *conf = handle->data;
+    pd_registry_file_t *rf = handle->data;
+    char err[1024];
 
     if (signum == SIGHUP) {
-        reload_registry(conf);
+        registry_file_reload(rf, err, sizeof(err));
         return;
     }
     log_info("%s: stopping", strsignal(signum));
@@ -86,29 +85,40 @@ static void on_signal(uv_signal_t *handle, int signum)
 }
 
 /* Runs until SIGTERM or SIGINT; SIGHUP re-reads the registry. The handlers are in
- * place before the first listener opens, so an early SIGHUP cannot kill proxyd. */
-static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf)
+ * place before the first listener opens, so an early SIGHUP cannot kill proxyd.
+ * The admin API shares this loop, so registry changes happen one at a time. */
+static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_registry_file_t *rf)
 {
     static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
     uv_signal_t signals[3];
     uv_loop_t loop;
+    pd_admin_t *admin = NULL;
     char err[1024];
     size_t i;
+    int admin_released = 1;
 
     uv_loop_init(&loop);
     for (i = 0; i < 3; i++) {
         uv_signal_init(&loop, &signals[i]);
-        signals[i].data = (void *)conf;
+        signals[i].data = rf;
         uv_signal_start(&signals[i], on_signal, signums[i]);
     }
+    if (conf->admin.enabled && (admin = admin_start(&loop, conf, rf, err, sizeof(err))) == NULL)
+        fatalx("%s", err);
     if (workers_start(conf, globalconf, err, sizeof(err)) != 0)
         fatalx("%s", err);
-    log_info("listening with %u threads, registry %s", conf->threads, conf->registry);
+    log_info("listening with %u threads, registry %s%s", conf->threads, conf->registry, admin != NULL ? ", admin API on" : "");
     uv_run(&loop, UV_RUN_DEFAULT);
     workers_join();
+    if (admin != NULL)
+        admin_released = admin_stop(admin);
     for (i = 0; i < 3; i++)
         uv_close((uv_handle_t *)&signals[i], NULL);
+    if (!admin_released)
+        return; /* admin connections still hold the loop: the exit closes them */
     uv_run(&loop, UV_RUN_DEFAULT);
+    if (admin != NULL)
+        admin_free(admin);
     uv_loop_close(&loop);
 }
 
@@ -123,6 +133,7 @@ int main(int argc, char **argv)
     int ch, test_only = 0;
     pd_config_t conf;
     pd_snapshot_t *snap = NULL;
+    pd_registry_file_t rf;
     h2o_globalconf_t globalconf;
 
     log_init("proxyd");
@@ -150,22 +161,22 @@ int main(int argc, char **argv)
         return 1;
     }
     config_init(&conf);
-    if (load_all(&conf, file, &snap) != 0) {
-        config_free(&conf);
+    if (load_all(&conf, file, &rf, &snap) != 0)
         return 1;
-    }
     if (test_only) {
         printf("proxyd: %s and %s: configuration OK (%zu services)\n", file, conf.registry, snap->num_services);
         snapshot_decref(snap);
+        registry_file_free(&rf);
         config_free(&conf);
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
     registry_publish(snap);
     setup_h2o(&globalconf, &conf);
-    run(&conf, &globalconf);
+    run(&conf, &globalconf, &rf);
     registry_shutdown();
     h2o_config_dispose(&globalconf);
+    registry_file_free(&rf);
     config_free(&conf);
     return 0;
 }

@@ -6,8 +6,12 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <search.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <yaml.h>
 #include <h2o.h>
+#include <jansson.h>
+#include <uv.h>
 
 #define PD_SERVICE_NAME_MAX 63
 #define PD_MAX_THREADS 256
@@ -16,6 +20,7 @@
 typedef struct pd_listen {
     char *host; /* NULL for "*" (every address) */
     uint16_t port;
+    char *unix_path; /* "unix:/run/proxyd/admin.sock": host and port unused */
 } pd_listen_t;
 
 /* The settings file, validated; plain data, no runtime state. */
@@ -28,6 +33,11 @@ typedef struct pd_config {
     uint64_t connect_timeout_ms;
     uint64_t io_timeout_ms;
     size_t max_request_body;
+    struct {
+        int enabled; /* an admin: key was given */
+        pd_listen_t listen;
+        char *token_file; /* resolved against the settings file's folder */
+    } admin;
 } pd_config_t;
 
 /* One registry entry, immutable once built; shared by snapshots and by the
@@ -66,10 +76,21 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* The registry file and what proxyd last read from or wrote to it. */
+typedef struct pd_registry_file {
+    char *path;
+    int seen_valid;
+    dev_t seen_dev;
+    ino_t seen_ino;
+    off_t seen_size;
+    struct timespec seen_mtime;
+} pd_registry_file_t;
+
 /* config.c */
 void config_init(pd_config_t *conf);
 void config_free(pd_config_t *conf);
 int config_parse_duration(const char *s, uint64_t *ms);
+void config_format_duration(uint64_t ms, char *buf, size_t len);
 int config_parse_size(const char *s, size_t *bytes);
 int config_parse_listen(const char *s, pd_listen_t *listen);
 char *config_resolve_path(const char *base_file, const char *path);
@@ -96,7 +117,20 @@ void service_decref(pd_service_t *service);
 /* registry_yaml.c */
 pd_snapshot_t *registry_load(const char *file, char *err, size_t errlen);
 
+/* registry_file.c */
+void registry_file_init(pd_registry_file_t *rf, const char *path);
+void registry_file_free(pd_registry_file_t *rf);
+pd_snapshot_t *registry_file_load(pd_registry_file_t *rf, char *err, size_t errlen);
+int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, size_t errlen);
+int registry_file_changed(pd_registry_file_t *rf);
+uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen);
+
+/* token.c */
+char *token_load(const char *file, char *err, size_t errlen);
+int token_equal(const char *expected, const char *given, size_t given_len);
+
 /* registry.c */
+pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char *remove);
 pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services);
 pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len);
 void snapshot_decref(pd_snapshot_t *snap);
@@ -125,6 +159,19 @@ void worker_track_request(pd_worker_t *worker, h2o_req_t *req);
 
 /* proxy.c */
 void proxy_register(h2o_pathconf_t *pathconf);
+
+/* admin.c */
+typedef struct pd_admin pd_admin_t;
+pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_registry_file_t *rf, char *err, size_t errlen);
+int admin_stop(pd_admin_t *admin);
+void admin_free(pd_admin_t *admin);
+
+/* admin_services.c */
+void admin_services(h2o_req_t *req, pd_registry_file_t *rf, h2o_iovec_t name);
+void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body);
+void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version);
 
 /* json_error.c */
 void json_error_send(h2o_req_t *req, int status, const char *reason, const char *message, const char *service);

@@ -117,3 +117,24 @@ void registry_shutdown(void)
     registry.current = NULL;
     pthread_mutex_unlock(&registry.lock);
 }
+
+/* A new snapshot: `base` with `put` added or replacing its namesake, or without
+ * the service named `remove`. Unchanged services are shared, not copied. */
+pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char *remove)
+{
+    const char *skip = put != NULL ? put->name : remove;
+    pd_service_t **services;
+    pd_snapshot_t *snap;
+    size_t i, n = 0;
+
+    if ((services = calloc(base->num_services + 1, sizeof(*services))) == NULL)
+        fatal("%s", __func__);
+    for (i = 0; i < base->num_services; i++)
+        if (strcmp(base->services[i]->name, skip) != 0)
+            services[n++] = base->services[i];
+    if (put != NULL)
+        services[n++] = put;
+    snap = snapshot_new(services, n);
+    free(services);
+    return snap;
+}

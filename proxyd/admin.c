@@ -1,0 +1,285 @@
+/* admin.c: the admin HTTP API's listener, bearer-token check and routing, on the main thread's loop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include "proxyd.h"
+
+/* Admin bodies are small JSON documents; more is a mistake or an attack. */
+#define ADMIN_MAX_BODY (64 * 1024)
+
+/* Owned by the main thread: every admin request, SIGHUP and reload run there one
+ * after the other, which is what serialises changes to the registry. */
+struct pd_admin {
+    uv_loop_t *loop;
+    h2o_globalconf_t globalconf;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } listener;
+    char *unix_path; /* the socket file to remove at exit, or NULL */
+    char *token;     /* wiped before it is freed */
+    pd_registry_file_t *rf;
+    size_t num_conns;
+};
+
+typedef struct admin_handler {
+    h2o_handler_t super;
+    pd_admin_t *admin;
+} admin_handler_t;
+
+typedef struct admin_conn {
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } stream;
+    pd_admin_t *admin;
+} admin_conn_t;
+
+void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    h2o_iovec_t copy;
+
+    json_decref(body);
+    if (text == NULL)
+        fatalx("%s: json_dumps failed", __func__);
+    copy = h2o_strdup(&req->pool, text, strlen(text));
+    free(text);
+    req->res.status = status;
+    req->res.reason = reason;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_send_inline(req, copy.base, copy.len);
+}
+
+/* {"error": message, "field": field}; field is omitted when NULL. */
+void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    json_t *body;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    body = json_pack("{s:s}", "error", msg);
+    if (field != NULL)
+        json_object_set_new(body, "field", json_string(field));
+    log_warnx("admin %.*s %.*s: %d %s", (int)req->method.len, req->method.base, (int)req->path_normalized.len,
+              req->path_normalized.base, status, msg);
+    admin_send_json(req, status, reason, body);
+}
+
+/* Answers with the registry version as the ETag, so clients can send it back in If-Match. */
+void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version)
+{
+    char etag[32];
+    int len = snprintf(etag, sizeof(etag), "\"%llu\"", (unsigned long long)version);
+
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, h2o_strdup(&req->pool, etag, len).base, len);
+    if (body == NULL) {
+        req->res.status = status;
+        req->res.reason = reason;
+        h2o_send_inline(req, "", 0);
+        return;
+    }
+    admin_send_json(req, status, reason, body);
+}
+
+/* Authorization: Bearer <token>, compared in constant time. */
+static int authorized(pd_admin_t *admin, h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    h2o_iovec_t value;
+
+    if (i == -1)
+        return 0;
+    value = req->headers.entries[i].value;
+    if (value.len < 7 || !h2o_lcstris(value.base, 7, H2O_STRLIT("bearer ")))
+        return 0;
+    return token_equal(admin->token, value.base + 7, value.len - 7);
+}
+
+static void send_method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    admin_send_error(req, 405, "Method Not Allowed", NULL, "method not allowed: use %s", allow);
+}
+
+static void on_health(h2o_req_t *req)
+{
+    pd_snapshot_t *snap = registry_acquire();
+
+    admin_send_json(req, 200, "OK", json_pack("{s:s,s:I}", "status", "ok", "version", (json_int_t)snap->version));
+    snapshot_decref(snap);
+}
+
+static void on_reload(pd_admin_t *admin, h2o_req_t *req)
+{
+    char err[1024];
+    uint64_t version = registry_file_reload(admin->rf, err, sizeof(err));
+
+    if (version == 0) {
+        admin_send_error(req, 400, "Bad Request", NULL, "reload refused, the registry is unchanged: %s", err);
+        return;
+    }
+    admin_send_version(req, 200, "OK", json_pack("{s:s,s:I}", "status", "reloaded", "version", (json_int_t)version), version);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    pd_admin_t *admin = ((admin_handler_t *)self)->admin;
+    h2o_iovec_t path = req->path_normalized;
+
+    if (!authorized(admin, req)) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"proxyd-admin\""));
+        admin_send_error(req, 401, "Unauthorized", NULL, "a valid Authorization: Bearer token is required");
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/health"))) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+            send_method_not_allowed(req, "GET");
+        else
+            on_health(req);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/reload"))) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
+            send_method_not_allowed(req, "POST");
+        else
+            on_reload(admin, req);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/services"))) {
+        admin_services(req, admin->rf, h2o_iovec_init(NULL, 0));
+    } else if (path.len > 10 && memcmp(path.base, "/services/", 10) == 0) {
+        admin_services(req, admin->rf, h2o_iovec_init(path.base + 10, path.len - 10));
+    } else {
+        admin_send_error(req, 404, "Not Found", NULL, "no such endpoint: use /services, /services/<name>, /reload or /health");
+    }
+    return 0;
+}
+
+static void on_conn_close(uv_handle_t *handle)
+{
+    admin_conn_t *conn = (admin_conn_t *)handle;
+
+    conn->admin->num_conns--;
+    free(conn);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    pd_admin_t *admin = listener->data;
+    admin_conn_t *conn;
+
+    if (status != 0)
+        return;
+    if ((conn = calloc(1, sizeof(*conn))) == NULL)
+        fatal("%s", __func__);
+    conn->admin = admin;
+    if (admin->unix_path != NULL)
+        uv_pipe_init(admin->loop, &conn->stream.pipe, 0);
+    else
+        uv_tcp_init(admin->loop, &conn->stream.tcp);
+    if (uv_accept(listener, (uv_stream_t *)&conn->stream) != 0) {
+        uv_close((uv_handle_t *)&conn->stream, (uv_close_cb)free);
+        return;
+    }
+    admin->num_conns++;
+    h2o_accept(&admin->accept_ctx, h2o_uv_socket_create((uv_stream_t *)&conn->stream, on_conn_close));
+}
+
+/* The listening socket: TCP, or a unix socket only the owner may use. */
+static int open_listener(pd_admin_t *admin, const pd_listen_t *addr, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    int r;
+
+    if (addr->unix_path != NULL) {
+        if ((admin->unix_path = strdup(addr->unix_path)) == NULL)
+            fatal("%s", __func__);
+        unlink(addr->unix_path); /* a socket file left by an earlier run */
+        uv_pipe_init(admin->loop, &admin->listener.pipe, 0);
+        if ((r = uv_pipe_bind(&admin->listener.pipe, addr->unix_path)) == 0 && chmod(addr->unix_path, 0600) != 0)
+            r = -errno; /* libuv's error codes are negated errno values */
+    } else {
+        uv_tcp_init(admin->loop, &admin->listener.tcp);
+        if ((r = uv_ip4_addr(addr->host != NULL ? addr->host : "0.0.0.0", addr->port, (struct sockaddr_in *)&ss)) != 0)
+            r = uv_ip6_addr(addr->host != NULL ? addr->host : "::", addr->port, (struct sockaddr_in6 *)&ss);
+        if (r == 0)
+            r = uv_tcp_bind(&admin->listener.tcp, (struct sockaddr *)&ss, 0);
+    }
+    admin->listener.tcp.data = admin;
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&admin->listener, 64, on_accept);
+    if (r != 0) {
+        snprintf(err, errlen, "admin listen %s: %s", addr->unix_path != NULL ? addr->unix_path : (addr->host ? addr->host : "*"),
+                 uv_strerror(r));
+        return -1;
+    }
+    return 0;
+}
+
+static void setup_h2o(pd_admin_t *admin)
+{
+    h2o_hostconf_t *hostconf;
+    admin_handler_t *handler;
+
+    h2o_config_init(&admin->globalconf);
+    admin->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("proxyd"));
+    admin->globalconf.max_request_entity_size = ADMIN_MAX_BODY;
+    hostconf = h2o_config_register_host(&admin->globalconf, h2o_iovec_init(H2O_STRLIT("admin")), 65535);
+    hostconf->fallback_path.error_log.emit_request_errors = 0;
+    handler = (admin_handler_t *)h2o_create_handler(&hostconf->fallback_path, sizeof(*handler));
+    handler->super.on_req = on_req;
+    handler->admin = admin;
+    json_error_register(&hostconf->fallback_path);
+    h2o_context_init(&admin->ctx, admin->loop, &admin->globalconf);
+    admin->accept_ctx.ctx = &admin->ctx;
+    admin->accept_ctx.hosts = admin->globalconf.hosts;
+}
+
+/* The admin listener on `loop` (the main thread's), or NULL with `err`. */
+pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_registry_file_t *rf, char *err, size_t errlen)
+{
+    pd_admin_t *admin = calloc(1, sizeof(*admin));
+
+    if (admin == NULL)
+        fatal("%s", __func__);
+    admin->loop = loop;
+    admin->rf = rf;
+    /* on error the process exits: nothing here is worth unwinding */
+    if ((admin->token = token_load(conf->admin.token_file, err, errlen)) == NULL ||
+        open_listener(admin, &conf->admin.listen, err, errlen) != 0)
+        return NULL;
+    setup_h2o(admin);
+    return admin;
+}
+
+/* Closes the listener and, with no connection open, the h2o context. Returns 1
+ * when admin_free() may follow once the loop has run the close callbacks, 0 when
+ * connections were still open: libh2o cannot close them from outside, so the
+ * process exit does, and nothing is freed. */
+int admin_stop(pd_admin_t *admin)
+{
+    uv_close((uv_handle_t *)&admin->listener, NULL);
+    if (admin->unix_path != NULL)
+        unlink(admin->unix_path);
+    if (admin->num_conns != 0)
+        return 0;
+    if (h2o_timeout_is_linked(&admin->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&admin->ctx.http2._graceful_shutdown_timeout);
+    h2o_context_dispose(&admin->ctx);
+    return 1;
+}
+
+void admin_free(pd_admin_t *admin)
+{
+    h2o_config_dispose(&admin->globalconf);
+    OPENSSL_cleanse(admin->token, strlen(admin->token));
+    free(admin->token);
+    free(admin->unix_path);
+    free(admin);
+}

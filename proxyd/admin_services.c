@@ -1,0 +1,191 @@
+/* admin_services.c: GET, PUT and DELETE of registry entries: validated like the file, written to it before the answer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proxyd.h"
+
+static int method_is(h2o_req_t *req, const char *method)
+{
+    return h2o_memis(req->method.base, req->method.len, method, strlen(method));
+}
+
+static json_t *service_json(const pd_service_t *service, int with_name)
+{
+    json_t *obj = json_pack("{s:s}", "url", service->url);
+    char timeout[32];
+
+    if (with_name)
+        json_object_set_new(obj, "name", json_string(service->name));
+    if (service->timeout_ms != 0) {
+        config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
+        json_object_set_new(obj, "timeout", json_string(timeout));
+    }
+    return obj;
+}
+
+static void list_services(h2o_req_t *req)
+{
+    pd_snapshot_t *snap = registry_acquire();
+    json_t *services = json_object();
+    size_t i;
+
+    for (i = 0; i < snap->num_services; i++)
+        json_object_set_new(services, snap->services[i]->name, service_json(snap->services[i], 0));
+    admin_send_version(req, 200, "OK", json_pack("{s:I,s:o}", "version", (json_int_t)snap->version, "services", services),
+                       snap->version);
+    snapshot_decref(snap);
+}
+
+static void get_service(h2o_req_t *req, const char *name)
+{
+    pd_snapshot_t *snap = registry_acquire();
+    pd_service_t *service = snapshot_lookup(snap, name, strlen(name));
+
+    if (service == NULL)
+        admin_send_error(req, 404, "Not Found", NULL, "no service named '%s'", name);
+    else
+        admin_send_version(req, 200, "OK", service_json(service, 1), snap->version);
+    snapshot_decref(snap);
+}
+
+/* The PUT body, {"url": "...", "timeout": "5s"}, checked field by field like the file's long form. */
+static pd_service_t *service_from_body(h2o_req_t *req, const char *name)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->entity.base != NULL ? req->entity.base : "", req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *key, *url = NULL;
+    uint64_t timeout_ms = 0;
+    json_t *value;
+    char why[512];
+    pd_service_t *service = NULL;
+
+    if (body == NULL || !json_is_object(body)) {
+        admin_send_error(req, 400, "Bad Request", NULL, "the body must be a JSON object like {\"url\": \"http://...\"}%s%s",
+                         body == NULL ? ": " : "", body == NULL ? jerr.text : "");
+        goto out;
+    }
+    json_object_foreach(body, key, value) {
+        if (strcmp(key, "url") == 0 && json_is_string(value)) {
+            url = json_string_value(value);
+        } else if (strcmp(key, "timeout") == 0 && json_is_string(value)) {
+            if (config_parse_duration(json_string_value(value), &timeout_ms) != 0 || timeout_ms == 0) {
+                admin_send_error(req, 400, "Bad Request", "timeout", "timeout: '%s' is not a duration: use 250ms, 5s or 2m",
+                                 json_string_value(value));
+                goto out;
+            }
+        } else if (strcmp(key, "url") == 0 || strcmp(key, "timeout") == 0) {
+            admin_send_error(req, 400, "Bad Request", key, "%s: must be a string", key);
+            goto out;
+        } else {
+            admin_send_error(req, 400, "Bad Request", key, "%s: unknown field (known: url, timeout)", key);
+            goto out;
+        }
+    }
+    if (url == NULL) {
+        admin_send_error(req, 400, "Bad Request", "url", "url: required");
+        goto out;
+    }
+    if ((service = service_new(name, url, timeout_ms, why, sizeof(why))) == NULL)
+        admin_send_error(req, 400, "Bad Request", "url", "url: %s", why);
+out:
+    json_decref(body);
+    return service;
+}
+
+/* If-Match: "N" (or N, or *): 0 when the registry has moved past the client's version. */
+static int if_match_holds(h2o_req_t *req, uint64_t version)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_MATCH, -1);
+    char expected[32];
+    h2o_iovec_t value;
+
+    if (i == -1)
+        return 1;
+    value = req->headers.entries[i].value;
+    if (h2o_memis(value.base, value.len, H2O_STRLIT("*")))
+        return 1;
+    snprintf(expected, sizeof(expected), "\"%llu\"", (unsigned long long)version);
+    return h2o_memis(value.base, value.len, expected, strlen(expected)) ||
+           h2o_memis(value.base, value.len, expected + 1, strlen(expected) - 2);
+}
+
+/* An operator's edit on disk is read before an API change is applied over it, so the
+ * API never writes back a stale copy (see proxyd(8)). */
+static int catch_up_with_file(h2o_req_t *req, pd_registry_file_t *rf)
+{
+    char err[1024];
+
+    if (!registry_file_changed(rf))
+        return 0;
+    log_info("%s changed on disk: reading it before the API change", rf->path);
+    if (registry_file_reload(rf, err, sizeof(err)) != 0)
+        return 0;
+    admin_send_error(req, 409, "Conflict", NULL, "%s changed on disk and is invalid; fix it or reload: %s", rf->path, err);
+    return -1;
+}
+
+/* PUT (put != NULL) or DELETE (remove != NULL): file first, then the running registry. */
+static void change(h2o_req_t *req, pd_registry_file_t *rf, pd_service_t *put, const char *remove)
+{
+    const char *name = put != NULL ? put->name : remove;
+    pd_snapshot_t *cur, *next;
+    int existed;
+    char err[1024];
+
+    if (catch_up_with_file(req, rf) != 0)
+        return;
+    cur = registry_acquire();
+    existed = snapshot_lookup(cur, name, strlen(name)) != NULL;
+    if (!if_match_holds(req, cur->version)) {
+        admin_send_error(req, 412, "Precondition Failed", NULL, "the registry is at version %llu, not the one in If-Match",
+                         (unsigned long long)cur->version);
+    } else if (remove != NULL && !existed) {
+        admin_send_error(req, 404, "Not Found", NULL, "no service named '%s'", name);
+    } else {
+        next = snapshot_with(cur, put, remove);
+        if (registry_file_save(rf, next, err, sizeof(err)) != 0) {
+            snapshot_decref(next);
+            admin_send_error(req, 500, "Internal Server Error", NULL, "%s; the registry is unchanged", err);
+        } else {
+            registry_publish(next); /* the version becomes cur's + 1: this thread is the only writer */
+            log_info("admin: %s %s, registry version %llu", put != NULL ? (existed ? "replaced" : "created") : "deleted", name,
+                     (unsigned long long)next->version);
+            if (put != NULL)
+                admin_send_version(req, existed ? 200 : 201, existed ? "OK" : "Created", service_json(put, 1), next->version);
+            else
+                admin_send_version(req, 204, "No Content", NULL, next->version);
+        }
+    }
+    snapshot_decref(cur);
+}
+
+/* /services (name.len == 0) and /services/<name>. */
+void admin_services(h2o_req_t *req, pd_registry_file_t *rf, h2o_iovec_t name_iov)
+{
+    char *name = h2o_strdup(&req->pool, name_iov.base, name_iov.len).base;
+    char why[256];
+    pd_service_t *service;
+
+    if (name_iov.len == 0) {
+        if (method_is(req, "GET"))
+            list_services(req);
+        else
+            admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET /services, or PUT and DELETE /services/<name>");
+        return;
+    }
+    if (service_check_name(name, why, sizeof(why)) != 0) {
+        admin_send_error(req, 400, "Bad Request", "name", "name: %s", why);
+    } else if (method_is(req, "GET")) {
+        get_service(req, name);
+    } else if (method_is(req, "PUT")) {
+        if ((service = service_from_body(req, name)) != NULL) {
+            change(req, rf, service, NULL);
+            service_decref(service);
+        }
+    } else if (method_is(req, "DELETE")) {
+        change(req, rf, NULL, name);
+    } else {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, PUT, DELETE"));
+        admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET, PUT or DELETE");
+    }
+}
