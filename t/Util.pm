@@ -9,6 +9,8 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use Test::More;
 use File::Spec;
+use HTTP::Tiny;
+use JSON::PP ();
 
 our @EXPORT = qw(sanitized bin empty_port temp_dir write_file read_file spawn spawn_upstream spawn_proxyd
     proxyd_check raw_request rss_kib wait_for);
@@ -102,17 +104,29 @@ sub spawn_upstream {
     return spawn(cmd => [bin('t/upstream'), '-l', "127.0.0.1:$port", @args], port => $port);
 }
 
+our $ADMIN_TOKEN = 'test-admin-token-0123456789';
+
 # proxyd with a settings file listening on a free port. Options: services (the
-# registry's YAML), settings (more settings lines), threads.
+# registry's YAML), settings (more settings lines), threads, admin (1: an admin
+# listener on a free port with token $ADMIN_TOKEN), dir (reuse a folder: a restart).
 sub spawn_proxyd {
     my (%opts) = @_;
-    my $dir = temp_dir();
+    my $dir = $opts{dir} // temp_dir();
     my $port = empty_port();
-    write_file("$dir/services.yaml", $opts{services} // '');
-    write_file("$dir/proxyd.yaml",
-        "listen: 127.0.0.1:$port\nthreads: " . ($opts{threads} // 2) . "\nregistry: services.yaml\n" . ($opts{settings} // ''));
+    my $settings = "listen: 127.0.0.1:$port\nthreads: " . ($opts{threads} // 2) . "\nregistry: services.yaml\n"
+        . ($opts{settings} // '');
+    my $admin_port;
+    if ($opts{admin}) {
+        $admin_port = empty_port();
+        write_file("$dir/admin.token", "$ADMIN_TOKEN\n");
+        chmod 0600, "$dir/admin.token";
+        $settings .= "admin:\n  listen: 127.0.0.1:$admin_port\n  token_file: admin.token\n";
+    }
+    write_file("$dir/services.yaml", $opts{services}) if defined $opts{services} || !-e "$dir/services.yaml";
+    write_file("$dir/proxyd.yaml", $settings);
     my $guard = spawn(cmd => [bin('proxyd/proxyd'), '-c', "$dir/proxyd.yaml"], port => $port, log => "$dir/proxyd.log",
-        extra => { dir => $dir });
+        extra => { dir => $dir, admin_port => $admin_port });
+    Util::wait_for('admin', sub { Util::port_open($admin_port) }) if $admin_port;
     return $guard;
 }
 
@@ -180,6 +194,18 @@ sub port { $_[0]{port} }
 sub dir  { $_[0]{dir} }
 sub log  { Util::read_file($_[0]{log}) }
 sub url  { "http://127.0.0.1:$_[0]{port}" . ($_[1] // '') }
+
+# An admin API call: (status, decoded JSON body or {}, response). Options: token, headers.
+sub admin {
+    my ($self, $method, $path, $body, %opts) = @_;
+    my %headers = (%{ $opts{headers} // {} });
+    my $token = exists $opts{token} ? $opts{token} : $Util::ADMIN_TOKEN;
+    $headers{Authorization} = "Bearer $token" if defined $token;
+    my $res = HTTP::Tiny->new(timeout => 10)->request($method, "http://127.0.0.1:$self->{admin_port}$path",
+        { headers => \%headers, defined $body ? (content => $body) : () });
+    my $json = eval { JSON::PP::decode_json($res->{content}) } // {};
+    return ($res->{status}, $json, $res);
+}
 
 # Stops the process and returns its exit status (as $? would hold it).
 sub stop {

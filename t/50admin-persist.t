@@ -1,0 +1,100 @@
+# 50admin-persist.t: changes survive restarts, a failed write changes nothing, kill -9 never leaves a torn file.
+use strict;
+use warnings;
+use Test::More;
+use JSON::PP;
+use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(sleep);
+use lib 't';
+use Util;
+
+my $up = spawn_upstream();
+my $url = 'http://127.0.0.1:' . $up->port;
+
+subtest 'the file after many changes reloads to the same registry after a restart' => sub {
+    my $p = spawn_proxyd(admin => 1, services => "base: $url\n");
+    for my $i (1 .. 60) {
+        my $name = 's' . ($i % 17);
+        if ($i % 5 == 0) {
+            $p->admin(DELETE => "/services/$name");
+        } else {
+            my ($status) = $p->admin(PUT => "/services/$name",
+                encode_json({ url => "$url/v$i", $i % 3 ? () : (timeout => (250 * $i) . 'ms') }));
+            ok $status == 200 || $status == 201, "change $i applied" or last;
+        }
+    }
+    my (undef, $before) = $p->admin(GET => '/services');
+    is $p->stop, 0, 'stopped';
+    my $again = spawn_proxyd(admin => 1, dir => $p->dir);
+    my (undef, $after) = $again->admin(GET => '/services');
+    is_deeply $after->{services}, $before->{services}, 'same services, URLs and options after the restart';
+    my ($rc, $out) = proxyd_check($p->dir . '/proxyd.yaml');
+    is $rc, 0, 'the written file passes -t' or diag $out;
+    is $again->stop, 0, 'stopped';
+};
+
+# A folder proxyd cannot write to: read-only for root through a private mount, by mode for others.
+sub spawn_readonly {
+    my ($dir) = @_;
+    write_file("$dir/services.yaml", "base: $url\n");
+    write_file("$dir/admin.token", "$Util::ADMIN_TOKEN\n");
+    chmod 0600, "$dir/admin.token";
+    my ($port, $admin_port) = (empty_port(), empty_port());
+    write_file("$dir/proxyd.yaml", "listen: 127.0.0.1:$port\nregistry: services.yaml\n"
+        . "admin:\n  listen: 127.0.0.1:$admin_port\n  token_file: admin.token\n");
+    my @cmd = (bin('proxyd/proxyd'), '-c', "$dir/proxyd.yaml");
+    if ($> == 0) {
+        return undef if system('unshare -m true 2>/dev/null') != 0;
+        @cmd = ('unshare', '-m', 'sh', '-c', 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"', $dir, @cmd);
+    } else {
+        chmod 0555, $dir;
+    }
+    my $g = spawn(cmd => \@cmd, port => $port, log => Util::temp_dir() . '/log', extra => { admin_port => $admin_port });
+    wait_for('admin', sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $admin_port) });
+    return $g;
+}
+
+subtest 'a read-only folder: 500 and nothing changes' => sub {
+    my $dir = temp_dir();
+    my $p = spawn_readonly($dir);
+    plan skip_all => 'cannot make a read-only folder here (no private mounts for root)' unless $p;
+    my $before_file = read_file("$dir/services.yaml");
+    my (undef, $before) = $p->admin(GET => '/services');
+    my ($status, $body) = $p->admin(PUT => '/services/new', encode_json({ url => $url }));
+    is $status, 500, 'PUT: 500';
+    like $body->{error}, qr{cannot write .*services\.yaml: (Read-only file system|Permission denied); the registry is unchanged},
+        'the reason';
+    ($status) = $p->admin(DELETE => '/services/base');
+    is $status, 500, 'DELETE: 500';
+    my (undef, $after) = $p->admin(GET => '/services');
+    is_deeply $after, $before, 'registry and version unchanged';
+    is read_file("$dir/services.yaml"), $before_file, 'file unchanged';
+    is(HTTP::Tiny->new->get($p->url('/new/x'))->{status}, 404, 'the refused service does not route');
+    is $p->stop, 0, 'exit 0';
+    chmod 0755, $dir;
+};
+
+subtest 'kill -9 during changes leaves a whole file' => sub {
+    for my $round (1 .. 5) {
+        my $p = spawn_proxyd(admin => 1, services => "base: $url\n");
+        my $writer = fork // die;
+        if ($writer == 0) {
+            for my $i (1 .. 100000) {
+                $p->admin(PUT => "/services/s" . ($i % 50), encode_json({ url => "$url/$i" }));
+            }
+            POSIX::_exit(0);
+        }
+        sleep 0.2 + rand(0.5);
+        kill 'KILL', $p->pid;
+        $p->stop;
+        kill 'KILL', $writer;
+        waitpid $writer, 0;
+        my ($rc, $out) = proxyd_check($p->dir . '/proxyd.yaml');
+        is $rc, 0, "round $round: services.yaml is whole after kill -9" or diag $out;
+        like read_file($p->dir . '/services.yaml'), qr{^base: }m, "round $round: and holds the registry";
+    }
+};
+
+done_testing;
