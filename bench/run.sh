@@ -3,27 +3,37 @@
 #
 # What it measures, on 127.0.0.1 only:
 #   1. Throughput and tail latency: one small-JSON upstream (t/upstream, or
-#      nginx with UPSTREAM=nginx) pinned to core 1; each proxy in turn with ONE
-#      worker pinned to core 0, keep-alive to the upstream; after a short
-#      warm-up, `wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency`, pinned to
-#      core 1, loads it. Prints req/s, p50, p99, non-2xx/3xx responses and
-#      socket errors per proxy, and proxyd's req/s over each other's.
+#      nginx with UPSTREAM=nginx) pinned to core 1; each proxy with ONE worker
+#      pinned to core 0, keep-alive to the upstream; after a short warm-up,
+#      `wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency`, pinned to core 1,
+#      loads it. On a shared machine one run is too noisy to compare proxies,
+#      so this is done in ROUNDS rounds that interleave the targets: round 1
+#      in the order of ONLY, each later round rotated by one (proxyd nginx
+#      haproxy h2o, then nginx haproxy h2o proxyd, ...). Every target is
+#      started fresh for each of its runs and stopped after it. Prints each
+#      round's raw figures (req/s, p50, p99, non-2xx/3xx responses, socket
+#      errors), then per target the median req/s, the min-max req/s and the
+#      median p99 (and p50) over the rounds, and proxyd's median req/s over
+#      each other's. A run in which the target died or wrk failed counts in
+#      no median.
 #   2. Idle keep-alive memory: on a freshly started proxyd (and nginx and h2o
 #      for comparison), VmRSS before and after opening IDLE_CONNS client
 #      connections that each made one request and stay open idle:
-#      (after - before) / connections, in bytes per connection.
+#      (after - before) / connections, in bytes per connection. Once per
+#      target, after the rounds.
 #   3. With PERF=1: a perf profile of proxyd under the same load, top symbols.
 #
 # How to run, from the top of the repo after `make`:
 #     bench/run.sh
-#     DURATION=30 CONNECTIONS=100 bench/run.sh
+#     DURATION=30 ROUNDS=5 CONNECTIONS=100 bench/run.sh
 #     ONLY="proxyd nginx" bench/run.sh
 #     UPSTREAM=nginx PERF=1 bench/run.sh
 #
 # Options (environment):
 #   BUILDDIR     build tree holding proxyd/proxyd and t/upstream (default .)
-#   DURATION     seconds of each measured wrk run (default 10)
-#   WARMUP       seconds of the wrk warm-up before it (default 2)
+#   ROUNDS       rounds of interleaved runs, one run per target each (default 3)
+#   DURATION     seconds of each measured wrk run (default 8)
+#   WARMUP       seconds of the wrk warm-up before each of them (default 2)
 #   CONNECTIONS  wrk connections (default 50)
 #   IDLE_CONNS   idle connections for the memory figure (default 2000; 0 skips)
 #   ONLY         targets to run, among: proxyd nginx haproxy h2o (default all)
@@ -32,12 +42,13 @@
 #   PERF         1: also profile proxyd under load with perf (default 0)
 #   PERF_SECONDS seconds of that profile (default 5)
 #   CPU_PROXY, CPU_LOAD  cores for the proxies / for upstream+wrk (default 0 / 1)
-#   KEEP_TMP     1: keep the temporary folder (configs, logs) for inspection
+#   KEEP_TMP     1: keep the temporary folder (configs, logs, wrk outputs)
 #
 # Needs (Debian packages): wrk, curl, perl, util-linux (taskset), and for the
 # comparison targets nginx-light, haproxy, h2o; linux-perf for PERF=1.
-# Default run: about 1.5 minutes. Exits non-zero when a target failed to start
-# or to answer (its log is printed).
+# Default run: about ROUNDS x targets x (DURATION + WARMUP + 1) seconds plus
+# 10 s of idle-memory measures, so about 2.5 minutes. Exits non-zero when a
+# target failed to start, to answer, or died under load (its log is printed).
 #
 # Adding a target (e.g. "proxyd with auth"): write start_<name> (start the
 # process with start_bg, set TARGET_URL and IDLE_PATH), add <name> to
@@ -50,7 +61,8 @@ set -u -o pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILDDIR=${BUILDDIR:-.}
-DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-50}
 IDLE_CONNS=${IDLE_CONNS:-2000}
@@ -118,13 +130,13 @@ stop_pid() {
     return $rc
 }
 
-# stop_target NAME PID: stops a proxy and notes a crash or hang on SIGTERM
+# stop_target NAME PID [WHEN]: stops a proxy and notes a crash or hang on SIGTERM
 # (the figures stand, but the proxy has a shutdown bug worth knowing about).
 # The grace period exceeds proxyd's own 10 s drain of open connections.
 STOP_SECONDS=12
 declare -A SHUTDOWN
 stop_target() {
-    local name=$1 pid=$2 rc what
+    local name=$1 pid=$2 when=${3:+ (${3})} rc what
     stop_pid "$pid" "$STOP_SECONDS"
     rc=$?
     case $rc in
@@ -133,9 +145,9 @@ stop_target() {
         1[3-9][0-9]) what="died of signal $((rc - 128)) ($(kill -l $((rc - 128)))) after SIGTERM" ;;
         *) what="exited with status $rc after SIGTERM" ;;
     esac
-    warn "$name $what; end of its log:"
+    warn "$name$when $what; end of its log:"
     tail -n 5 "$TMP/$name.log" | sed 's/^/    /' >&2
-    SHUTDOWN[$name]="${SHUTDOWN[$name]:+${SHUTDOWN[$name]}; }$what"
+    SHUTDOWN[$name]="${SHUTDOWN[$name]:+${SHUTDOWN[$name]}; }$what$when"
 }
 
 # run_wait CMD...: runs CMD in the background and waits for it, so that a
@@ -209,6 +221,7 @@ check_tools() {
 for t in $TARGETS; do
     case " $ALL_TARGETS " in *" $t "*) ;; *) die "unknown target '$t' (known: $ALL_TARGETS)" ;; esac
 done
+case $ROUNDS in '' | *[!0-9]* | 0) die "ROUNDS must be a positive integer (got '$ROUNDS')" ;; esac
 check_tools
 BUILDDIR=$(cd "$BUILDDIR" && pwd) || die "BUILDDIR not found"
 
@@ -408,24 +421,26 @@ start_target() {
 
 # ---------------------------------------------------------------- measures
 
-declare -A RPS P50 P99 NON2XX SOCKERR IDLE_BYTES IDLE_NOTE FAILED START_FAILED NOTE
+# Per run figures are keyed "target,round": RPS P50 P99 NON2XX SOCKERR, and
+# NOTE when the target failed in that run (such a run counts in no median).
+declare -A RPS P50 P99 NON2XX SOCKERR NOTE IDLE_BYTES IDLE_NOTE FAILED START_FAILED
 
-# run_wrk NAME URL PID: warm-up, then (if PID survived it) the measured run;
-# fills RPS, P50, P99, NON2XX and SOCKERR.
+# run_wrk NAME ROUND URL PID: warm-up, then (if PID survived it) the measured
+# run; fills RPS, P50, P99, NON2XX and SOCKERR of "NAME,ROUND".
 run_wrk() {
-    local name=$1 url=$2 pid=$3 out=$TMP/$1.wrk
-    RPS[$name]=0
+    local name=$1 k=$1,$2 url=$3 pid=$4 out=$TMP/$1.round$2.wrk
+    RPS[$k]=0
     run_wait taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null 2>&1
     sleep 0.3    # let the proxy handle the warm-up's closing connections
     kill -0 "$pid" 2>/dev/null || { warn "$name died during the warm-up"; return 1; }
     run_wait taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1
     sed 's/^/    /' "$out" >&2
-    RPS[$name]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-    P50[$name]=$(awk '$1 == "50%" { print $2 }' "$out")
-    P99[$name]=$(awk '$1 == "99%" { print $2 }' "$out")
-    NON2XX[$name]=$(awk -F: '/Non-2xx or 3xx responses/ { gsub(/ /, "", $2); print $2 }' "$out")
-    SOCKERR[$name]=$(sed -n 's/^ *Socket errors: *//p' "$out")
-    [ -n "${RPS[$name]}" ] || { warn "$name: could not parse wrk output"; RPS[$name]=0; }
+    RPS[$k]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    P50[$k]=$(awk '$1 == "50%" { print $2 }' "$out")
+    P99[$k]=$(awk '$1 == "99%" { print $2 }' "$out")
+    NON2XX[$k]=$(awk -F: '/Non-2xx or 3xx responses/ { gsub(/ /, "", $2); print $2 }' "$out")
+    SOCKERR[$k]=$(sed -n 's/^ *Socket errors: *//p' "$out")
+    [ -n "${RPS[$k]}" ] || { warn "$name: could not parse wrk output"; RPS[$k]=0; return 1; }
 }
 
 # idle_memory NAME: fresh instance, IDLE_CONNS idle keep-alive connections,
@@ -527,7 +542,9 @@ perf_profile() {
 # ---------------------------------------------------------------- main
 
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
-log "targets: $TARGETS; wrk -t1 -c$CONNECTIONS -d${DURATION}s (warm-up ${WARMUP}s); proxies on core $CPU_PROXY, upstream and wrk on core $CPU_LOAD"
+ROUND_WORD=rounds
+[ "$ROUNDS" = 1 ] && ROUND_WORD=round
+log "targets: $TARGETS; $ROUNDS $ROUND_WORD of wrk -t1 -c$CONNECTIONS -d${DURATION}s (warm-up ${WARMUP}s); proxies on core $CPU_PROXY, upstream and wrk on core $CPU_LOAD"
 start_upstream
 
 # upstream_alive: dies (non-zero) when the upstream is gone, which would make
@@ -539,26 +556,43 @@ upstream_alive() {
     exit 1
 }
 
-for t in $TARGETS; do
-    upstream_alive
-    log "$t: starting"
-    if ! start_target "$t"; then
-        FAILED[$t]=1 START_FAILED[$t]=1
-        [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
-        continue
-    fi
-    log "$t: pid $TARGET_PID, loading $TARGET_URL"
-    run_wrk "$t" "$TARGET_URL" "$TARGET_PID"
-    if kill -0 "$TARGET_PID" 2>/dev/null; then
-        stop_target "$t" "$TARGET_PID"
-    else
-        stop_pid "$TARGET_PID"
-        rc=$?
-        NOTE[$t]="died under load (exit status $rc)"
-        warn "$t ${NOTE[$t]}; its log:"
-        sed 's/^/    /' "$TMP/$t.log" >&2
-        FAILED[$t]=1
-    fi
+# round_order ROUND: the targets in the order of that round (1-based): the
+# list rotated left by ROUND - 1.
+read -r -a TARGET_LIST <<<"$TARGETS"
+round_order() {
+    local n=${#TARGET_LIST[@]} i out=()
+    for ((i = 0; i < n; i++)); do out+=("${TARGET_LIST[(i + $1 - 1) % n]}"); done
+    echo "${out[*]}"
+}
+
+declare -A ORDER
+for ((r = 1; r <= ROUNDS; r++)); do
+    ORDER[$r]=$(round_order "$r")
+    log "round $r of $ROUNDS: ${ORDER[$r]}"
+    for t in ${ORDER[$r]}; do
+        k=$t,$r
+        # A target that could not start will not start in a later round either.
+        if [ -n "${START_FAILED[$t]:-}" ]; then NOTE[$k]="not started"; continue; fi
+        upstream_alive
+        log "$t (round $r): starting"
+        if ! start_target "$t"; then
+            FAILED[$t]=1 START_FAILED[$t]=1 NOTE[$k]="failed to start"
+            [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
+            continue
+        fi
+        log "$t (round $r): pid $TARGET_PID, loading $TARGET_URL"
+        run_wrk "$t" "$r" "$TARGET_URL" "$TARGET_PID" || NOTE[$k]="no figures"
+        if kill -0 "$TARGET_PID" 2>/dev/null; then
+            stop_target "$t" "$TARGET_PID" "round $r"
+        else
+            stop_pid "$TARGET_PID"
+            rc=$?
+            NOTE[$k]="died under load (exit status $rc)"
+            warn "$t ${NOTE[$k]} in round $r; its log:"
+            sed 's/^/    /' "$TMP/$t.log" >&2
+            FAILED[$t]=1
+        fi
+    done
 done
 
 if [ "$IDLE_CONNS" -gt 0 ]; then
@@ -576,26 +610,98 @@ case " $TARGETS " in *" proxyd "*) [ "$PERF" = 1 ] && [ -z "${START_FAILED[proxy
 # ---------------------------------------------------------------- report
 
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
+
+# to_us LATENCY: a wrk latency ("850.00us", "16.66ms", "1.02s", "2.00m") in
+# microseconds; from_us US: back to wrk's style.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        m = (u == "us") ? 1 : (u == "ms") ? 1e3 : (u == "s") ? 1e6 : (u == "m") ? 6e7 : (u == "h") ? 3.6e9 : -1
+        if (v == "" || m < 0) exit 1
+        printf "%.2f\n", n * m
+    }'
+}
+from_us() {
+    awk -v n="$1" 'BEGIN {
+        if (n >= 1e6) printf "%.2fs\n", n / 1e6; else if (n >= 1e3) printf "%.2fms\n", n / 1e3; else printf "%.2fus\n", n
+    }'
+}
+
+# stats NUMBER...: "median min max" (median of an even count: mean of the
+# two middle values); nothing when given no numbers.
+stats() {
+    [ $# -gt 0 ] || return 0
+    printf '%s\n' "$@" | sort -g | awk '
+        { v[NR] = $1 }
+        END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m, v[1], v[NR] }'
+}
+
 echo
-echo "proxyd benchmark: wrk -t1 -c$CONNECTIONS -d${DURATION}s, one worker per proxy (core $CPU_PROXY), upstream $UPSTREAM and wrk on core $CPU_LOAD"
-printf '%-10s %12s %10s %10s %10s  %s\n' target req/s p50 p99 non-2xx "socket errors"
-for t in $TARGETS; do
-    if [ -n "${FAILED[$t]:-}" ] && [ -z "${RPS[$t]:-}" ]; then
-        printf '%-10s %12s\n' "$t" FAILED
-        continue
-    fi
-    printf '%-10s %12s %10s %10s %10s  %s%s\n' "$t" "${RPS[$t]}" "${P50[$t]:--}" "${P99[$t]:--}" \
-        "${NON2XX[$t]:-0}" "${SOCKERR[$t]:-none}" "${NOTE[$t]:+   [${NOTE[$t]}]}"
+echo "raw figures per round (wrk -t1 -c$CONNECTIONS -d${DURATION}s after a ${WARMUP}s warm-up, each target started fresh for its run):"
+for ((r = 1; r <= ROUNDS; r++)); do
+    echo
+    echo "round $r: ${ORDER[$r]}"
+    printf '%-10s %12s %10s %10s %10s  %s\n' target req/s p50 p99 non-2xx "socket errors"
+    for t in ${ORDER[$r]}; do
+        k=$t,$r
+        if [ "${RPS[$k]:-0}" = 0 ]; then
+            printf '%-10s %12s  [%s]\n' "$t" FAILED "${NOTE[$k]:-no figures}"
+            continue
+        fi
+        printf '%-10s %12s %10s %10s %10s  %s%s\n' "$t" "${RPS[$k]}" "${P50[$k]:--}" "${P99[$k]:--}" \
+            "${NON2XX[$k]:-0}" "${SOCKERR[$k]:-none}" "${NOTE[$k]:+   [${NOTE[$k]}]}"
+    done
 done
 
-if [ -n "${RPS[$BASE]:-}" ] && [ "${RPS[$BASE]}" != 0 ]; then
+# Per target, over the rounds in which it ran to the end: MED_RPS, MIN_RPS,
+# MAX_RPS, MED_P50, MED_P99, N_OK, and the non-2xx sum / rounds with socket
+# errors over all rounds.
+declare -A MED_RPS MIN_RPS MAX_RPS MED_P50 MED_P99 N_OK SUM_NON2XX ERR_ROUNDS
+for t in $TARGETS; do
+    rps=() p50=() p99=() sum=0 errs=
+    for ((r = 1; r <= ROUNDS; r++)); do
+        k=$t,$r
+        sum=$((sum + ${NON2XX[$k]:-0}))
+        [ -n "${SOCKERR[$k]:-}" ] && errs+="${errs:+,}$r"
+        if [ "${RPS[$k]:-0}" = 0 ] || [ -n "${NOTE[$k]:-}" ]; then continue; fi
+        rps+=("${RPS[$k]}")
+        us=$(to_us "${P50[$k]:-}") && p50+=("$us")
+        us=$(to_us "${P99[$k]:-}") && p99+=("$us")
+    done
+    N_OK[$t]=${#rps[@]} SUM_NON2XX[$t]=$sum ERR_ROUNDS[$t]=$errs
+    [ ${#rps[@]} -gt 0 ] || continue
+    read -r med lo hi <<<"$(stats "${rps[@]}")"
+    MED_RPS[$t]=$med MIN_RPS[$t]=$lo MAX_RPS[$t]=$hi
+    if [ ${#p50[@]} -gt 0 ]; then read -r m _ <<<"$(stats "${p50[@]}")"; MED_P50[$t]=$(from_us "$m"); fi
+    if [ ${#p99[@]} -gt 0 ]; then read -r m _ <<<"$(stats "${p99[@]}")"; MED_P99[$t]=$(from_us "$m"); fi
+done
+
+echo
+echo "proxyd benchmark: $ROUNDS $ROUND_WORD of wrk -t1 -c$CONNECTIONS -d${DURATION}s per target, targets interleaved; one worker per proxy (core $CPU_PROXY), upstream $UPSTREAM and wrk on core $CPU_LOAD"
+printf '%-10s %12s %17s %10s %10s %7s %8s  %s\n' target "median req/s" "min-max req/s" "med. p99" "med. p50" rounds non-2xx "socket errors"
+for t in $TARGETS; do
+    if [ -z "${MED_RPS[$t]:-}" ]; then
+        printf '%-10s %12s %17s %10s %10s %7s\n' "$t" FAILED - - - "0/$ROUNDS"
+        continue
+    fi
+    printf '%-10s %12.2f %17s %10s %10s %7s %8s  %s\n' "$t" "${MED_RPS[$t]}" \
+        "$(printf '%.0f-%.0f' "${MIN_RPS[$t]}" "${MAX_RPS[$t]}")" "${MED_P99[$t]:--}" "${MED_P50[$t]:--}" \
+        "${N_OK[$t]}/$ROUNDS" "${SUM_NON2XX[$t]}" "${ERR_ROUNDS[$t]:+in round(s) ${ERR_ROUNDS[$t]}}${ERR_ROUNDS[$t]:-none}"
+done
+[ "$ROUNDS" -gt 1 ] || echo "(one round: no spread; ROUNDS=3 or more gives figures worth comparing)"
+
+# proxyd's median over each other's; "ranges overlap" when proxyd's min-max
+# and the other's intersect, i.e. the rounds do not separate the two.
+if [ -n "${MED_RPS[$BASE]:-}" ]; then
     sep=$'\n'
     for t in $TARGETS; do
         [ "$t" = "$BASE" ] && continue
-        [ "${RPS[$t]:-0}" = 0 ] && continue
+        [ -n "${MED_RPS[$t]:-}" ] || continue
         printf '%s' "$sep"
         sep=
-        awk -v a="${RPS[$BASE]}" -v b="${RPS[$t]}" -v n="$BASE/$t" 'BEGIN { printf "%-16s %.2fx\n", n, a / b }'
+        awk -v a="${MED_RPS[$BASE]}" -v b="${MED_RPS[$t]}" -v n="$BASE/$t" \
+            -v alo="${MIN_RPS[$BASE]}" -v ahi="${MAX_RPS[$BASE]}" -v blo="${MIN_RPS[$t]}" -v bhi="${MAX_RPS[$t]}" \
+            'BEGIN { printf "%-16s %.2fx (medians)%s\n", n, a / b, (alo <= bhi && blo <= ahi) ? "   ranges overlap" : "" }'
     done
 fi
 
@@ -627,11 +733,13 @@ for t in $TARGETS; do
     if [ -n "${FAILED[$t]:-}" ]; then
         warn "$t failed (see its log above)"
         status=1
-        continue
     fi
     [ -n "${SHUTDOWN[$t]:-}" ] && warn "$t on shutdown: ${SHUTDOWN[$t]}"
-    if [ "${NON2XX[$t]:-0}" != 0 ] || [ -n "${SOCKERR[$t]:-}" ]; then
-        warn "$t: errors under load: non-2xx/3xx ${NON2XX[$t]:-0}, socket errors ${SOCKERR[$t]:-none}"
-    fi
+    for ((r = 1; r <= ROUNDS; r++)); do
+        k=$t,$r
+        if [ "${NON2XX[$k]:-0}" != 0 ] || [ -n "${SOCKERR[$k]:-}" ]; then
+            warn "$t, round $r: errors under load: non-2xx/3xx ${NON2XX[$k]:-0}, socket errors ${SOCKERR[$k]:-none}"
+        fi
+    done
 done
 exit $status
