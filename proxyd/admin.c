@@ -11,8 +11,8 @@
 /* Admin bodies are small JSON documents; more is a mistake or an attack. */
 #define ADMIN_MAX_BODY (64 * 1024)
 
-/* Owned by the main thread: every admin request, SIGHUP and reload run there one
- * after the other, which is what serialises changes to the registry. */
+/* Owned by the main thread, whose loop also runs SIGHUP; changes go through one
+ * queue (change_queue.c), which is what serialises them. */
 struct pd_admin {
     uv_loop_t *loop;
     h2o_globalconf_t globalconf;
@@ -24,7 +24,7 @@ struct pd_admin {
     } listener;
     char *unix_path; /* the socket file to remove at exit, or NULL */
     char *token;     /* wiped before it is freed */
-    pd_registry_file_t *rf;
+    pd_change_queue_t *changes;
     size_t num_conns;
 };
 
@@ -119,18 +119,6 @@ static void on_health(h2o_req_t *req)
     snapshot_decref(snap);
 }
 
-static void on_reload(pd_admin_t *admin, h2o_req_t *req)
-{
-    char err[1024];
-    uint64_t version = registry_file_reload(admin->rf, err, sizeof(err));
-
-    if (version == 0) {
-        admin_send_error(req, 400, "Bad Request", NULL, "reload refused, the registry is unchanged: %s", err);
-        return;
-    }
-    admin_send_version(req, 200, "OK", json_pack("{s:s,s:I}", "status", "reloaded", "version", (json_int_t)version), version);
-}
-
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     pd_admin_t *admin = ((admin_handler_t *)self)->admin;
@@ -150,11 +138,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
             send_method_not_allowed(req, "POST");
         else
-            on_reload(admin, req);
+            change_queue_reload(admin->changes, req);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/services"))) {
-        admin_services(req, admin->rf, h2o_iovec_init(NULL, 0));
+        admin_services(req, admin->changes, h2o_iovec_init(NULL, 0));
     } else if (path.len > 10 && memcmp(path.base, "/services/", 10) == 0) {
-        admin_services(req, admin->rf, h2o_iovec_init(path.base + 10, path.len - 10));
+        admin_services(req, admin->changes, h2o_iovec_init(path.base + 10, path.len - 10));
     } else {
         admin_send_error(req, 404, "Not Found", NULL, "no such endpoint: use /services, /services/<name>, /reload or /health");
     }
@@ -242,14 +230,14 @@ static void setup_h2o(pd_admin_t *admin)
 }
 
 /* The admin listener on `loop` (the main thread's), or NULL with `err`. */
-pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_registry_file_t *rf, char *err, size_t errlen)
+pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queue_t *changes, char *err, size_t errlen)
 {
     pd_admin_t *admin = calloc(1, sizeof(*admin));
 
     if (admin == NULL)
         fatal("%s", __func__);
     admin->loop = loop;
-    admin->rf = rf;
+    admin->changes = changes;
     /* on error the process exits: nothing here is worth unwinding */
     if ((admin->token = token_load(conf->admin.token_file, err, errlen)) == NULL ||
         open_listener(admin, &conf->admin.listen, err, errlen) != 0)

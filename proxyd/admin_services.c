@@ -1,4 +1,4 @@
-/* admin_services.c: GET, PUT and DELETE of registry entries: validated like the file, written to it before the answer. */
+/* admin_services.c: GET of registry entries; PUT and DELETE validated like the file, then queued in change_queue.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,75 +92,8 @@ out:
     return service;
 }
 
-/* If-Match: "N" (or N, or *): 0 when the registry has moved past the client's version. */
-static int if_match_holds(h2o_req_t *req, uint64_t version)
-{
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_MATCH, -1);
-    char expected[32];
-    h2o_iovec_t value;
-
-    if (i == -1)
-        return 1;
-    value = req->headers.entries[i].value;
-    if (h2o_memis(value.base, value.len, H2O_STRLIT("*")))
-        return 1;
-    snprintf(expected, sizeof(expected), "\"%llu\"", (unsigned long long)version);
-    return h2o_memis(value.base, value.len, expected, strlen(expected)) ||
-           h2o_memis(value.base, value.len, expected + 1, strlen(expected) - 2);
-}
-
-/* An operator's edit on disk is read before an API change is applied over it, so the
- * API never writes back a stale copy (see proxyd(8)). */
-static int catch_up_with_file(h2o_req_t *req, pd_registry_file_t *rf)
-{
-    char err[1024];
-
-    if (!registry_file_changed(rf))
-        return 0;
-    log_info("%s changed on disk: reading it before the API change", rf->path);
-    if (registry_file_reload(rf, err, sizeof(err)) != 0)
-        return 0;
-    admin_send_error(req, 409, "Conflict", NULL, "%s changed on disk and is invalid; fix it or reload: %s", rf->path, err);
-    return -1;
-}
-
-/* PUT (put != NULL) or DELETE (remove != NULL): file first, then the running registry. */
-static void change(h2o_req_t *req, pd_registry_file_t *rf, pd_service_t *put, const char *remove)
-{
-    const char *name = put != NULL ? put->name : remove;
-    pd_snapshot_t *cur, *next;
-    int existed;
-    char err[1024];
-
-    if (catch_up_with_file(req, rf) != 0)
-        return;
-    cur = registry_acquire();
-    existed = snapshot_lookup(cur, name, strlen(name)) != NULL;
-    if (!if_match_holds(req, cur->version)) {
-        admin_send_error(req, 412, "Precondition Failed", NULL, "the registry is at version %llu, not the one in If-Match",
-                         (unsigned long long)cur->version);
-    } else if (remove != NULL && !existed) {
-        admin_send_error(req, 404, "Not Found", NULL, "no service named '%s'", name);
-    } else {
-        next = snapshot_with(cur, put, remove);
-        if (registry_file_save(rf, next, err, sizeof(err)) != 0) {
-            snapshot_decref(next);
-            admin_send_error(req, 500, "Internal Server Error", NULL, "%s; the registry is unchanged", err);
-        } else {
-            registry_publish(next); /* the version becomes cur's + 1: this thread is the only writer */
-            log_info("admin: %s %s, registry version %llu", put != NULL ? (existed ? "replaced" : "created") : "deleted", name,
-                     (unsigned long long)next->version);
-            if (put != NULL)
-                admin_send_version(req, existed ? 200 : 201, existed ? "OK" : "Created", service_json(put, 1), next->version);
-            else
-                admin_send_version(req, 204, "No Content", NULL, next->version);
-        }
-    }
-    snapshot_decref(cur);
-}
-
 /* /services (name.len == 0) and /services/<name>. */
-void admin_services(h2o_req_t *req, pd_registry_file_t *rf, h2o_iovec_t name_iov)
+void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name_iov)
 {
     char *name = h2o_strdup(&req->pool, name_iov.base, name_iov.len).base;
     char why[256];
@@ -178,12 +111,10 @@ void admin_services(h2o_req_t *req, pd_registry_file_t *rf, h2o_iovec_t name_iov
     } else if (method_is(req, "GET")) {
         get_service(req, name);
     } else if (method_is(req, "PUT")) {
-        if ((service = service_from_body(req, name)) != NULL) {
-            change(req, rf, service, NULL);
-            service_decref(service);
-        }
+        if ((service = service_from_body(req, name)) != NULL)
+            change_queue_submit(changes, req, service, NULL);
     } else if (method_is(req, "DELETE")) {
-        change(req, rf, NULL, name);
+        change_queue_submit(changes, req, NULL, name);
     } else {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, PUT, DELETE"));
         admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET, PUT or DELETE");

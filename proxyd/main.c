@@ -70,18 +70,23 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     json_error_register(&hostconf->fallback_path);
 }
 
+static void on_changes_done(void *loop)
+{
+    uv_stop(loop);
+}
+
 static void on_signal(uv_signal_t *handle, int signum)
 {
-    pd_registry_file_t *rf = handle->data;
-    char err[1024];
+    pd_change_queue_t *changes = handle->data;
 
     if (signum == SIGHUP) {
-        registry_file_reload(rf, err, sizeof(err));
+        change_queue_reload(changes, NULL);
         return;
     }
     log_info("%s: stopping", strsignal(signum));
     workers_stop();
-    uv_stop(handle->loop);
+    /* a change being written is finished and answered first */
+    change_queue_on_idle(changes, on_changes_done, handle->loop);
 }
 
 /* Runs until SIGTERM or SIGINT; SIGHUP re-reads the registry. The handlers are in
@@ -92,18 +97,20 @@ static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_regist
     static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
     uv_signal_t signals[3];
     uv_loop_t loop;
+    pd_change_queue_t *changes;
     pd_admin_t *admin = NULL;
     char err[1024];
     size_t i;
     int admin_released = 1;
 
     uv_loop_init(&loop);
+    changes = change_queue_new(&loop, rf);
     for (i = 0; i < 3; i++) {
         uv_signal_init(&loop, &signals[i]);
-        signals[i].data = rf;
+        signals[i].data = changes;
         uv_signal_start(&signals[i], on_signal, signums[i]);
     }
-    if (conf->admin.enabled && (admin = admin_start(&loop, conf, rf, err, sizeof(err))) == NULL)
+    if (conf->admin.enabled && (admin = admin_start(&loop, conf, changes, err, sizeof(err))) == NULL)
         fatalx("%s", err);
     if (workers_start(conf, globalconf, err, sizeof(err)) != 0)
         fatalx("%s", err);
@@ -119,6 +126,7 @@ static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_regist
     uv_run(&loop, UV_RUN_DEFAULT);
     if (admin != NULL)
         admin_free(admin);
+    change_queue_free(changes);
     uv_loop_close(&loop);
 }
 
@@ -171,7 +179,7 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    registry_publish(snap);
+    registry_publish(snap, 0);
     setup_h2o(&globalconf, &conf);
     run(&conf, &globalconf, &rf);
     registry_shutdown();

@@ -134,7 +134,7 @@ pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char 
 pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services);
 pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len);
 void snapshot_decref(pd_snapshot_t *snap);
-void registry_publish(pd_snapshot_t *snap);
+void registry_publish(pd_snapshot_t *snap, uint64_t version);
 pd_snapshot_t *registry_acquire(void);
 uint64_t registry_generation(void);
 void registry_shutdown(void);
@@ -160,14 +160,23 @@ void worker_track_request(pd_worker_t *worker, h2o_req_t *req);
 /* proxy.c */
 void proxy_register(h2o_pathconf_t *pathconf);
 
+/* change_queue.c */
+typedef struct pd_change_queue pd_change_queue_t;
+pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf);
+void change_queue_free(pd_change_queue_t *q);
+void change_queue_submit(pd_change_queue_t *q, h2o_req_t *req, pd_service_t *put, const char *remove);
+void change_queue_reload(pd_change_queue_t *q, h2o_req_t *req);
+int change_queue_idle(pd_change_queue_t *q);
+void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
+
 /* admin.c */
 typedef struct pd_admin pd_admin_t;
-pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_registry_file_t *rf, char *err, size_t errlen);
+pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queue_t *changes, char *err, size_t errlen);
 int admin_stop(pd_admin_t *admin);
 void admin_free(pd_admin_t *admin);
 
 /* admin_services.c */
-void admin_services(h2o_req_t *req, pd_registry_file_t *rf, h2o_iovec_t name);
+void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name);
 void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body);
 void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

@@ -79,14 +79,15 @@ void snapshot_decref(pd_snapshot_t *snap)
 }
 
 /* Makes `snap` current, taking over the caller's reference; the next request on
- * every worker sees it. */
-void registry_publish(pd_snapshot_t *snap)
+ * every worker sees it. Its version is `version`, or the current one's + 1 when 0
+ * (a batch of admin changes skips the versions of its intermediate states). */
+void registry_publish(pd_snapshot_t *snap, uint64_t version)
 {
     pd_snapshot_t *old;
 
     pthread_mutex_lock(&registry.lock);
     old = registry.current;
-    snap->version = old != NULL ? old->version + 1 : 1;
+    snap->version = version != 0 ? version : old != NULL ? old->version + 1 : 1;
     registry.current = snap;
     __atomic_add_fetch(&registry.generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&registry.lock);

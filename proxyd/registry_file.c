@@ -190,7 +190,7 @@ uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen)
         log_warnx("reload refused, the registry is unchanged: %s", err);
         return 0;
     }
-    registry_publish(snap);
+    registry_publish(snap, 0);
     version = snap->version; /* safe: only this thread publishes */
     log_info("reloaded %s: %zu services, version %llu", rf->path, snap->num_services, (unsigned long long)version);
     return version;

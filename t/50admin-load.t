@@ -5,6 +5,7 @@ use Test::More;
 use HTTP::Tiny;
 use JSON::PP;
 use Time::HiRes qw(time);
+use IO::Socket::INET;
 use lib 't';
 use Util;
 
@@ -59,5 +60,39 @@ is $fail, 0, 'no request failed';
 is_deeply [sort keys %seen], ['one', 'two'], 'requests reached both URLs as they flipped';
 my (undef, $body) = $proxyd->admin(GET => '/health');
 is $body->{version}, 301, 'one version per change';
+# Concurrent admin clients: every change applied once, one version each, all in the file.
+my @writers;
+for my $w (1 .. 5) {
+    my $pid = fork // die;
+    if ($pid == 0) {
+        my $bad = 0;
+        for my $i (1 .. 20) {
+            my ($status) = $proxyd->admin(PUT => "/services/w$w-$i", encode_json({ url => 'http://127.0.0.1:' . $one->port }));
+            $bad++ unless $status == 201;
+        }
+        POSIX::_exit($bad);
+    }
+    push @writers, $pid;
+}
+my $refused = 0;
+for (@writers) { waitpid $_, 0; $refused += $? >> 8 }
+is $refused, 0, '100 concurrent PUTs all created';
+(undef, $body) = $proxyd->admin(GET => '/services');
+is $body->{version}, 401, 'version went up by exactly one per change';
+is scalar(grep { /^w\d-\d+$/ } keys %{ $body->{services} }), 100, 'all 100 in the registry';
+is scalar(() = read_file($proxyd->dir . '/services.yaml') =~ /^w\d-\d+: /mg), 100, 'and in services.yaml';
+
+# A client that goes away before its answer: the change is still applied, nothing breaks.
+for my $i (1 .. 20) {
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $proxyd->{admin_port}) or die $!;
+    my $json = encode_json({ url => 'http://127.0.0.1:' . $one->port });
+    print $sock "PUT /services/gone$i HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer $Util::ADMIN_TOKEN\r\n"
+        . "Content-Length: " . length($json) . "\r\n\r\n$json";
+    close $sock;
+}
+ok wait_for('applied', sub { ($proxyd->admin(GET => '/services/gone20'))[0] == 200 }), 'changes from vanished clients are applied';
+my ($status) = $proxyd->admin(GET => '/health');
+is $status, 200, 'and the admin API still answers';
+
 is $proxyd->stop, 0, 'proxyd exits 0';
 done_testing;
