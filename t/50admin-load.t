@@ -82,6 +82,14 @@ is $body->{version}, 401, 'version went up by exactly one per change';
 is scalar(grep { /^w\d-\d+$/ } keys %{ $body->{services} }), 100, 'all 100 in the registry';
 is scalar(() = read_file($proxyd->dir . '/services.yaml') =~ /^w\d-\d+: /mg), 100, 'and in services.yaml';
 
+# A request in flight when its service moves finishes against the upstream it started with.
+$proxyd->admin(PUT => '/services/svc', encode_json({ url => 'http://127.0.0.1:' . $one->port }));
+my $inflight = open(my $slow, '-|', 'curl', '-s', $proxyd->url('/svc/slow?ms=800')) or die;
+Time::HiRes::sleep(0.3);
+$proxyd->admin(PUT => '/services/svc', encode_json({ url => 'http://127.0.0.1:' . $two->port }));
+is eval { decode_json(HTTP::Tiny->new->get($proxyd->url('/svc/x'))->{content})->{name} }, 'two', 'new requests go to two';
+is eval { decode_json(join '', <$slow>)->{name} }, 'one', 'the request in flight was answered by one';
+
 # A client that goes away before its answer: the change is still applied, nothing breaks.
 for my $i (1 .. 20) {
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $proxyd->{admin_port}) or die $!;
