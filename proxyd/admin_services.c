@@ -9,28 +9,17 @@ static int method_is(h2o_req_t *req, const char *method)
     return h2o_memis(req->method.base, req->method.len, method, strlen(method));
 }
 
-static json_t *service_json(const pd_service_t *service, int with_name)
-{
-    json_t *obj = json_pack("{s:s}", "url", service->url);
-    char timeout[32];
-
-    if (with_name)
-        json_object_set_new(obj, "name", json_string(service->name));
-    if (service->timeout_ms != 0) {
-        config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
-        json_object_set_new(obj, "timeout", json_string(timeout));
-    }
-    return obj;
-}
-
 static void list_services(h2o_req_t *req)
 {
     pd_snapshot_t *snap = registry_acquire();
     json_t *services = json_object();
     size_t i;
 
-    for (i = 0; i < snap->num_services; i++)
-        json_object_set_new(services, snap->services[i]->name, service_json(snap->services[i], 0));
+    for (i = 0; i < snap->num_services; i++) {
+        json_t *entry = service_to_json(snap->services[i]);
+        json_object_del(entry, "name"); /* it is the key here */
+        json_object_set_new(services, snap->services[i]->name, entry);
+    }
     admin_send_version(req, 200, "OK", json_pack("{s:I,s:o}", "version", (json_int_t)snap->version, "services", services),
                        snap->version);
     snapshot_decref(snap);
@@ -44,17 +33,18 @@ static void get_service(h2o_req_t *req, const char *name)
     if (service == NULL)
         admin_send_error(req, 404, "Not Found", NULL, "no service named '%s'", name);
     else
-        admin_send_version(req, 200, "OK", service_json(service, 1), snap->version);
+        admin_send_version(req, 200, "OK", service_to_json(service), snap->version);
     snapshot_decref(snap);
 }
 
-/* The PUT body, {"url": "...", "timeout": "5s"}, checked field by field like the file's long form. */
+/* The PUT body, {"url": "...", "timeout": "5s", "auth": false}: the file's long-form
+ * options, each checked by service.c's table; errors name the field. */
 static pd_service_t *service_from_body(h2o_req_t *req, const char *name)
 {
     json_error_t jerr;
     json_t *body = json_loadb(req->entity.base != NULL ? req->entity.base : "", req->entity.len, JSON_REJECT_DUPLICATES, &jerr);
-    const char *key, *url = NULL;
-    uint64_t timeout_ms = 0;
+    pd_service_opts_t opts;
+    const char *key, *text;
     json_t *value;
     char why[512];
     pd_service_t *service = NULL;
@@ -64,29 +54,25 @@ static pd_service_t *service_from_body(h2o_req_t *req, const char *name)
                          body == NULL ? ": " : "", body == NULL ? jerr.text : "");
         goto out;
     }
+    service_opts_init(&opts);
     json_object_foreach(body, key, value) {
-        if (strcmp(key, "url") == 0 && json_is_string(value)) {
-            url = json_string_value(value);
-        } else if (strcmp(key, "timeout") == 0 && json_is_string(value)) {
-            if (config_parse_duration(json_string_value(value), &timeout_ms) != 0 || timeout_ms == 0) {
-                admin_send_error(req, 400, "Bad Request", "timeout", "timeout: '%s' is not a duration: use 250ms, 5s or 2m",
-                                 json_string_value(value));
-                goto out;
-            }
-        } else if (strcmp(key, "url") == 0 || strcmp(key, "timeout") == 0) {
-            admin_send_error(req, 400, "Bad Request", key, "%s: must be a string", key);
+        if (json_is_string(value))
+            text = json_string_value(value);
+        else if (json_is_boolean(value))
+            text = json_is_true(value) ? "true" : "false";
+        else
+            text = NULL;
+        if (text == NULL) {
+            admin_send_error(req, 400, "Bad Request", key, "%s: must be a string or a boolean", key);
             goto out;
-        } else {
-            admin_send_error(req, 400, "Bad Request", key, "%s: unknown field (known: url, timeout)", key);
+        }
+        if (service_opts_set(&opts, key, text, why, sizeof(why)) != 0) {
+            admin_send_error(req, 400, "Bad Request", key, "%s", why);
             goto out;
         }
     }
-    if (url == NULL) {
-        admin_send_error(req, 400, "Bad Request", "url", "url: required");
-        goto out;
-    }
-    if ((service = service_new(name, url, timeout_ms, why, sizeof(why))) == NULL)
-        admin_send_error(req, 400, "Bad Request", "url", "url: %s", why);
+    if ((service = service_new(name, &opts, why, sizeof(why))) == NULL)
+        admin_send_error(req, 400, "Bad Request", "url", strncmp(why, "url:", 4) == 0 ? "%s" : "url: %s", why);
 out:
     json_decref(body);
     return service;

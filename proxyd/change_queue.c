@@ -143,18 +143,6 @@ static int if_match_holds(const char *if_match, uint64_t version)
     return strcmp(if_match, quoted) == 0 || (strlen(if_match) == strlen(quoted) - 2 && strncmp(if_match, quoted + 1, strlen(if_match)) == 0);
 }
 
-static json_t *service_body(const pd_service_t *service)
-{
-    json_t *obj = json_pack("{s:s,s:s}", "name", service->name, "url", service->url);
-    char timeout[32];
-
-    if (service->timeout_ms != 0) {
-        config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
-        json_object_set_new(obj, "timeout", json_string(timeout));
-    }
-    return obj;
-}
-
 /* The answer to a change that was written (ok) or whose write failed. */
 static void answer_written(pd_change_queue_t *q, op_t *op, int ok)
 {
@@ -170,7 +158,7 @@ static void answer_written(pd_change_queue_t *q, op_t *op, int ok)
     if (op->kind == OP_DELETE)
         admin_send_version(op->req, 204, "No Content", NULL, op->version);
     else
-        admin_send_version(op->req, op->existed ? 200 : 201, op->existed ? "OK" : "Created", service_body(op->put), op->version);
+        admin_send_version(op->req, op->existed ? 200 : 201, op->existed ? "OK" : "Created", service_to_json(op->put), op->version);
 }
 
 static void run_reload(pd_change_queue_t *q, op_t *op)

@@ -49,6 +49,8 @@ typedef struct pd_service {
     h2o_url_t location_match; /* upstream URL with a trailing '/': Location headers under it are rewritten */
     char *path_prefix;       /* "/<name>/", what location_match is rewritten to */
     uint64_t timeout_ms;     /* 0: the settings' upstream io_timeout */
+    int auth;                /* 0: a public service, no forward-auth check ("auth: false") */
+    int public;              /* 1: routed through the front end even when it is the auth service */
     int refcnt;              /* atomic */
     char *buf;               /* owns the strings that upstream and location_match point into */
 } pd_service_t;
@@ -108,9 +110,20 @@ int yaml_doc_error(pd_yaml_doc_t *yd, yaml_node_t *node, char *err, size_t errle
 /* config_yaml.c */
 int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen);
 
+/* A service's options as the file's long form and the admin API's body give them. */
+typedef struct pd_service_opts {
+    const char *url;
+    uint64_t timeout_ms;
+    int auth;
+    int public;
+} pd_service_opts_t;
+
 /* service.c */
 int service_check_name(const char *name, char *err, size_t errlen);
-pd_service_t *service_new(const char *name, const char *url, uint64_t timeout_ms, char *err, size_t errlen);
+void service_opts_init(pd_service_opts_t *opts);
+int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text, char *err, size_t errlen);
+pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char *err, size_t errlen);
+json_t *service_to_json(const pd_service_t *service);
 void service_incref(pd_service_t *service);
 void service_decref(pd_service_t *service);
 

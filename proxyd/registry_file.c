@@ -69,23 +69,29 @@ static int emit_scalar(yaml_emitter_t *em, const char *value)
     return yaml_emitter_emit(em, &ev);
 }
 
-/* `name: url`, or the long form `name: {url: ..., timeout: ...}` when an option is set. */
+/* `name: url`, or the long form `name: {url: ..., timeout: ..., auth: false}` when an option is set. */
 static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
 {
     yaml_event_t ev;
     char timeout[32];
+    int ok;
 
     if (!emit_scalar(em, service->name))
         return 0;
-    if (service->timeout_ms == 0)
+    if (service->timeout_ms == 0 && service->auth && !service->public)
         return emit_scalar(em, service->url);
-    config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
     yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_MAPPING_STYLE);
-    if (!yaml_emitter_emit(em, &ev) || !emit_scalar(em, "url") || !emit_scalar(em, service->url) ||
-        !emit_scalar(em, "timeout") || !emit_scalar(em, timeout))
-        return 0;
+    ok = yaml_emitter_emit(em, &ev) && emit_scalar(em, "url") && emit_scalar(em, service->url);
+    if (ok && service->timeout_ms != 0) {
+        config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
+        ok = emit_scalar(em, "timeout") && emit_scalar(em, timeout);
+    }
+    if (ok && !service->auth)
+        ok = emit_scalar(em, "auth") && emit_scalar(em, "false");
+    if (ok && service->public)
+        ok = emit_scalar(em, "public") && emit_scalar(em, "true");
     yaml_mapping_end_event_initialize(&ev);
-    return yaml_emitter_emit(em, &ev);
+    return ok && yaml_emitter_emit(em, &ev);
 }
 
 /* The snapshot as YAML into `fp`, written by libyaml's emitter. */

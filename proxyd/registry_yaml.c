@@ -4,16 +4,12 @@
 #include <string.h>
 #include "proxyd.h"
 
-/* The long form's options: `name: {url: ..., timeout: 5s}`. */
-typedef struct service_fields {
-    const char *url;
-    uint64_t timeout_ms;
-} service_fields_t;
-
-static int parse_long_form(pd_yaml_doc_t *yd, const char *name, yaml_node_t *node, service_fields_t *fields, char *err,
+/* `name: {url: ..., timeout: 5s, auth: false}`: the options of service.c's table. */
+static int parse_long_form(pd_yaml_doc_t *yd, const char *name, yaml_node_t *node, pd_service_opts_t *opts, char *err,
                            size_t errlen)
 {
     yaml_node_pair_t *pair;
+    char why[256];
 
     for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
         yaml_node_t *k = yaml_doc_node(yd, pair->key), *v = yaml_doc_node(yd, pair->value);
@@ -23,17 +19,10 @@ static int parse_long_form(pd_yaml_doc_t *yd, const char *name, yaml_node_t *nod
             return yaml_doc_error(yd, k, err, errlen, "%s: option names must be plain names", name);
         if (value == NULL)
             return yaml_doc_error(yd, v, err, errlen, "%s.%s: expected a value, not a list or mapping", name, key);
-        if (strcmp(key, "url") == 0) {
-            fields->url = value;
-        } else if (strcmp(key, "timeout") == 0) {
-            if (config_parse_duration(value, &fields->timeout_ms) != 0 || fields->timeout_ms == 0)
-                return yaml_doc_error(yd, v, err, errlen, "%s.timeout: '%s' is not a duration: use 250ms, 5s or 2m", name,
-                                      value);
-        } else {
-            return yaml_doc_error(yd, k, err, errlen, "%s.%s: unknown option (known: url, timeout)", name, key);
-        }
+        if (service_opts_set(opts, key, value, why, sizeof(why)) != 0)
+            return yaml_doc_error(yd, strstr(why, "unknown option") != NULL ? k : v, err, errlen, "%s.%s", name, why);
     }
-    if (fields->url == NULL)
+    if (opts->url == NULL)
         return yaml_doc_error(yd, node, err, errlen, "%s: the url option is missing", name);
     return 0;
 }
@@ -43,7 +32,7 @@ static pd_service_t *parse_entry(pd_yaml_doc_t *yd, yaml_node_pair_t *pair, char
 {
     yaml_node_t *k = yaml_doc_node(yd, pair->key), *v = yaml_doc_node(yd, pair->value);
     const char *name = yaml_doc_scalar(k);
-    service_fields_t fields = {NULL, 0};
+    pd_service_opts_t opts;
     char why[256];
     pd_service_t *service;
 
@@ -51,13 +40,14 @@ static pd_service_t *parse_entry(pd_yaml_doc_t *yd, yaml_node_pair_t *pair, char
         return yaml_doc_error(yd, k, err, errlen, "service names must be plain names"), NULL;
     if (service_check_name(name, why, sizeof(why)) != 0)
         return yaml_doc_error(yd, k, err, errlen, "%s", why), NULL;
+    service_opts_init(&opts);
     if (v->type == YAML_MAPPING_NODE) {
-        if (parse_long_form(yd, name, v, &fields, err, errlen) != 0)
+        if (parse_long_form(yd, name, v, &opts, err, errlen) != 0)
             return NULL;
-    } else if ((fields.url = yaml_doc_scalar(v)) == NULL || *fields.url == '\0') {
+    } else if ((opts.url = yaml_doc_scalar(v)) == NULL || *opts.url == '\0') {
         return yaml_doc_error(yd, v, err, errlen, "%s: expected a URL or a mapping with url", name), NULL;
     }
-    if ((service = service_new(name, fields.url, fields.timeout_ms, why, sizeof(why))) == NULL)
+    if ((service = service_new(name, &opts, why, sizeof(why))) == NULL)
         yaml_doc_error(yd, v, err, errlen, "%s: %s", name, why);
     return service;
 }

@@ -71,22 +71,82 @@ static int parse_url(pd_service_t *service, const char *url, char *err, size_t e
     return 0;
 }
 
+void service_opts_init(pd_service_opts_t *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->auth = 1;
+}
+
+static int parse_bool(const char *key, const char *text, int *value, char *err, size_t errlen)
+{
+    if (strcmp(text, "true") == 0)
+        *value = 1;
+    else if (strcmp(text, "false") == 0)
+        *value = 0;
+    else
+        return snprintf(err, errlen, "%s: '%s' is not true or false", key, text), -1;
+    return 0;
+}
+
+/* One option by name, its value as text ("5s", "true"); the one table of options
+ * for services.yaml's long form and the admin API's PUT body. */
+int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text, char *err, size_t errlen)
+{
+    if (strcmp(key, "url") == 0) {
+        opts->url = text;
+    } else if (strcmp(key, "timeout") == 0) {
+        if (config_parse_duration(text, &opts->timeout_ms) != 0 || opts->timeout_ms == 0)
+            return snprintf(err, errlen, "timeout: '%s' is not a duration: use 250ms, 5s or 2m", text), -1;
+    } else if (strcmp(key, "auth") == 0) {
+        return parse_bool(key, text, &opts->auth, err, errlen);
+    } else if (strcmp(key, "public") == 0) {
+        return parse_bool(key, text, &opts->public, err, errlen);
+    } else {
+        return snprintf(err, errlen, "%s: unknown option (known: url, timeout, auth, public)", key), -1;
+    }
+    return 0;
+}
+
+/* The admin API's view: {"name", "url"} and the options that differ from the defaults. */
+json_t *service_to_json(const pd_service_t *service)
+{
+    json_t *obj = json_pack("{s:s,s:s}", "name", service->name, "url", service->url);
+    char timeout[32];
+
+    if (service->timeout_ms != 0) {
+        config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
+        json_object_set_new(obj, "timeout", json_string(timeout));
+    }
+    if (!service->auth)
+        json_object_set_new(obj, "auth", json_false());
+    if (service->public)
+        json_object_set_new(obj, "public", json_true());
+    return obj;
+}
+
 /* A new service with one reference, or NULL with `err` set. */
-pd_service_t *service_new(const char *name, const char *url, uint64_t timeout_ms, char *err, size_t errlen)
+pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char *err, size_t errlen)
 {
     pd_service_t *service;
+    const char *url = opts->url;
 
+    if (url == NULL) {
+        snprintf(err, errlen, "url: required");
+        return NULL;
+    }
     if (service_check_name(name, err, errlen) != 0)
         return NULL;
     if ((service = calloc(1, sizeof(*service))) == NULL)
         fatal("%s", __func__);
     service->refcnt = 1;
-    service->timeout_ms = timeout_ms;
+    service->timeout_ms = opts->timeout_ms;
+    service->auth = opts->auth;
+    service->public = opts->public;
     if ((service->name = strdup(name)) == NULL || (service->url = strdup(url)) == NULL)
         fatal("%s", __func__);
     if (asprintf(&service->path_prefix, "/%s/", name) < 0)
         fatal("%s", __func__);
-    if (parse_url(service, url, err, errlen) != 0) {
+    if (parse_url(service, url, err, errlen) != 0) { /* "invalid URL '...'" */
         service_decref(service);
         return NULL;
     }
