@@ -1,4 +1,5 @@
 /* config_yaml.c: the settings file (proxyd.yaml) -> pd_config_t, errors with file:line:column. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,11 +172,121 @@ static int set_admin(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     return walk_mapping(pc, key, value, admin_rules);
 }
 
-/* Keys reserved for features this build does not have: refusing them is safer than
- * running without the protection (auth) the operator asked for. */
-static int set_reserved(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+static int set_auth_service(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: not supported by this version of proxyd", key);
+    const char *s;
+    char why[256];
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    if (service_check_name(s, why, sizeof(why)) != 0)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: %s", key, why);
+    free(pc->conf->auth.service);
+    if ((pc->conf->auth.service = strdup(s)) == NULL)
+        fatal("%s", __func__);
+    return 0;
+}
+
+/* A duration where 0 (without a unit) turns the feature off. */
+static int set_ttl(parse_ctx_t *pc, const char *key, yaml_node_t *value, uint64_t *ms)
+{
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return 0;
+    }
+    if (config_parse_duration(s, ms) != 0)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a duration: use 0, 250ms, 5s or 2m", key, s);
+    return 0;
+}
+
+static int set_auth_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->auth.timeout_ms);
+}
+
+static int set_auth_cache_ttl(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_ttl(pc, key, value, &pc->conf->auth.cache_ttl_ms);
+}
+
+static int set_auth_negative_ttl(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_ttl(pc, key, value, &pc->conf->auth.negative_ttl_ms);
+}
+
+static int set_auth_cache_size(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s;
+    char *end;
+    unsigned long long n;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    n = strtoull(s, &end, 10);
+    if (*s == '-' || *end != '\0' || n < 1 || n > 100000000)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to 100000000", key, s);
+    pc->conf->auth.cache_size = n;
+    return 0;
+}
+
+/* A header name as RFC 9110 allows (a token); kept in lower case for h2o's lookups. */
+static int add_copy_header(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    pd_config_t *conf = pc->conf;
+    const char *s;
+    char *name;
+    size_t i;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    if (strspn(s, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != strlen(s))
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a header name", key, s);
+    if ((name = strdup(s)) == NULL ||
+        (conf->auth.copy_headers = realloc(conf->auth.copy_headers, (conf->auth.num_copy_headers + 1) * sizeof(char *))) == NULL)
+        fatal("%s", __func__);
+    for (i = 0; name[i] != '\0'; i++)
+        name[i] = tolower((unsigned char)name[i]);
+    conf->auth.copy_headers[conf->auth.num_copy_headers++] = name;
+    return 0;
+}
+
+static int set_auth_copy_headers(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    yaml_node_item_t *item;
+
+    if (value->type != YAML_SEQUENCE_NODE)
+        return add_copy_header(pc, key, value);
+    for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
+        if (add_copy_header(pc, key, yaml_doc_node(pc->yd, *item)) != 0)
+            return -1;
+    return 0;
+}
+
+static const key_rule_t auth_rules[] = {{"service", set_auth_service},
+                                        {"timeout", set_auth_timeout},
+                                        {"cache_ttl", set_auth_cache_ttl},
+                                        {"negative_ttl", set_auth_negative_ttl},
+                                        {"cache_size", set_auth_cache_size},
+                                        {"copy_headers", set_auth_copy_headers},
+                                        {NULL, NULL}};
+
+/* Defaults as proxyd.yaml(5) states them: checks go to the entry "auth". */
+static int set_auth(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    pd_config_t *conf = pc->conf;
+
+    conf->auth.enabled = 1;
+    if ((conf->auth.service = strdup("auth")) == NULL)
+        fatal("%s", __func__);
+    conf->auth.timeout_ms = 2000;
+    conf->auth.cache_ttl_ms = 30000;
+    conf->auth.negative_ttl_ms = 5000;
+    conf->auth.cache_size = 100000;
+    return walk_mapping(pc, key, value, auth_rules);
 }
 
 static const key_rule_t top_rules[] = {{"listen", set_listen},
@@ -184,7 +295,7 @@ static const key_rule_t top_rules[] = {{"listen", set_listen},
                                        {"upstream", set_upstream},
                                        {"max_request_body", set_max_request_body},
                                        {"admin", set_admin},
-                                       {"auth", set_reserved},
+                                       {"auth", set_auth},
                                        {NULL, NULL}};
 
 static const key_rule_t *find_rule(const key_rule_t *rules, const char *name)

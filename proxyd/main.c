@@ -66,7 +66,7 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     hostconf = h2o_config_register_host(globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     /* json_error.c logs failures without the query string, which may hold credentials */
     hostconf->fallback_path.error_log.emit_request_errors = 0;
-    proxy_register(&hostconf->fallback_path);
+    proxy_register(&hostconf->fallback_path, conf);
     json_error_register(&hostconf->fallback_path);
 }
 
@@ -179,6 +179,12 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        fatalx("curl_global_init failed");
+    if (conf.auth.enabled)
+        auth_init(&conf);
+    else
+        log_warnx("no auth: key in %s: forward auth is off, requests reach services unchecked", file);
     registry_publish(snap, 0);
     setup_h2o(&globalconf, &conf);
     run(&conf, &globalconf, &rf);
@@ -186,5 +192,7 @@ int main(int argc, char **argv)
     h2o_config_dispose(&globalconf);
     registry_file_free(&rf);
     config_free(&conf);
+    auth_cache_clear();
+    curl_global_cleanup();
     return 0;
 }

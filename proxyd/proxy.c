@@ -44,26 +44,32 @@ static h2o_iovec_t raw_rest(h2o_req_t *req, size_t normalized_end)
     return h2o_iovec_init(req->path.base + at, path_len - at);
 }
 
-/* Upstream path: the service's base path, the rest of the path as sent, the query as sent. */
-static h2o_iovec_t upstream_path(h2o_req_t *req, pd_service_t *service, h2o_iovec_t rest)
+/* Upstream path: the service's base path, the rest of the path as sent, then `query`. */
+static h2o_iovec_t upstream_path(h2o_req_t *req, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query)
 {
-    h2o_iovec_t query = h2o_iovec_init("", 0), slash = h2o_iovec_init("", 0);
+    h2o_iovec_t slash = h2o_iovec_init("", 0);
 
-    if (req->query_at != SIZE_MAX)
-        query = h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at);
     /* "/weather%2Fx" normalises to "/weather/x": the raw rest then lacks its slash */
     if (rest.len == 0 || rest.base[0] != '/')
         slash = h2o_iovec_init(H2O_STRLIT("/"));
     return h2o_concat(&req->pool, service->upstream.path, slash, rest, query);
 }
 
-/* `rest` is the path after "/<name>" as the client sent it. */
-static void forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest)
+static h2o_iovec_t query_of(h2o_req_t *req)
+{
+    if (req->query_at == SIZE_MAX)
+        return h2o_iovec_init("", 0);
+    return h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at);
+}
+
+/* Hands `req` to libh2o's proxy. `rest` is the path after "/<name>" as the client
+ * sent it, `query` the query string to send ("?a=b" or ""). The request must hold
+ * `service` (hold_service). */
+void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query)
 {
     h2o_req_overrides_t *overrides = h2o_mem_alloc_pool(&req->pool, sizeof(*overrides));
     pd_upstreams_t *ups = worker_upstreams(worker);
 
-    hold_service(req, service);
     memset(overrides, 0, sizeof(*overrides));
     overrides->client_ctx = upstreams_client(ups, service->timeout_ms);
     overrides->socketpool = upstreams_pool(ups, &service->upstream);
@@ -72,7 +78,7 @@ static void forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, 
     set_forwarded_headers(req, service);
     /* is_delegated = 0: upstream redirects go back to the client instead of being followed */
     h2o_reprocess_request(req, req->method, service->upstream.scheme, service->upstream.authority,
-                          upstream_path(req, service, rest), overrides, 0);
+                          upstream_path(req, service, rest, query), overrides, 0);
 }
 
 /* "/weather" alone: the service's root is "/weather/", as nginx does for a location with a slash. */
@@ -86,21 +92,33 @@ static void redirect_to_root(h2o_req_t *req, h2o_iovec_t name)
     h2o_send_redirect(req, 301, "Moved Permanently", location.base, location.len);
 }
 
+typedef struct proxy_handler {
+    h2o_handler_t super;
+    const pd_config_t *conf;
+} proxy_handler_t;
+
+/* The auth service's own entry is reachable through the front end only when it says public: true. */
+static int is_hidden_auth_service(const pd_config_t *conf, pd_service_t *service)
+{
+    return conf->auth.enabled && strcmp(service->name, conf->auth.service) == 0 && !service->public;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
+    const pd_config_t *conf = ((proxy_handler_t *)self)->conf;
     pd_worker_t *worker = worker_of(req->conn->ctx);
     /* normalised: "/a/../weather/today" is "/weather/today", never a path under "a" */
     h2o_iovec_t path = req->path_normalized, name, rest;
     const char *slash;
     pd_service_t *service;
 
-    (void)self;
     worker_track_request(worker, req);
     name = h2o_iovec_init(path.base + 1, path.len - 1);
     if ((slash = memchr(name.base, '/', name.len)) != NULL)
         name.len = slash - name.base;
     rest = h2o_iovec_init(name.base + name.len, path.base + path.len - (name.base + name.len));
-    if ((service = snapshot_lookup(worker_snapshot(worker), name.base, name.len)) == NULL) {
+    if ((service = snapshot_lookup(worker_snapshot(worker), name.base, name.len)) == NULL ||
+        is_hidden_auth_service(conf, service)) {
         const char *shown = h2o_strdup(&req->pool, name.base, name.len).base;
         char why[256];
         /* a name that cannot be a service is not echoed into logs and answers */
@@ -112,13 +130,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         redirect_to_root(req, name);
         return 0;
     }
-    forward(req, worker, service, raw_rest(req, 1 + name.len));
+    hold_service(req, service);
+    if (conf->auth.enabled && service->auth && strcmp(service->name, conf->auth.service) != 0)
+        auth_begin(req, worker, service, raw_rest(req, 1 + name.len)); /* forwards once allowed */
+    else
+        proxy_forward(req, worker, service, raw_rest(req, 1 + name.len), query_of(req));
     return 0;
 }
 
-void proxy_register(h2o_pathconf_t *pathconf)
+void proxy_register(h2o_pathconf_t *pathconf, const pd_config_t *conf)
 {
-    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    proxy_handler_t *handler = (proxy_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
 
-    handler->on_req = on_req;
+    handler->super.on_req = on_req;
+    handler->conf = conf;
 }

@@ -12,6 +12,7 @@
 #include <h2o.h>
 #include <jansson.h>
 #include <uv.h>
+#include <curl/curl.h>
 
 #define PD_SERVICE_NAME_MAX 63
 #define PD_MAX_THREADS 256
@@ -38,6 +39,16 @@ typedef struct pd_config {
         pd_listen_t listen;
         char *token_file; /* resolved against the settings file's folder */
     } admin;
+    struct {
+        int enabled;   /* an auth: key was given */
+        char *service; /* the registry entry checks go to */
+        uint64_t timeout_ms;
+        uint64_t cache_ttl_ms;    /* 0: allows are not cached */
+        uint64_t negative_ttl_ms; /* 0: denies are not cached */
+        size_t cache_size;
+        char **copy_headers; /* lower case */
+        size_t num_copy_headers;
+    } auth;
 } pd_config_t;
 
 /* One registry entry, immutable once built; shared by snapshots and by the
@@ -87,6 +98,27 @@ typedef struct pd_registry_file {
     off_t seen_size;
     struct timespec seen_mtime;
 } pd_registry_file_t;
+
+/* What the auth service decided for one (credential, service): immutable, shared
+ * by the cache and the requests it is applied to. */
+#define PD_AUTH_DIGEST_LEN 32
+typedef struct pd_auth_header {
+    char *name; /* lower case */
+    char *value;
+} pd_auth_header_t;
+typedef struct pd_auth_decision {
+    int refcnt; /* atomic */
+    enum { AUTH_ALLOW, AUTH_DENY, AUTH_FAIL } kind;
+    int status;                /* AUTH_DENY: relayed to the client */
+    pd_auth_header_t *headers; /* ALLOW: copy_headers' values; DENY: WWW-Authenticate, Location, Content-Type */
+    size_t num_headers;
+    char *body; /* AUTH_DENY */
+    size_t body_len;
+    char *message; /* AUTH_FAIL: why, for the 503 */
+} pd_auth_decision_t;
+typedef struct pd_auth_entry pd_auth_entry_t;
+typedef struct pd_auth_worker pd_auth_worker_t;
+enum { AUTH_CACHE_HIT, AUTH_CACHE_WAIT, AUTH_CACHE_LEAD };
 
 /* config.c */
 void config_init(pd_config_t *conf);
@@ -150,6 +182,7 @@ void snapshot_decref(pd_snapshot_t *snap);
 void registry_publish(pd_snapshot_t *snap, uint64_t version);
 pd_snapshot_t *registry_acquire(void);
 uint64_t registry_generation(void);
+void registry_watch(const char *name, void (*on_change)(void));
 void registry_shutdown(void);
 
 /* upstream.c: per worker thread, the socket pools and client contexts */
@@ -169,9 +202,35 @@ pd_worker_t *worker_of(h2o_context_t *ctx);
 pd_snapshot_t *worker_snapshot(pd_worker_t *worker);
 pd_upstreams_t *worker_upstreams(pd_worker_t *worker);
 void worker_track_request(pd_worker_t *worker, h2o_req_t *req);
+pd_auth_worker_t *worker_auth(pd_worker_t *worker);
 
 /* proxy.c */
-void proxy_register(h2o_pathconf_t *pathconf);
+void proxy_register(h2o_pathconf_t *pathconf, const pd_config_t *conf);
+void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query);
+
+/* auth_client.c */
+typedef struct pd_auth_client pd_auth_client_t;
+pd_auth_client_t *auth_client_new(uv_loop_t *loop);
+void auth_client_start(pd_auth_client_t *client, CURL *easy, void (*on_done)(void *, CURL *, CURLcode), void *data);
+void auth_client_dispose(pd_auth_client_t *client);
+void auth_client_free(pd_auth_client_t *client);
+
+/* auth_cache.c */
+void auth_cache_init(size_t limit);
+void auth_decision_incref(pd_auth_decision_t *d);
+void auth_decision_decref(pd_auth_decision_t *d);
+int auth_cache_lookup(const unsigned char *digest, uint64_t now, h2o_linklist_t *waiter, pd_auth_decision_t **hit,
+                      pd_auth_entry_t **lead);
+void auth_cache_complete(pd_auth_entry_t *e, pd_auth_decision_t *d, uint64_t ttl_ms, uint64_t now, h2o_linklist_t *waiters);
+void auth_cache_clear(void);
+size_t auth_cache_count(void);
+
+/* auth.c */
+void auth_init(const pd_config_t *conf);
+pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx);
+void auth_worker_dispose(pd_auth_worker_t *aw);
+void auth_worker_free(pd_auth_worker_t *aw);
+void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest);
 
 /* change_queue.c */
 typedef struct pd_change_queue pd_change_queue_t;

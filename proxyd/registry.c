@@ -78,6 +78,29 @@ void snapshot_decref(pd_snapshot_t *snap)
     free(snap);
 }
 
+/* One entry whose changes someone must hear of (the auth service: its cache). */
+static struct {
+    const char *name;
+    void (*on_change)(void);
+} watched;
+
+void registry_watch(const char *name, void (*on_change)(void))
+{
+    watched.name = name;
+    watched.on_change = on_change;
+}
+
+static int watched_changed(pd_snapshot_t *old, pd_snapshot_t *snap)
+{
+    pd_service_t *a, *b;
+
+    if (watched.name == NULL || old == NULL)
+        return 0;
+    a = snapshot_lookup(old, watched.name, strlen(watched.name));
+    b = snapshot_lookup(snap, watched.name, strlen(watched.name));
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a->url, b->url) != 0);
+}
+
 /* Makes `snap` current, taking over the caller's reference; the next request on
  * every worker sees it. Its version is `version`, or the current one's + 1 when 0
  * (a batch of admin changes skips the versions of its intermediate states). */
@@ -91,6 +114,8 @@ void registry_publish(pd_snapshot_t *snap, uint64_t version)
     registry.current = snap;
     __atomic_add_fetch(&registry.generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&registry.lock);
+    if (watched_changed(old, snap))
+        watched.on_change();
     snapshot_decref(old);
 }
 

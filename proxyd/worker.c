@@ -31,6 +31,7 @@ struct pd_worker {
     size_t num_conns;    /* client connections open */
     size_t num_requests; /* requests between proxy.c's handler and the end of their response */
     pd_upstreams_t *upstreams;
+    pd_auth_worker_t *auth; /* NULL without forward auth */
     pd_snapshot_t *snapshot; /* this worker's reference to the registry */
     uint64_t generation;     /* of `snapshot` */
 };
@@ -69,6 +70,11 @@ void worker_track_request(pd_worker_t *worker, h2o_req_t *req)
 
     *slot = worker;
     worker->num_requests++;
+}
+
+pd_auth_worker_t *worker_auth(pd_worker_t *worker)
+{
+    return worker->auth;
 }
 
 pd_upstreams_t *worker_upstreams(pd_worker_t *worker)
@@ -196,6 +202,8 @@ static void worker_teardown(pd_worker_t *worker)
     snapshot_decref(worker->snapshot);
     worker->snapshot = NULL;
     upstreams_dispose(worker->upstreams);
+    if (worker->auth != NULL)
+        auth_worker_dispose(worker->auth);
     /* h2o_context_request_shutdown() arms HTTP/2's one-second GOAWAY timer even
      * with no HTTP/2 connection; disposing a timeout with a linked entry aborts */
     if (h2o_timeout_is_linked(&worker->ctx.http2._graceful_shutdown_timeout))
@@ -204,6 +212,8 @@ static void worker_teardown(pd_worker_t *worker)
     /* let the closed handles' callbacks run before their memory goes */
     uv_run(&worker->loop, UV_RUN_DEFAULT);
     upstreams_free(worker->upstreams);
+    if (worker->auth != NULL)
+        auth_worker_free(worker->auth);
     free(worker->listeners);
     free(worker->listen_fds);
     if (uv_loop_close(&worker->loop) != 0)
@@ -237,6 +247,8 @@ static void worker_init(pd_worker_t *worker, unsigned id, const pd_config_t *con
     uv_timer_init(&worker->loop, &worker->drain_timer);
     worker->drain_timer.data = worker;
     worker->upstreams = upstreams_new(&worker->ctx, conf);
+    if (conf->auth.enabled)
+        worker->auth = auth_worker_new(&worker->ctx);
     worker->generation = registry_generation();
     worker->snapshot = registry_acquire();
 }
