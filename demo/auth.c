@@ -1,9 +1,10 @@
-/* auth.c: demo forward-auth service: key=supersecret is allowed, key=forbidden is refused, anything else is unauthorized. */
+/* auth.c: demo forward-auth service: key=supersecret is allowed, key=forbidden refused, key=redirect sent to /login, anything else unauthorized. */
 #include <string.h>
 #include "demo_server.h"
 
 static unsigned delay_ms;
 static int fail_all;
+static const char *cache_control; /* --cache-control: sent with every answer */
 static json_t *last_request; /* {"path": ..., "headers": {...}} of the last checked request, for GET /last */
 
 static int on_delay_option(const char *arg)
@@ -15,6 +16,12 @@ static int on_fail_option(const char *arg)
 {
     (void)arg;
     fail_all = 1;
+    return 0;
+}
+
+static int on_cache_control_option(const char *arg)
+{
+    cache_control = arg;
     return 0;
 }
 
@@ -57,6 +64,13 @@ static void echo_cache_control(h2o_req_t *req)
 
     if (i != -1)
         demo_add_header(req, "Cache-Control", req->headers.entries[i].value);
+    else if (cache_control != NULL)
+        demo_add_header(req, "Cache-Control", h2o_iovec_init(cache_control, strlen(cache_control)));
+}
+
+static int key_is(h2o_iovec_t key, const char *value)
+{
+    return h2o_memis(key.base, key.len, value, strlen(value));
 }
 
 static void on_delay_over(h2o_req_t *req, void *data)
@@ -67,12 +81,14 @@ static void on_delay_over(h2o_req_t *req, void *data)
     echo_cache_control(req);
     if (fail_all) {
         demo_send_error(req, 500, "internal error");
-    } else if (find_key(req, &key) != 0 || !(h2o_memis(key.base, key.len, H2O_STRLIT("supersecret")) ||
-                                             h2o_memis(key.base, key.len, H2O_STRLIT("forbidden")))) {
+    } else if (find_key(req, &key) != 0 || !(key_is(key, "supersecret") || key_is(key, "forbidden") || key_is(key, "redirect"))) {
         demo_add_header(req, "WWW-Authenticate", h2o_iovec_init(H2O_STRLIT("Bearer realm=\"proxyd-demo\"")));
         demo_send_error(req, 401, "unauthorized");
-    } else if (h2o_memis(key.base, key.len, H2O_STRLIT("forbidden"))) {
+    } else if (key_is(key, "forbidden")) {
         demo_send_error(req, 403, "forbidden");
+    } else if (key_is(key, "redirect")) { /* a login page, as auth services send browsers */
+        demo_add_header(req, "Location", h2o_iovec_init(H2O_STRLIT("/login")));
+        demo_send_json(req, 302, json_pack("{s:s}", "location", "/login"));
     } else {
         demo_add_header(req, "X-User", h2o_iovec_init(H2O_STRLIT("workshop")));
         demo_send_json(req, 200, json_pack("{s:s, s:s}", "status", "allowed", "user", "workshop"));
@@ -92,6 +108,7 @@ static void on_request(h2o_req_t *req)
 static const demo_option_t options[] = {
     {"delay", 'd', "MS", "delay every answer by MS milliseconds", on_delay_option},
     {"fail", 0, NULL, "answer 500 to every check (GET /count and GET /last still work)", on_fail_option},
+    {"cache-control", 0, "VALUE", "send Cache-Control: VALUE with every answer", on_cache_control_option},
     {NULL, 0, NULL, NULL, NULL},
 };
 

@@ -22,6 +22,13 @@ listen: [127.0.0.1:8080, "[::1]:8080", "*:8081"]
 threads: 2
 registry: services.yaml
 max_request_body: 1MiB
+auth:
+  service: auth
+  timeout: 2s
+  cache_ttl: 0
+  negative_ttl: 5s
+  cache_size: 1000
+  copy_headers: [X-User, X-Roles]
 upstream:
   connect_timeout: 250ms
   io_timeout: 2m
@@ -58,7 +65,13 @@ my @bad_settings = (
     ["max_request_body: lots\n", qr{proxyd\.yaml:1:19: max_request_body: 'lots' is not a size}, 'bad size'],
     ["threads: 1\nthreads: 2\n", qr{proxyd\.yaml:2:1: threads: repeated key}, 'repeated key'],
     ["- listen\n", qr{proxyd\.yaml:1:1: settings: expected a mapping}, 'not a mapping'],
-    ["auth:\n  service: auth\n", qr{proxyd\.yaml:2:3: auth: not supported}, 'reserved key refused, not ignored'],
+    ["auth:\n  service: auth\n  ttl: 5s\n", qr{proxyd\.yaml:3:3: auth\.ttl: unknown key}, 'unknown auth key'],
+    ["auth:\n  cache_ttl: forever\n", qr{proxyd\.yaml:2:14: auth\.cache_ttl: 'forever' is not a duration}, 'bad cache_ttl'],
+    ["auth:\n  service: Auth\n", qr{proxyd\.yaml:2:12: auth\.service: invalid service name}, 'bad auth service name'],
+    ["auth:\n  copy_headers: [\"X User\"]\n", qr{proxyd\.yaml:2:18: auth\.copy_headers: 'X User' is not a header name},
+        'bad header name'],
+    ["auth:\n  cache_size: 0\n", qr{proxyd\.yaml:2:15: auth\.cache_size:}, 'zero cache size'],
+    ["admin:\n  listen: nowhere\n", qr{proxyd\.yaml:2:11: admin\.listen: 'nowhere' is not an address}, 'bad admin address'],
     ["registry: missing.yaml\n", qr{missing\.yaml: No such file}, 'missing registry'],
 );
 for my $case (@bad_settings) {

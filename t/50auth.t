@@ -1,0 +1,181 @@
+# 50auth.t: forward auth: allow, deny, fail closed, key stripping, forged headers, the decision cache and coalescing.
+use strict;
+use warnings;
+use Test::More;
+use HTTP::Tiny;
+use JSON::PP;
+use IO::Socket::INET;
+use Time::HiRes qw(sleep);
+use lib 't';
+use Util;
+
+my $http = HTTP::Tiny->new(timeout => 15);
+
+sub spawn_auth {
+    my (@args) = @_;
+    my $port = empty_port();
+    return spawn(cmd => [bin('demo/auth'), '-l', "127.0.0.1:$port", @args], port => $port);
+}
+
+sub count { decode_json($http->get($_[0]->url('/count'))->{content})->{requests} }
+sub reset_count { $http->request('DELETE', $_[0]->url('/count')) }
+
+# proxyd in front of t/upstream ("up"), a public copy ("pub") and the given auth service.
+sub setup {
+    my ($auth, $settings) = @_;
+    my $up = spawn_upstream('--name', 'up');
+    my $proxyd = spawn_proxyd(admin => 1, settings => "auth:\n  service: auth\n  copy_headers: [X-User]\n" . ($settings // ''),
+        services => "up: http://127.0.0.1:@{[$up->port]}\nauth: http://127.0.0.1:@{[$auth->port]}/check\n"
+            . "pub: {url: 'http://127.0.0.1:@{[$up->port]}', auth: false}\n");
+    return ($up, $proxyd);
+}
+
+subtest 'allow, deny, relay' => sub {
+    my $auth = spawn_auth();
+    my ($up, $proxyd) = setup($auth);
+    my $res = $http->get($proxyd->url('/up/x?a=1&key=supersecret&b=2'), { headers => { 'X-User' => 'admin' } });
+    is $res->{status}, 200, 'key=supersecret: 200';
+    my $echo = decode_json($res->{content});
+    is $echo->{path}, '/x?a=1&b=2', 'the key is stripped from the query upstream';
+    is $echo->{headers}{'x-user'}, 'workshop', 'X-User comes from the auth service, the forged one is gone';
+    my $last = decode_json($http->get($auth->url('/last'))->{content});
+    is $last->{path}, '/check?key=supersecret', 'the auth service got the key';
+    is $last->{headers}{'x-forwarded-uri'}, '/up/x?a=1&b=2', 'X-Forwarded-Uri without the key';
+    is $last->{headers}{'x-forwarded-method'}, 'GET', 'X-Forwarded-Method';
+    is $last->{headers}{'x-forwarded-service'}, 'up', 'X-Forwarded-Service';
+    is $last->{headers}{'x-forwarded-for'}, '127.0.0.1', 'X-Forwarded-For';
+    is $last->{headers}{'x-forwarded-host'}, '127.0.0.1:' . $proxyd->port, 'X-Forwarded-Host';
+
+    reset_count($up);
+    $res = $http->get($proxyd->url('/up/x?key=wrong'));
+    is $res->{status}, 401, 'wrong key: 401';
+    like $res->{headers}{'www-authenticate'}, qr/^Bearer realm="proxyd-demo"/, 'WWW-Authenticate relayed';
+    is_deeply decode_json($res->{content}), { error => 'unauthorized' }, 'the auth service\'s body relayed';
+    $res = $http->get($proxyd->url('/up/x?key=forbidden'));
+    is $res->{status}, 403, 'key=forbidden: 403';
+    is_deeply decode_json($res->{content}), { error => 'forbidden' }, 'with its body';
+    $res = HTTP::Tiny->new(max_redirect => 0)->get($proxyd->url('/up/x?key=redirect'));
+    is $res->{status}, 302, 'a login redirect goes back as is';
+    is $res->{headers}{location}, '/login', 'with its Location';
+    is $http->get($proxyd->url('/up/x'))->{status}, 401, 'no key: 401';
+    is count($up), 0, 'nothing denied reached the service';
+
+    $res = $http->get($proxyd->url('/up/y'), { headers => { Authorization => 'Bearer supersecret' } });
+    is $res->{status}, 200, 'Authorization: Bearer works as the credential';
+    $last = decode_json($http->get($auth->url('/last'))->{content});
+    is $last->{headers}{authorization}, 'Bearer supersecret', 'and is passed to the auth service';
+
+    reset_count($auth);
+    is $http->get($proxyd->url('/pub/x'))->{status}, 200, 'auth: false: no key needed';
+    is count($auth), 0, 'and no check';
+    is $http->get($proxyd->url('/auth/check?key=supersecret'))->{status}, 404, 'the auth service is not routed';
+    unlike $proxyd->log, qr/supersecret/, 'the key never appears in the log';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'the cache' => sub {
+    my $auth = spawn_auth();
+    my ($up, $proxyd) = setup($auth, "  cache_ttl: 1s\n");
+    reset_count($auth);
+    is $http->get($proxyd->url('/up/a?key=supersecret'))->{status}, 200, 'first request';
+    is $http->get($proxyd->url('/up/b?key=supersecret'))->{status}, 200, 'second request';
+    is count($auth), 1, 'one check: the second was a cache hit';
+    is $http->get($proxyd->url('/pub/x?key=supersecret'))->{status}, 200, 'another service';
+    is $http->get($proxyd->url('/up/a?key=wrong'))->{status}, 401, 'a deny';
+    is $http->get($proxyd->url('/up/a?key=wrong'))->{status}, 401, 'the same deny';
+    is count($auth), 2, 'denies are cached too';
+    sleep 1.3;
+    is $http->get($proxyd->url('/up/c?key=supersecret'))->{status}, 200, 'after cache_ttl';
+    is count($auth), 3, 'the allow expired: checked again';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'Cache-Control: no-store and max-age' => sub {
+    my $auth = spawn_auth('--cache-control', 'no-store');
+    my ($up, $proxyd) = setup($auth);
+    $http->get($proxyd->url('/up/a?key=supersecret')) for 1 .. 3;
+    is count($auth), 3, 'no-store: every request is checked';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+    my $auth2 = spawn_auth('--cache-control', 'max-age=1');
+    ($up, $proxyd) = setup($auth2, "  cache_ttl: 1h\n");
+    $http->get($proxyd->url('/up/a?key=supersecret')) for 1 .. 2;
+    is count($auth2), 1, 'max-age=1: cached';
+    sleep 1.3;
+    $http->get($proxyd->url('/up/a?key=supersecret'));
+    is count($auth2), 2, 'for at most max-age, not cache_ttl';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'coalescing: 1000 requests with one new key make one check' => sub {
+    my $auth = spawn_auth('--delay', '1000');
+    my ($up, $proxyd) = setup($auth);
+    reset_count($auth);
+    my $url = $proxyd->url('/up/c?key=supersecret');
+    my $list = temp_dir() . '/urls';
+    write_file($list, "url = \"$url\"\noutput = \"/dev/null\"\n" x 1000);
+    my $out = `curl -s -Z --parallel-max 300 -K $list -w '%{http_code}\\n'`;
+    my %codes;
+    $codes{$_}++ for split /\n/, $out;
+    is_deeply \%codes, { 200 => 1000 }, '1000 times 200';
+    is count($auth), 1, 'one call to the auth service';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'fail closed' => sub {
+    my $auth = spawn_auth();
+    my ($up, $proxyd) = setup($auth, "  timeout: 500ms\n");
+    reset_count($up);
+    $auth->stop;
+    my $res = $http->get($proxyd->url('/up/x?key=supersecret'));
+    is $res->{status}, 503, 'auth service down: 503';
+    is $res->{headers}{'content-type'}, 'application/json', 'JSON';
+    like decode_json($res->{content})->{error}, qr/^auth service unavailable/, 'says why';
+    my $slow = spawn_auth('--delay', '3000');
+    $proxyd->admin(PUT => '/services/auth', encode_json({ url => 'http://127.0.0.1:' . $slow->port . '/check' }));
+    $res = $http->get($proxyd->url('/up/x?key=supersecret'));
+    is $res->{status}, 503, 'auth slower than its timeout: 503';
+    like decode_json($res->{content})->{error}, qr/timed out/, 'says so';
+    my $failing = spawn_auth('--fail');
+    $proxyd->admin(PUT => '/services/auth', encode_json({ url => 'http://127.0.0.1:' . $failing->port . '/check' }));
+    $res = $http->get($proxyd->url('/up/x?key=supersecret'));
+    is $res->{status}, 503, 'auth answering 500: 503';
+    $proxyd->admin(DELETE => '/services/auth');
+    $res = $http->get($proxyd->url('/up/x?key=supersecret'));
+    is $res->{status}, 503, 'no auth entry in the registry: 503';
+    like decode_json($res->{content})->{error}, qr/not in the registry/, 'says so';
+    is count($up), 0, 'nothing reached the service';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'moving the auth entry through the admin API takes effect at once' => sub {
+    my $auth = spawn_auth();
+    my $failing = spawn_auth('--fail');
+    my ($up, $proxyd) = setup($auth);
+    is $http->get($proxyd->url('/up/x?key=supersecret'))->{status}, 200, 'allowed and cached';
+    my ($status) = $proxyd->admin(PUT => '/services/auth', encode_json({ url => 'http://127.0.0.1:' . $failing->port . '/check' }));
+    is $status, 200, 'auth entry moved';
+    is $http->get($proxyd->url('/up/x?key=supersecret'))->{status}, 503, 'the cache was emptied: the new auth service decides';
+    is count($failing), 1, 'and was asked';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'a client that leaves during its check costs nothing' => sub {
+    my $auth = spawn_auth('--delay', '500');
+    my ($up, $proxyd) = setup($auth);
+    for my $i (1 .. 20) {
+        my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $proxyd->port) or die $!;
+        print $sock "GET /up/x?key=k$i HTTP/1.1\r\nHost: x\r\n\r\n";
+        close $sock;
+    }
+    sleep 1;
+    is $http->get($proxyd->url('/up/x?key=supersecret'))->{status}, 200, 'proxyd still serves';
+    is $proxyd->stop, 0, 'and exits 0 (clean under the sanitizers)';
+};
+
+subtest 'without auth: a warning' => sub {
+    my $proxyd = spawn_proxyd(services => '');
+    like $proxyd->log, qr/forward auth is off/, 'says requests are unchecked';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+done_testing;
