@@ -14,7 +14,7 @@ weather=$!
 auth=$!
 trap 'kill "$weather" "$auth" 2>/dev/null; wait' EXIT
 trap 'exit 0' INT TERM
-echo "demo: try  curl http://127.0.0.1:8080/weather/today" >&2
+echo "demo: try  curl 'http://127.0.0.1:8080/weather/today?key=supersecret'" >&2
 "$bin/proxyd/proxyd" -c conf/proxyd.yaml &
 proxyd=$!
 trap 'kill "$proxyd" "$weather" "$auth" 2>/dev/null; wait' EXIT

@@ -44,12 +44,15 @@ subtest 'demo services behind proxyd' => sub {
 # demo/run.sh uses the fixed ports of conf/: run it only where they are free.
 my @busy = grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_, Timeout => 1) } 8080, 9001, 9002;
 SKIP: {
-    skip "ports @busy are in use", 3 if @busy;
+    skip "ports @busy are in use", 4 if @busy;
     my $demo = spawn(cmd => ['demo/run.sh'], port => 8080);
-    ok wait_for('weather', sub { $http->get('http://127.0.0.1:8080/weather/today')->{status} == 200 }),
-        'demo/run.sh: curl http://127.0.0.1:8080/weather/today answers';
-    my ($status, $body) = json_get('http://127.0.0.1:8080/weather/today');
+    my $url = 'http://127.0.0.1:8080/weather/today';
+    ok wait_for('weather', sub { $http->get("$url?key=supersecret")->{status} == 200 }),
+        'demo/run.sh: curl http://127.0.0.1:8080/weather/today?key=supersecret answers';
+    my ($status, $body) = json_get("$url?key=supersecret");
     is $body->{service}, 'weather', 'with the demo weather JSON';
+    ($status) = json_get($url);
+    is $status, 401, 'and without the key the demo auth service refuses';
     $demo->stop;
     ok wait_for('stopped', sub { !IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => 9001) }),
         'stopping demo/run.sh stops the services it started';
