@@ -43,18 +43,9 @@ typedef struct admin_conn {
 
 void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    h2o_iovec_t copy;
-
-    json_decref(body);
-    if (text == NULL)
-        fatalx("%s: json_dumps failed", __func__);
-    copy = h2o_strdup(&req->pool, text, strlen(text));
-    free(text);
     req->res.status = status;
     req->res.reason = reason;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    h2o_send_inline(req, copy.base, copy.len);
+    json_send(req, body);
 }
 
 /* {"error": message, "field": field}; field is omitted when NULL. */

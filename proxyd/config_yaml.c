@@ -47,7 +47,7 @@ static int add_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     if (config_parse_listen(s, &conf->listens[conf->num_listens]) != 0 || conf->listens[conf->num_listens].unix_path != NULL) {
         free(conf->listens[conf->num_listens].unix_path);
         return yaml_doc_error(pc->yd, value, pc->err, pc->errlen,
-                              "%s: '%s' is not an address: use 127.0.0.1:8080, [::1]:8080 or *:8080", key, s);
+                              "%s: '%s' is not an address: use 127.0.0.1:8080, \"[::1]:8080\" or \"*:8080\"", key, s);
     }
     conf->num_listens++;
     return 0;

@@ -49,6 +49,22 @@ static void set_json_headers(h2o_req_t *req, int status, const char *reason, siz
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
 }
 
+/* Sends `body` (its reference is taken over) with the status and headers already set. */
+void json_send(h2o_req_t *req, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    h2o_iovec_t copy;
+
+    json_decref(body);
+    if (text == NULL)
+        fatalx("%s: json_dumps failed", __func__);
+    copy = h2o_strdup(&req->pool, text, strlen(text));
+    free(text);
+    req->res.content_length = copy.len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_send_inline(req, copy.base, copy.len);
+}
+
 void json_error_send(h2o_req_t *req, int status, const char *reason, const char *message, const char *service)
 {
     h2o_iovec_t body = build_body(req, message, service);

@@ -114,7 +114,8 @@ static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_regist
         fatalx("%s", err);
     if (workers_start(conf, globalconf, err, sizeof(err)) != 0)
         fatalx("%s", err);
-    log_info("listening with %u threads, registry %s%s", conf->threads, conf->registry, admin != NULL ? ", admin API on" : "");
+    log_info("listening with %u thread%s, registry %s%s", conf->threads, conf->threads == 1 ? "" : "s", conf->registry,
+             admin != NULL ? ", admin API on" : "");
     uv_run(&loop, UV_RUN_DEFAULT);
     workers_join();
     if (admin != NULL)
@@ -172,13 +173,16 @@ int main(int argc, char **argv)
     if (load_all(&conf, file, &rf, &snap) != 0)
         return 1;
     if (test_only) {
-        printf("proxyd: %s and %s: configuration OK (%zu services)\n", file, conf.registry, snap->num_services);
+        printf("proxyd: %s and %s: configuration OK (%zu service%s)\n", file, conf.registry, snap->num_services,
+               snap->num_services == 1 ? "" : "s");
         snapshot_decref(snap);
         registry_file_free(&rf);
         config_free(&conf);
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN); /* logrotate's habit; proxyd logs to stderr and has nothing to reopen */
+    signal(SIGUSR2, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         fatalx("curl_global_init failed");
     if (conf.auth.enabled)

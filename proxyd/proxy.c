@@ -89,7 +89,11 @@ static void redirect_to_root(h2o_req_t *req, h2o_iovec_t name)
     if (req->query_at != SIZE_MAX)
         query = h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at);
     location = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/")), name, h2o_iovec_init(H2O_STRLIT("/")), query);
-    h2o_send_redirect(req, 301, "Moved Permanently", location.base, location.len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, location.base, location.len);
+    req->res.status = 301;
+    req->res.reason = "Moved Permanently";
+    /* like every answer proxyd makes itself, JSON rather than libh2o's HTML */
+    json_send(req, json_pack("{s:s%}", "location", location.base, location.len));
 }
 
 typedef struct proxy_handler {

@@ -255,6 +255,7 @@ void admin_send_error(h2o_req_t *req, int status, const char *reason, const char
 void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version);
 
 /* json_error.c */
+void json_send(h2o_req_t *req, json_t *body);
 void json_error_send(h2o_req_t *req, int status, const char *reason, const char *message, const char *service);
 void json_error_register(h2o_pathconf_t *pathconf);
 

@@ -198,6 +198,9 @@ uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen)
     }
     registry_publish(snap, 0);
     version = snap->version; /* safe: only this thread publishes */
-    log_info("reloaded %s: %zu services, version %llu", rf->path, snap->num_services, (unsigned long long)version);
+    log_info("reloaded %s: %zu service%s, version %llu", rf->path, snap->num_services, snap->num_services == 1 ? "" : "s",
+             (unsigned long long)version);
+    if (snap->num_services == 0)
+        log_warnx("%s is empty: every request now gets 404", rf->path);
     return version;
 }

@@ -53,7 +53,7 @@ static int parse_url(pd_service_t *service, const char *url, char *err, size_t e
 
     if (check_url_text(url, err, errlen) != 0)
         return -1;
-    if (h2o_url_parse(url, strlen(url), &parsed) != 0 || parsed.host.len == 0) {
+    if (h2o_url_parse(url, strlen(url), &parsed) != 0 || parsed.host.len == 0 || h2o_url_get_port(&parsed) == 0) {
         snprintf(err, errlen, "invalid URL '%s': expected http:// or https://, a host, an optional port and path", url);
         return -1;
     }

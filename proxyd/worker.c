@@ -230,7 +230,8 @@ static void *worker_main(void *arg)
     if (worker->num_conns == 0)
         worker_teardown(worker);
     else
-        log_info("worker %u: closing %zu idle connections at exit", worker->id, worker->num_conns);
+        log_info("worker %u: closing %zu connections at exit%s", worker->id, worker->num_conns,
+                 worker->num_requests != 0 ? ", cutting off requests still running after the grace period" : "");
     return NULL;
 }
 

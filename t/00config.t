@@ -90,6 +90,7 @@ my @bad_services = (
     ["weather: 127.0.0.1:9001\n", qr{services\.yaml:1:10: weather: invalid URL}, 'URL without scheme'],
     ["weather: http://127.0.0.1:99999\n", qr{services\.yaml:1:10: weather: invalid URL}, 'bad port'],
     ["weather: http://\n", qr{services\.yaml:1:10: weather: invalid URL}, 'no host'],
+    ["weather: http://127.0.0.1:0\n", qr{services\.yaml:1:10: weather: invalid URL}, 'port 0'],
     ["weather: http://127.0.0.1:9001/?x=1\n", qr{services\.yaml:1:10: weather: invalid URL .*query}, 'URL with query'],
     ["weather: {url: http://127.0.0.1:9001, retries: 3}\n", qr{services\.yaml:1:39: weather\.retries: unknown option},
         'unknown option'],

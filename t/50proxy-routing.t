@@ -72,6 +72,7 @@ subtest 'redirects' => sub {
     my $res = $http->get($proxyd->url('/up'));
     is $res->{status}, 301, '/up redirects';
     is $res->{headers}{location}, '/up/', 'to /up/';
+    is_deeply decode_json($res->{content}), { location => '/up/' }, 'with a JSON body';
     $res = $http->get($proxyd->url('/up?a=b'));
     is $res->{headers}{location}, '/up/?a=b', 'keeping the query';
     $res = $http->get($proxyd->url('/up/redirect?to=/landing'));

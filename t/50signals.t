@@ -40,6 +40,17 @@ is name_at('/svc/x'), 'two', 'a bad file changes nothing';
 is name_at('/extra/x'), 'one', 'every service stays';
 ok kill(0, $proxyd->pid), 'proxyd still runs';
 
+kill 'USR1', $proxyd->pid;
+kill 'USR2', $proxyd->pid;
+sleep 0.2;
+ok kill(0, $proxyd->pid), 'SIGUSR1 and SIGUSR2 (logrotate habits) do not stop proxyd';
+
+write_file($registry, '');
+hup_and_wait(qr/services\.yaml is empty: every request now gets 404/);
+is name_at('/svc/x'), 404, 'an empty registry is applied, with a warning';
+write_file($registry, "svc: http://127.0.0.1:@{[$two->port]}\n");
+hup_and_wait(qr/reloaded .*services\.yaml: 1 service,/);
+
 # A request in flight when SIGTERM arrives still gets its answer.
 my $pid = open(my $slow, '-|', 'curl', '-s', '-w', ' %{http_code}', $proxyd->url('/svc/slow?ms=1000')) or die;
 sleep 0.3;
