@@ -90,6 +90,27 @@ subtest 'the cache' => sub {
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
+subtest 'connections to the auth service are kept alive' => sub {
+    my $auth = spawn_auth();
+    my ($up, $proxyd) = setup($auth, "  cache_ttl: 0\n  negative_ttl: 0\n");
+    my $port = $auth->port;
+    is $http->get($proxyd->url("/up/k?key=k$_"))->{status}, 401, "check $_" for 1 .. 20;
+    is count($auth), 20, 'twenty checks reached the auth service';
+    my @closed = grep { /:$port\b/ } split /\n/, `ss -tan state time-wait`;
+    cmp_ok scalar(@closed), '<=', 2, 'over kept-alive connections, not one connection each (' . scalar(@closed) . ' closed)';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'public: true routes the auth service itself' => sub {
+    my $auth = spawn_auth();
+    my $proxyd = spawn_proxyd(settings => "auth:\n  service: auth\n",
+        services => "auth: {url: 'http://127.0.0.1:@{[$auth->port]}', public: true}\n");
+    my $res = $http->get($proxyd->url('/auth/login?key=supersecret'));
+    is $res->{status}, 200, 'routed';
+    is count($auth), 1, 'once: the auth service does not check itself';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
 subtest 'Cache-Control: no-store and max-age' => sub {
     my $auth = spawn_auth('--cache-control', 'no-store');
     my ($up, $proxyd) = setup($auth);
