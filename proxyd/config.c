@@ -63,28 +63,37 @@ static const char *parse_number(const char *s, uint64_t *value)
     return end;
 }
 
-/* "250ms", "5s", "2m", "1h"; a unit is required so that "5" is not misread. */
-int config_parse_duration(const char *s, uint64_t *ms)
+/* A number followed by one of `units`, scaled; -1 for an unknown unit or an overflow past `max`. */
+typedef struct unit {
+    const char *name;
+    uint64_t scale;
+} unit_t;
+
+static int parse_with_unit(const char *s, const unit_t *units, size_t num_units, uint64_t max, uint64_t *out)
 {
-    static const struct {
-        const char *unit;
-        uint64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
     uint64_t n;
     const char *unit;
     size_t i;
 
     if ((unit = parse_number(s, &n)) == NULL)
         return -1;
-    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(unit, units[i].unit) == 0) {
-            if (n > UINT64_MAX / units[i].ms)
+    for (i = 0; i < num_units; i++) {
+        if (strcmp(unit, units[i].name) == 0) {
+            if (n > max / units[i].scale)
                 return -1;
-            *ms = n * units[i].ms;
+            *out = n * units[i].scale;
             return 0;
         }
     }
     return -1;
+}
+
+/* "250ms", "5s", "2m", "1h"; a unit is required so that "5" is not misread. */
+int config_parse_duration(const char *s, uint64_t *ms)
+{
+    static const unit_t units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+
+    return parse_with_unit(s, units, sizeof(units) / sizeof(units[0]), UINT64_MAX, ms);
 }
 
 /* "5s" or "250ms": the shortest exact form config_parse_duration() reads back. */
@@ -99,28 +108,16 @@ void config_format_duration(uint64_t ms, char *buf, size_t len)
 /* "1048576", "512k", "64MiB", "1G": binary units, as nginx's client_max_body_size. */
 int config_parse_size(const char *s, size_t *bytes)
 {
-    static const struct {
-        const char *unit;
-        uint64_t mult;
-    } units[] = {{"", 1},
-                 {"k", 1 << 10}, {"K", 1 << 10}, {"KiB", 1 << 10}, {"KB", 1 << 10},
-                 {"m", 1 << 20}, {"M", 1 << 20}, {"MiB", 1 << 20}, {"MB", 1 << 20},
-                 {"g", 1 << 30}, {"G", 1 << 30}, {"GiB", 1 << 30}, {"GB", 1 << 30}};
+    static const unit_t units[] = {{"", 1},
+                                   {"k", 1 << 10}, {"K", 1 << 10}, {"KiB", 1 << 10}, {"KB", 1 << 10},
+                                   {"m", 1 << 20}, {"M", 1 << 20}, {"MiB", 1 << 20}, {"MB", 1 << 20},
+                                   {"g", 1 << 30}, {"G", 1 << 30}, {"GiB", 1 << 30}, {"GB", 1 << 30}};
     uint64_t n;
-    const char *unit;
-    size_t i;
 
-    if ((unit = parse_number(s, &n)) == NULL)
+    if (parse_with_unit(s, units, sizeof(units) / sizeof(units[0]), SIZE_MAX, &n) != 0)
         return -1;
-    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(unit, units[i].unit) == 0) {
-            if (n > SIZE_MAX / units[i].mult)
-                return -1;
-            *bytes = n * units[i].mult;
-            return 0;
-        }
-    }
-    return -1;
+    *bytes = (size_t)n;
+    return 0;
 }
 
 /* "127.0.0.1:8080", "[::1]:8080", "*:8080", "localhost:8080", and "unix:/path" for the admin API. */
