@@ -14,29 +14,49 @@
 #      round's raw figures (req/s, p50, p99, non-2xx/3xx responses, socket
 #      errors), then per target the median req/s, the min-max req/s and the
 #      median p99 (and p50) over the rounds, and proxyd's median req/s over
-#      each other's. A run in which the target died or wrk failed counts in
-#      no median.
+#      each other's. A run in which the target died, wrk failed or a response
+#      was not 2xx/3xx counts in no median.
 #   2. Idle keep-alive memory: on a freshly started proxyd (and nginx and h2o
 #      for comparison), VmRSS before and after opening IDLE_CONNS client
 #      connections that each made one request and stay open idle:
 #      (after - before) / connections, in bytes per connection. Once per
 #      target, after the rounds.
 #   3. With PERF=1: a perf profile of proxyd under the same load, top symbols.
+#   4. With AUTH=1 (or ONLY naming proxyd-auth / nginx-auth): the cost of
+#      forward auth. The demo auth service (demo/auth: 200 with X-User:
+#      workshop for ?key=supersecret) runs pinned to core 1 like the upstream,
+#      and two more targets load /hello?key=supersecret through it:
+#        proxyd-auth  proxyd with an auth: section (cache_ttl 5m, copy_headers
+#                     [X-User]); start-up and the warm-up fill the cache, so
+#                     the measured run is proxyd's cached-decision path.
+#        nginx-auth   nginx with auth_request to the same service, upstream
+#                     keep-alive to both; nginx has no auth cache, so every
+#                     request makes an auth subrequest.
+#      AUTH=1 runs proxyd, proxyd-auth and nginx-auth, and prints the ratios
+#      proxyd-auth/proxyd (target >= 0.9x: a cached check costs little) and
+#      proxyd-auth/nginx-auth (target >= 1.5x). The demo auth service's
+#      request counter gives each run's auth checks per request (about 0 for
+#      proxyd-auth with a warm cache, 1 for nginx-auth).
 #
 # How to run, from the top of the repo after `make`:
 #     bench/run.sh
 #     DURATION=30 ROUNDS=5 CONNECTIONS=100 bench/run.sh
 #     ONLY="proxyd nginx" bench/run.sh
 #     UPSTREAM=nginx PERF=1 bench/run.sh
+#     AUTH=1 IDLE_CONNS=0 bench/run.sh    # = ONLY="proxyd proxyd-auth nginx-auth"
 #
 # Options (environment):
-#   BUILDDIR     build tree holding proxyd/proxyd and t/upstream (default .)
+#   BUILDDIR     build tree holding proxyd/proxyd, t/upstream and demo/auth
+#                (default .)
 #   ROUNDS       rounds of interleaved runs, one run per target each (default 3)
 #   DURATION     seconds of each measured wrk run (default 8)
 #   WARMUP       seconds of the wrk warm-up before each of them (default 2)
 #   CONNECTIONS  wrk connections (default 50)
 #   IDLE_CONNS   idle connections for the memory figure (default 2000; 0 skips)
-#   ONLY         targets to run, among: proxyd nginx haproxy h2o (default all)
+#   ONLY         targets to run, among: proxyd nginx haproxy h2o proxyd-auth
+#                nginx-auth (default "proxyd nginx haproxy h2o"; with AUTH=1,
+#                "proxyd proxyd-auth nginx-auth")
+#   AUTH         1: the forward-auth comparison (see 4. above) (default 0)
 #   IDLE_TARGETS targets whose idle memory is measured (default "proxyd nginx h2o")
 #   UPSTREAM     "t/upstream" (default) or "nginx" (a static JSON from nginx)
 #   PERF         1: also profile proxyd under load with perf (default 0)
@@ -45,14 +65,18 @@
 #   KEEP_TMP     1: keep the temporary folder (configs, logs, wrk outputs)
 #
 # Needs (Debian packages): wrk, curl, perl, util-linux (taskset), and for the
-# comparison targets nginx-light, haproxy, h2o; linux-perf for PERF=1.
+# comparison targets nginx-light, haproxy, h2o; linux-perf for PERF=1. nginx-auth
+# needs nginx's auth_request module: Debian 12's nginx-light is a transitional
+# package to nginx, which has it (`nginx -V 2>&1 | grep auth_request`);
+# elsewhere nginx-core or nginx-full has it.
 # Default run: about ROUNDS x targets x (DURATION + WARMUP + 1) seconds plus
 # 10 s of idle-memory measures, so about 2.5 minutes. Exits non-zero when a
 # target failed to start, to answer, or died under load (its log is printed).
 #
-# Adding a target (e.g. "proxyd with auth"): write start_<name> (start the
-# process with start_bg, set TARGET_URL and IDLE_PATH), add <name> to
-# ALL_TARGETS and a line to package_of if it needs a tool.
+# Adding a target: write start_<name> (start the process with start_bg, set
+# TARGET_PID, TARGET_URL and IDLE_PATH; a "-" in the name is "_" in the
+# function's), add <name> to ALL_TARGETS (and to DEFAULT_TARGETS if it should
+# run by default) and a line to package_of / check_tools if it needs a tool.
 
 # Functions are also called indirectly (cleanup from the trap, start_<target>).
 # shellcheck disable=SC2317
@@ -72,11 +96,19 @@ PERF_SECONDS=${PERF_SECONDS:-5}
 CPU_PROXY=${CPU_PROXY:-0}
 CPU_LOAD=${CPU_LOAD:-1}
 KEEP_TMP=${KEEP_TMP:-0}
+AUTH=${AUTH:-0}
 
-ALL_TARGETS="proxyd nginx haproxy h2o"
-TARGETS=${ONLY:-$ALL_TARGETS}
+DEFAULT_TARGETS="proxyd nginx haproxy h2o"
+AUTH_TARGETS="proxyd proxyd-auth nginx-auth"    # AUTH=1
+ALL_TARGETS="proxyd nginx haproxy h2o proxyd-auth nginx-auth"
+case $AUTH in 0 | 1) ;; *) printf '!! AUTH must be 0 or 1 (got %s)\n' "$AUTH" >&2; exit 1 ;; esac
+if [ "$AUTH" = 1 ]; then TARGETS=${ONLY:-$AUTH_TARGETS}; else TARGETS=${ONLY:-$DEFAULT_TARGETS}; fi
 IDLE_TARGETS=${IDLE_TARGETS:-proxyd nginx h2o}
 BASE=proxyd             # the target the ratios are computed for
+# The forward-auth ratios (A/B, and the figure it should reach), printed when
+# both targets ran.
+AUTH_RATIOS="proxyd-auth/proxyd:0.9 proxyd-auth/nginx-auth:1.5"
+AUTH_KEY=supersecret    # the key demo/auth allows
 
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 HAPROXY=${HAPROXY:-haproxy}
@@ -85,6 +117,9 @@ H2O=${H2O:-h2o}
 log() { printf '%s\n' "== $*" >&2; }
 warn() { printf '%s\n' "!! $*" >&2; }
 die() { warn "$*"; exit 1; }
+
+# is_auth_target NAME: true for the targets that go through the auth service.
+is_auth_target() { case $1 in *-auth) return 0 ;; *) return 1 ;; esac; }
 
 # ---------------------------------------------------------------- processes
 
@@ -196,6 +231,7 @@ package_of() {
     case $1 in
         wrk) echo wrk ;; curl) echo curl ;; perl) echo perl ;;
         taskset) echo util-linux ;; nginx) echo nginx-light ;;
+        nginx-auth-module) echo "nginx-light (Debian 12; else nginx-core or nginx-full)" ;;
         haproxy) echo haproxy ;; h2o) echo h2o ;; perf) echo linux-perf ;;
     esac
 }
@@ -204,7 +240,7 @@ check_tools() {
     local missing=() tool t
     local tools="wrk curl perl taskset"
     for t in $TARGETS; do
-        case $t in nginx | haproxy | h2o) tools="$tools $t" ;; esac
+        case $t in nginx | haproxy | h2o) tools="$tools $t" ;; nginx-auth) tools="$tools nginx" ;; esac
     done
     [ "$UPSTREAM" = nginx ] && tools="$tools nginx"
     [ "$PERF" = 1 ] && tools="$tools perf"
@@ -216,10 +252,18 @@ check_tools() {
     if [ ${#missing[@]} -gt 0 ]; then
         die "missing tools; install them with: apt-get install $(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
     fi
+    case " $TARGETS " in
+        *" nginx-auth "*)
+            "$NGINX" -V 2>&1 | grep -q with-http_auth_request_module ||
+                die "nginx-auth: $NGINX lacks the auth_request module; install $(package_of nginx-auth-module)"
+            ;;
+    esac
 }
 
+NEED_AUTH=0
 for t in $TARGETS; do
     case " $ALL_TARGETS " in *" $t "*) ;; *) die "unknown target '$t' (known: $ALL_TARGETS)" ;; esac
+    is_auth_target "$t" && NEED_AUTH=1
 done
 case $ROUNDS in '' | *[!0-9]* | 0) die "ROUNDS must be a positive integer (got '$ROUNDS')" ;; esac
 check_tools
@@ -284,33 +328,76 @@ EOF
     log "upstream ($UPSTREAM) on 127.0.0.1:$UP_PORT, pid $UP_PID, core $CPU_LOAD"
 }
 
+# start_auth_service: the demo forward-auth service, pinned like the upstream
+# (only when an auth target runs). AUTH_URL is its check endpoint.
+AUTH_PID=''
+start_auth_service() {
+    local bin=$BUILDDIR/demo/auth
+    [ -x "$bin" ] || die "$bin not built (run make first)"
+    AUTH_PORT=$(free_port)
+    AUTH_URL=http://127.0.0.1:$AUTH_PORT/check
+    start_bg auth "$CPU_LOAD" "$bin" -l "127.0.0.1:$AUTH_PORT"
+    AUTH_PID=$LAST_PID
+    wait_http auth "$AUTH_PID" "$AUTH_URL?key=$AUTH_KEY" || exit 1
+    log "auth service (demo/auth) on 127.0.0.1:$AUTH_PORT, pid $AUTH_PID, core $CPU_LOAD"
+}
+
+# auth_count: the demo auth service's request counter (every request but
+# /count ones); auth_count_reset: sets it to 0.
+auth_count() {
+    curl -s --max-time 2 "http://127.0.0.1:$AUTH_PORT/count" | perl -ne 'print $1 if /"requests"\s*:\s*(\d+)/'
+}
+auth_count_reset() {
+    curl -s -o /dev/null --max-time 2 -X POST "http://127.0.0.1:$AUTH_PORT/count/reset"
+}
+
 # ---------------------------------------------------------------- targets
 # start_<target>: starts the proxy pinned to CPU_PROXY with one worker, on a
 # new free port, to the upstream; sets TARGET_PID, TARGET_URL (what wrk loads)
 # and IDLE_PATH (the request path of the idle connections).
 
-start_proxyd() {
-    local bin=$BUILDDIR/proxyd/proxyd dir=$TMP/proxyd port
+# run_proxyd NAME [SETTINGS [SERVICES [QUERY]]]: proxyd with these extra
+# lines in its settings and its registry, loaded at /bench/hello[?QUERY].
+run_proxyd() {
+    local name=$1 settings=${2:-} services=${3:-} query=${4:+?$4}
+    local bin=$BUILDDIR/proxyd/proxyd dir=$TMP/$1 port
     [ -x "$bin" ] || { warn "$bin not built (run make first)"; return 1; }
     port=$(free_port)
     mkdir -p "$dir"
-    cat >"$dir/proxyd.yaml" <<EOF
-listen: 127.0.0.1:$port
-threads: 1
-registry: services.yaml
-EOF
-    echo "bench: http://127.0.0.1:$UP_PORT" >"$dir/services.yaml"
-    start_bg proxyd "$CPU_PROXY" "$bin" -c "$dir/proxyd.yaml"
+    {
+        echo "listen: 127.0.0.1:$port"
+        echo "threads: 1"
+        echo "registry: services.yaml"
+        [ -z "$settings" ] || printf '%s\n' "$settings"
+    } >"$dir/proxyd.yaml"
+    {
+        echo "bench: http://127.0.0.1:$UP_PORT"
+        [ -z "$services" ] || printf '%s\n' "$services"
+    } >"$dir/services.yaml"
+    start_bg "$name" "$CPU_PROXY" "$bin" -c "$dir/proxyd.yaml"
     TARGET_PID=$LAST_PID
-    TARGET_URL=http://127.0.0.1:$port/bench/hello
-    IDLE_PATH=/bench/hello
+    TARGET_URL=http://127.0.0.1:$port/bench/hello$query
+    IDLE_PATH=/bench/hello$query
 }
 
-start_nginx() {
-    local dir=$TMP/nginx port
-    port=$(free_port)
-    mkdir -p "$dir"
-    cat >"$dir/nginx.conf" <<EOF
+start_proxyd() {
+    run_proxyd proxyd
+}
+
+# Forward auth with a warm cache: wait_http's first request makes the one
+# check, the warm-up and the measured run are answered from the cache.
+start_proxyd_auth() {
+    run_proxyd proxyd-auth "auth:
+  service: auth
+  cache_ttl: 5m
+  copy_headers: [X-User]" "auth: $AUTH_URL" "key=$AUTH_KEY"
+}
+
+# nginx_head DIR: the part of nginx.conf common to the nginx targets, up to
+# the inside of the http block.
+nginx_head() {
+    local dir=$1
+    cat <<EOF
 worker_processes 1;
 daemon off;
 master_process off;
@@ -327,6 +414,16 @@ http {
     scgi_temp_path $dir/scgi;
     keepalive_timeout 600s;
     keepalive_requests 100000000;
+EOF
+}
+
+start_nginx() {
+    local dir=$TMP/nginx port
+    port=$(free_port)
+    mkdir -p "$dir"
+    {
+        nginx_head "$dir"
+        cat <<EOF
     upstream bench {
         server 127.0.0.1:$UP_PORT;
         keepalive 64;
@@ -343,10 +440,65 @@ http {
     }
 }
 EOF
+    } >"$dir/nginx.conf"
     start_bg nginx "$CPU_PROXY" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e stderr
     TARGET_PID=$LAST_PID
     TARGET_URL=http://127.0.0.1:$port/hello
     IDLE_PATH=/hello
+}
+
+# nginx with auth_request: every request makes a subrequest to the auth
+# service (nginx caches no decision), keep-alive to it and to the upstream;
+# X-User from the auth answer goes upstream, as proxyd's copy_headers does.
+# (Unlike proxyd, nginx passes the key upstream in the query string.)
+start_nginx_auth() {
+    local dir=$TMP/nginx-auth port
+    port=$(free_port)
+    mkdir -p "$dir"
+    {
+        nginx_head "$dir"
+        cat <<EOF
+    upstream upstream_bench {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 64;
+        keepalive_requests 100000000;
+        keepalive_timeout 600s;
+    }
+    upstream auth_backend {
+        server 127.0.0.1:$AUTH_PORT;
+        keepalive 64;
+        keepalive_requests 100000000;
+        keepalive_timeout 600s;
+    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            # The subrequest has no query string of its own (\$arg_key is
+            # empty there) but shares the variables of the main request.
+            set \$auth_key \$arg_key;
+            auth_request /_auth;
+            auth_request_set \$auth_user \$upstream_http_x_user;
+            proxy_pass http://upstream_bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-User \$auth_user;
+        }
+        location = /_auth {
+            internal;
+            proxy_pass http://auth_backend/check?key=\$auth_key;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    } >"$dir/nginx.conf"
+    start_bg nginx-auth "$CPU_PROXY" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e stderr
+    TARGET_PID=$LAST_PID
+    TARGET_URL="http://127.0.0.1:$port/hello?key=$AUTH_KEY"
+    IDLE_PATH="/hello?key=$AUTH_KEY"
 }
 
 start_haproxy() {
@@ -415,7 +567,7 @@ EOF
 # start_target NAME: starts it and waits for a 200; returns non-zero on failure.
 start_target() {
     TARGET_PID='' TARGET_URL='' IDLE_PATH=''
-    "start_$1" || return 1
+    "start_${1//-/_}" || return 1
     wait_http "$1" "$TARGET_PID" "$TARGET_URL"
 }
 
@@ -423,7 +575,9 @@ start_target() {
 
 # Per run figures are keyed "target,round": RPS P50 P99 NON2XX SOCKERR, and
 # NOTE when the target failed in that run (such a run counts in no median).
-declare -A RPS P50 P99 NON2XX SOCKERR NOTE IDLE_BYTES IDLE_NOTE FAILED START_FAILED
+# For the auth targets, also CHECKS (requests the auth service got during the
+# measured run) and REQS (requests wrk made in it).
+declare -A RPS P50 P99 NON2XX SOCKERR NOTE IDLE_BYTES IDLE_NOTE FAILED START_FAILED CHECKS REQS
 
 # run_wrk NAME ROUND URL PID: warm-up, then (if PID survived it) the measured
 # run; fills RPS, P50, P99, NON2XX and SOCKERR of "NAME,ROUND".
@@ -433,7 +587,12 @@ run_wrk() {
     run_wait taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null 2>&1
     sleep 0.3    # let the proxy handle the warm-up's closing connections
     kill -0 "$pid" 2>/dev/null || { warn "$name died during the warm-up"; return 1; }
+    is_auth_target "$name" && auth_count_reset
     run_wait taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1
+    if is_auth_target "$name"; then
+        CHECKS[$k]=$(auth_count)
+        REQS[$k]=$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")
+    fi
     sed 's/^/    /' "$out" >&2
     RPS[$k]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     P50[$k]=$(awk '$1 == "50%" { print $2 }' "$out")
@@ -546,14 +705,21 @@ ROUND_WORD=rounds
 [ "$ROUNDS" = 1 ] && ROUND_WORD=round
 log "targets: $TARGETS; $ROUNDS $ROUND_WORD of wrk -t1 -c$CONNECTIONS -d${DURATION}s (warm-up ${WARMUP}s); proxies on core $CPU_PROXY, upstream and wrk on core $CPU_LOAD"
 start_upstream
+[ "$NEED_AUTH" = 1 ] && start_auth_service
 
-# upstream_alive: dies (non-zero) when the upstream is gone, which would make
-# every later figure meaningless.
+# upstream_alive: dies (non-zero) when the upstream (or the auth service) is
+# gone, which would make every later figure meaningless.
 upstream_alive() {
-    kill -0 "$UP_PID" 2>/dev/null && return 0
-    warn "the upstream exited; its log:"
-    sed 's/^/    /' "$TMP/upstream.log" >&2
-    exit 1
+    if ! kill -0 "$UP_PID" 2>/dev/null; then
+        warn "the upstream exited; its log:"
+        sed 's/^/    /' "$TMP/upstream.log" >&2
+        exit 1
+    fi
+    if [ -n "$AUTH_PID" ] && ! kill -0 "$AUTH_PID" 2>/dev/null; then
+        warn "the auth service exited; its log:"
+        sed 's/^/    /' "$TMP/auth.log" >&2
+        exit 1
+    fi
 }
 
 # round_order ROUND: the targets in the order of that round (1-based): the
@@ -582,6 +748,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
         fi
         log "$t (round $r): pid $TARGET_PID, loading $TARGET_URL"
         run_wrk "$t" "$r" "$TARGET_URL" "$TARGET_PID" || NOTE[$k]="no figures"
+        # A refused or failed request is cheaper than a proxied one: such a
+        # run measures something else.
+        [ -z "${NOTE[$k]:-}" ] && [ "${NON2XX[$k]:-0}" != 0 ] && NOTE[$k]="non-2xx/3xx responses"
         if kill -0 "$TARGET_PID" 2>/dev/null; then
             stop_target "$t" "$TARGET_PID" "round $r"
         else
@@ -641,15 +810,20 @@ echo "raw figures per round (wrk -t1 -c$CONNECTIONS -d${DURATION}s after a ${WAR
 for ((r = 1; r <= ROUNDS; r++)); do
     echo
     echo "round $r: ${ORDER[$r]}"
-    printf '%-10s %12s %10s %10s %10s  %s\n' target req/s p50 p99 non-2xx "socket errors"
+    printf '%-12s %12s %10s %10s %10s  %s\n' target req/s p50 p99 non-2xx "socket errors"
     for t in ${ORDER[$r]}; do
         k=$t,$r
         if [ "${RPS[$k]:-0}" = 0 ]; then
-            printf '%-10s %12s  [%s]\n' "$t" FAILED "${NOTE[$k]:-no figures}"
+            printf '%-12s %12s  [%s]\n' "$t" FAILED "${NOTE[$k]:-no figures}"
             continue
         fi
-        printf '%-10s %12s %10s %10s %10s  %s%s\n' "$t" "${RPS[$k]}" "${P50[$k]:--}" "${P99[$k]:--}" \
-            "${NON2XX[$k]:-0}" "${SOCKERR[$k]:-none}" "${NOTE[$k]:+   [${NOTE[$k]}]}"
+        checks=
+        if [ -n "${CHECKS[$k]:-}" ] && [ -n "${REQS[$k]:-}" ]; then
+            checks=$(awk -v c="${CHECKS[$k]}" -v n="${REQS[$k]}" \
+                'BEGIN { printf "   auth checks: %d for %d requests (%.4f/request)", c, n, (n > 0 ? c / n : 0) }')
+        fi
+        printf '%-12s %12s %10s %10s %10s  %s%s%s\n' "$t" "${RPS[$k]}" "${P50[$k]:--}" "${P99[$k]:--}" \
+            "${NON2XX[$k]:-0}" "${SOCKERR[$k]:-none}" "$checks" "${NOTE[$k]:+   [${NOTE[$k]}]}"
     done
 done
 
@@ -678,41 +852,84 @@ done
 
 echo
 echo "proxyd benchmark: $ROUNDS $ROUND_WORD of wrk -t1 -c$CONNECTIONS -d${DURATION}s per target, targets interleaved; one worker per proxy (core $CPU_PROXY), upstream $UPSTREAM and wrk on core $CPU_LOAD"
-printf '%-10s %12s %17s %10s %10s %7s %8s  %s\n' target "median req/s" "min-max req/s" "med. p99" "med. p50" rounds non-2xx "socket errors"
+printf '%-12s %12s %17s %10s %10s %7s %8s  %s\n' target "median req/s" "min-max req/s" "med. p99" "med. p50" rounds non-2xx "socket errors"
 for t in $TARGETS; do
     if [ -z "${MED_RPS[$t]:-}" ]; then
-        printf '%-10s %12s %17s %10s %10s %7s\n' "$t" FAILED - - - "0/$ROUNDS"
+        printf '%-12s %12s %17s %10s %10s %7s\n' "$t" FAILED - - - "0/$ROUNDS"
         continue
     fi
-    printf '%-10s %12.2f %17s %10s %10s %7s %8s  %s\n' "$t" "${MED_RPS[$t]}" \
+    printf '%-12s %12.2f %17s %10s %10s %7s %8s  %s\n' "$t" "${MED_RPS[$t]}" \
         "$(printf '%.0f-%.0f' "${MIN_RPS[$t]}" "${MAX_RPS[$t]}")" "${MED_P99[$t]:--}" "${MED_P50[$t]:--}" \
         "${N_OK[$t]}/$ROUNDS" "${SUM_NON2XX[$t]}" "${ERR_ROUNDS[$t]:+in round(s) ${ERR_ROUNDS[$t]}}${ERR_ROUNDS[$t]:-none}"
 done
 [ "$ROUNDS" -gt 1 ] || echo "(one round: no spread; ROUNDS=3 or more gives figures worth comparing)"
 
-# proxyd's median over each other's; "ranges overlap" when proxyd's min-max
-# and the other's intersect, i.e. the rounds do not separate the two.
+# Auth checks per request of the auth targets, median over their rounds.
+if [ "$NEED_AUTH" = 1 ]; then
+    echo
+    echo "auth checks per request during the measured runs (demo/auth's request counter):"
+    for t in $TARGETS; do
+        is_auth_target "$t" || continue
+        per=()
+        for ((r = 1; r <= ROUNDS; r++)); do
+            k=$t,$r
+            if [ -z "${CHECKS[$k]:-}" ] || ! [ "${REQS[$k]:-0}" -gt 0 ] 2>/dev/null; then continue; fi
+            per+=("$(awk -v c="${CHECKS[$k]}" -v n="${REQS[$k]}" 'BEGIN { printf "%.6f\n", c / n }')")
+        done
+        if [ ${#per[@]} -eq 0 ]; then
+            printf '%-12s %s\n' "$t" "-"
+            continue
+        fi
+        read -r med lo hi <<<"$(stats "${per[@]}")"
+        printf '%-12s %.4f (min %.4f, max %.4f, %d rounds)\n' "$t" "$med" "$lo" "$hi" "${#per[@]}"
+    done
+fi
+
+# ratio A B [GOAL]: A's median req/s over B's; "ranges overlap" when their
+# min-max intersect, i.e. the rounds do not separate the two; with GOAL,
+# whether the ratio reaches it.
+ratio() {
+    awk -v a="${MED_RPS[$1]}" -v b="${MED_RPS[$2]}" -v n="$1/$2" -v goal="${3:-}" \
+        -v alo="${MIN_RPS[$1]}" -v ahi="${MAX_RPS[$1]}" -v blo="${MIN_RPS[$2]}" -v bhi="${MAX_RPS[$2]}" \
+        'BEGIN {
+            r = a / b
+            g = (goal == "") ? "" : sprintf("   target >= %.1fx: %s", goal, (sprintf("%.2f", r) + 0 >= goal + 0) ? "met" : "MISSED")
+            printf "%-24s %.2fx (medians)%s%s\n", n, r, g, (alo <= bhi && blo <= ahi) ? "   ranges overlap" : ""
+        }'
+}
+
+# proxyd's median over each other's (the auth targets have their own ratios).
 if [ -n "${MED_RPS[$BASE]:-}" ]; then
     sep=$'\n'
     for t in $TARGETS; do
         [ "$t" = "$BASE" ] && continue
+        is_auth_target "$t" && continue
         [ -n "${MED_RPS[$t]:-}" ] || continue
         printf '%s' "$sep"
         sep=
-        awk -v a="${MED_RPS[$BASE]}" -v b="${MED_RPS[$t]}" -v n="$BASE/$t" \
-            -v alo="${MIN_RPS[$BASE]}" -v ahi="${MAX_RPS[$BASE]}" -v blo="${MIN_RPS[$t]}" -v bhi="${MAX_RPS[$t]}" \
-            'BEGIN { printf "%-16s %.2fx (medians)%s\n", n, a / b, (alo <= bhi && blo <= ahi) ? "   ranges overlap" : "" }'
+        ratio "$BASE" "$t"
     done
 fi
+
+# The forward-auth ratios.
+sep=$'\n'
+for pair in $AUTH_RATIOS; do
+    a=${pair%%/*} b=${pair#*/}
+    goal=${b#*:} b=${b%%:*}
+    if [ -z "${MED_RPS[$a]:-}" ] || [ -z "${MED_RPS[$b]:-}" ]; then continue; fi
+    printf '%s' "$sep"
+    sep=
+    ratio "$a" "$b" "$goal"
+done
 
 if [ -n "${IDLE_NOTE[*]:-}" ]; then
     echo
     echo "idle keep-alive memory, $IDLE_CONNS connections (VmRSS growth / connection):"
     for t in $TARGETS; do
         [ -n "${IDLE_NOTE[$t]:-}" ] || continue
-        printf '%-10s %8s bytes/conn   (%s)\n' "$t" "${IDLE_BYTES[$t]:-?}" "${IDLE_NOTE[$t]}"
+        printf '%-12s %8s bytes/conn   (%s)\n' "$t" "${IDLE_BYTES[$t]:-?}" "${IDLE_NOTE[$t]}"
     done
-    [ -n "${IDLE_NOTE[nginx]:-}" ] &&
+    [ -n "${IDLE_NOTE[nginx]:-}${IDLE_NOTE[nginx-auth]:-}" ] &&
         echo "(nginx allocates its connection table for worker_connections=$MAXCONN at start: that part is in its 'before')"
 fi
 
