@@ -95,10 +95,12 @@ static void on_signal(uv_signal_t *handle, int signum)
 static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_registry_file_t *rf)
 {
     static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
-    uv_signal_t signals[3];
-    uv_loop_t loop;
-    pd_change_queue_t *changes;
-    pd_admin_t *admin = NULL;
+    /* static: when admin connections are still open at exit, all of this stays in
+     * use until the process ends, and must stay reachable */
+    static uv_signal_t signals[3];
+    static uv_loop_t loop;
+    static pd_change_queue_t *changes;
+    static pd_admin_t *admin;
     char err[1024];
     size_t i;
     int admin_released = 1;

@@ -83,7 +83,8 @@ sub spawn {
         exec @{ $args{cmd} } or die "exec $args{cmd}[0]: $!";
     }
     $running{$pid} = $args{cmd}[0];
-    my $guard = bless { pid => $pid, log => $log, port => $args{port}, %{ $args{extra} // {} } }, 'Util::Guard';
+    my $guard = bless { pid => $pid, log => $log, port => $args{port}, cmd => $args{cmd}[0], %{ $args{extra} // {} } },
+        'Util::Guard';
     if (defined $args{port}) {
         my $up = wait_for('listen', sub { port_open($args{port}) || waitpid($pid, WNOHANG) == $pid }, 15);
         unless ($up && kill(0, $pid) && port_open($args{port})) {
@@ -219,6 +220,9 @@ sub stop {
             waitpid $pid, 0;
         }
         $self->{status} = $?;
+        # a crash or a sanitizer report is only in the log: show it
+        Test::More::diag("$self->{cmd} exited with status $self->{status}; its log:\n" . $self->log)
+            if $self->{status} != 0 && $self->{log} =~ m{/proxyd\.log\z};
     }
     return $self->{status};
 }
