@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "proxyd.h"
 
@@ -46,6 +47,7 @@ typedef struct auth_check {
 } auth_check_t;
 
 static const pd_config_t *settings;
+static EVP_MD *sha256; /* fetched once: OpenSSL 3's implicit fetch per digest costs more than the digest */
 
 static uint64_t now_ms(void)
 {
@@ -55,6 +57,8 @@ static uint64_t now_ms(void)
 void auth_init(const pd_config_t *conf)
 {
     settings = conf;
+    if ((sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+        fatalx("%s: no SHA-256 in OpenSSL", __func__);
     auth_cache_init(conf->auth.cache_size);
     registry_watch(conf->auth.service, auth_cache_clear);
 }
@@ -183,22 +187,17 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
     return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
-/* SHA-256 of the credential and the service: the cache never holds a key. */
-static void digest_of(h2o_iovec_t key, h2o_iovec_t authorization, const char *service, unsigned char *out)
+/* SHA-256 of the credential and the service: the cache never holds a key. The
+ * parts are separated and marked present or absent, so no two credentials collide. */
+static void digest_of(h2o_req_t *req, h2o_iovec_t key, h2o_iovec_t authorization, const char *service, unsigned char *out)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int len;
+    h2o_iovec_t input = h2o_concat(&req->pool, h2o_iovec_init(key.base != NULL ? "k" : "-", 1), key,
+                                   h2o_iovec_init("\0", 1), h2o_iovec_init(authorization.base != NULL ? "a" : "-", 1),
+                                   authorization, h2o_iovec_init("\0", 1), h2o_iovec_init(service, strlen(service)));
 
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, key.base != NULL ? "k" : "-", 1);
-    EVP_DigestUpdate(md, key.base != NULL ? key.base : "", key.len);
-    EVP_DigestUpdate(md, "\0", 1);
-    EVP_DigestUpdate(md, authorization.base != NULL ? "a" : "-", 1);
-    EVP_DigestUpdate(md, authorization.base != NULL ? authorization.base : "", authorization.len);
-    EVP_DigestUpdate(md, "\0", 1);
-    EVP_DigestUpdate(md, service, strlen(service));
-    EVP_DigestFinal_ex(md, out, &len);
-    EVP_MD_CTX_free(md);
+    if (!EVP_Digest(input.base, input.len, out, NULL, sha256, NULL))
+        fatalx("%s: EVP_Digest failed", __func__);
+    OPENSSL_cleanse(input.base, input.len);
 }
 
 /* ---- the check ---- */
@@ -496,7 +495,7 @@ void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_
     w->query = strip_key(req, &key);
     w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_req_gone);
     *w->slot = w;
-    digest_of(key, header_value(req, H2O_TOKEN_AUTHORIZATION), service->name, digest);
+    digest_of(req, key, header_value(req, H2O_TOKEN_AUTHORIZATION), service->name, digest);
     switch (auth_cache_lookup(digest, now_ms(), &w->msg.link, &hit, &lead)) {
     case AUTH_CACHE_HIT:
         w->decision = hit;
