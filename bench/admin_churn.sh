@@ -14,17 +14,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 BUILDDIR=${BUILDDIR:-.}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr=>"127.0.0.1",LocalPort=>0,Listen=>1)->sockport'; }
-wait_port() { for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. "$(dirname "$0")/lib.sh"
 
 one=$(free_port); two=$(free_port); port=$(free_port); admin=$(free_port)
 "$BUILDDIR/t/upstream" -l "127.0.0.1:$one" --name one 2>"$TMP/one.log" & PIDS+=($!)
