@@ -243,14 +243,9 @@ pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queu
  * process exit does, and nothing is freed. */
 int admin_stop(pd_admin_t *admin)
 {
-    int turns;
-
     uv_close((uv_handle_t *)&admin->listener, NULL);
     if (admin->unix_path != NULL)
         unlink(admin->unix_path);
-    /* connections their clients already closed go in a few turns of the loop */
-    for (turns = 0; turns < 10 && admin->num_conns != 0; turns++)
-        uv_run(admin->loop, UV_RUN_NOWAIT);
     if (admin->num_conns != 0)
         return 0;
     if (h2o_timeout_is_linked(&admin->ctx.http2._graceful_shutdown_timeout))

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "proxyd.h"
@@ -17,13 +18,20 @@ struct pd_auth_worker {
     h2o_context_t *ctx;
     EVP_MD_CTX *md; /* reused for every digest: allocating one each time costs more than hashing */
     pd_auth_client_t *client;
-    h2o_multithread_receiver_t inbox;
+    /* decisions made on other workers for this worker's requests; once `closed`
+     * (this worker stopped) a late decision is dropped by its sender instead */
+    struct {
+        pthread_mutex_t lock;
+        h2o_linklist_t waiters;
+        uv_async_t wakeup;
+        int closed;
+    } inbox;
 };
 
 /* A request waiting for a decision. Owned by its worker's thread once the decision
  * is handed to it; `req` becomes NULL when the client goes away first. */
 typedef struct auth_waiter {
-    h2o_multithread_message_t msg; /* in the cache entry's list, then in an inbox */
+    h2o_linklist_t link; /* in the cache entry's list, then in an inbox */
     pd_auth_worker_t *aw;
     pd_worker_t *worker;
     h2o_req_t *req;
@@ -66,18 +74,28 @@ void auth_init(const pd_config_t *conf)
 
 /* ---- the request side ---- */
 
-static void apply_allow(auth_waiter_t *w, pd_auth_decision_t *d)
+static h2o_iovec_t strip_key(h2o_req_t *req, h2o_iovec_t *key);
+
+/* Every request, checked or not (auth: false), loses the client's copies of the
+ * headers the auth service vouches for, and its key: no service sees either. */
+h2o_iovec_t auth_scrub_request(h2o_req_t *req, h2o_iovec_t *key)
 {
-    h2o_req_t *req = w->req;
     size_t i;
     ssize_t at;
 
-    /* a client must not be able to forge what the auth service vouches for */
     for (i = 0; i < settings->auth.num_copy_headers; i++) {
         const char *name = settings->auth.copy_headers[i];
         while ((at = h2o_find_header_by_str(&req->headers, name, strlen(name), -1)) != -1)
             h2o_delete_header(&req->headers, at);
     }
+    return strip_key(req, key);
+}
+
+static void apply_allow(auth_waiter_t *w, pd_auth_decision_t *d)
+{
+    h2o_req_t *req = w->req;
+    size_t i;
+
     for (i = 0; i < d->num_headers; i++) {
         h2o_iovec_t name = h2o_strdup(&req->pool, d->headers[i].name, strlen(d->headers[i].name));
         h2o_iovec_t value = h2o_strdup(&req->pool, d->headers[i].value, strlen(d->headers[i].value));
@@ -120,27 +138,52 @@ static void resume(auth_waiter_t *w)
     free(w);
 }
 
-static void on_inbox(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+static void on_inbox(uv_async_t *async)
 {
-    (void)receiver;
-    while (!h2o_linklist_is_empty(messages)) {
-        auth_waiter_t *w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, msg.link, messages->next);
-        h2o_linklist_unlink(&w->msg.link);
+    pd_auth_worker_t *aw = async->data;
+    h2o_linklist_t waiters;
+
+    h2o_linklist_init_anchor(&waiters);
+    pthread_mutex_lock(&aw->inbox.lock);
+    h2o_linklist_insert_list(&waiters, &aw->inbox.waiters);
+    pthread_mutex_unlock(&aw->inbox.lock);
+    while (!h2o_linklist_is_empty(&waiters)) {
+        auth_waiter_t *w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, link, waiters.next);
+        h2o_linklist_unlink(&w->link);
         resume(w);
     }
 }
 
-/* Hands `d` to every waiter: at once on this thread, by message on the others. */
+/* Hands a waiter to its own worker. A stopped worker has no request left that could
+ * use it (it stops once its requests are done), so the waiter is dropped. */
+static void post(auth_waiter_t *w)
+{
+    pd_auth_worker_t *aw = w->aw;
+    int closed;
+
+    pthread_mutex_lock(&aw->inbox.lock);
+    if (!(closed = aw->inbox.closed)) {
+        h2o_linklist_insert(&aw->inbox.waiters, &w->link);
+        uv_async_send(&aw->inbox.wakeup);
+    }
+    pthread_mutex_unlock(&aw->inbox.lock);
+    if (closed) {
+        auth_decision_decref(w->decision);
+        free(w);
+    }
+}
+
+/* Hands `d` to every waiter: at once on this thread, through its inbox on the others. */
 static void dispatch(pd_auth_worker_t *self, h2o_linklist_t *waiters, pd_auth_decision_t *d)
 {
     while (!h2o_linklist_is_empty(waiters)) {
-        auth_waiter_t *w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, msg.link, waiters->next);
-        h2o_linklist_unlink(&w->msg.link);
+        auth_waiter_t *w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, link, waiters->next);
+        h2o_linklist_unlink(&w->link);
         auth_decision_incref(w->decision = d);
         if (w->aw == self)
             resume(w);
         else
-            h2o_multithread_send_message(&w->aw->inbox, &w->msg);
+            post(w);
     }
 }
 
@@ -188,13 +231,19 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
     return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
-/* SHA-256 of the credential and the service: the cache never holds a key. The
- * parts are separated and marked present or absent, so no two credentials collide. */
-static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, h2o_iovec_t key, h2o_iovec_t authorization, const char *service, unsigned char *out)
+/* What a check is asked and the digest that names it: the auth service decides for
+ * this credential, service, method, path and client, so a decision is reused (or a
+ * running check shared) only for the very same request. The key is never kept. */
+typedef struct check_input {
+    h2o_iovec_t key, authorization, method, uri, client;
+} check_input_t;
+
+static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, const check_input_t *in, const char *service, unsigned char *out)
 {
-    h2o_iovec_t input = h2o_concat(&req->pool, h2o_iovec_init(key.base != NULL ? "k" : "-", 1), key,
-                                   h2o_iovec_init("\0", 1), h2o_iovec_init(authorization.base != NULL ? "a" : "-", 1),
-                                   authorization, h2o_iovec_init("\0", 1), h2o_iovec_init(service, strlen(service)));
+    h2o_iovec_t sep = h2o_iovec_init("\0", 1);
+    h2o_iovec_t input = h2o_concat(&req->pool, h2o_iovec_init(in->key.base != NULL ? "k" : "-", 1), in->key, sep,
+                                   h2o_iovec_init(in->authorization.base != NULL ? "a" : "-", 1), in->authorization, sep,
+                                   h2o_iovec_init(service, strlen(service)), sep, in->method, sep, in->uri, sep, in->client);
 
     if (!EVP_DigestInit_ex2(md, sha256, NULL) || !EVP_DigestUpdate(md, input.base, input.len) ||
         !EVP_DigestFinal_ex(md, out, NULL))
@@ -310,6 +359,20 @@ static int is_relayed_header(const char *name)
     return strcmp(name, "www-authenticate") == 0 || strcmp(name, "location") == 0 || strcmp(name, "content-type") == 0;
 }
 
+/* A value we would put into the upstream request or the client's answer must not
+ * carry a line break or another control character (header smuggling). */
+static int has_control_char(auth_check_t *check)
+{
+    size_t i;
+    const char *p;
+
+    for (i = 0; i < check->num_kept; i++)
+        for (p = check->kept[i].value; *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20 && *p != '\t')
+                return 1;
+    return 0;
+}
+
 /* nginx auth_request's rules: 2xx allows; 401, 403 and 3xx go back to the client;
  * anything else, or no answer, fails closed. */
 static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
@@ -320,6 +383,8 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
         return fail("auth service timed out%s", "");
     if (result != CURLE_OK)
         return fail("auth service unavailable: %s", curl_easy_strerror(result));
+    if (has_control_char(check))
+        return fail("auth service sent a header with a control character%s", "");
     if (check->status >= 200 && check->status <= 299) {
         d = new_decision(AUTH_ALLOW, (int)check->status);
         take_headers(d, check, is_copy_header);
@@ -422,30 +487,28 @@ static h2o_iovec_t client_address(h2o_req_t *req, char *buf, size_t len)
 }
 
 /* GET <auth URL>?key=<key> with the client's Authorization and where the request was going. */
-static CURL *new_check_request(auth_check_t *check, h2o_req_t *req, pd_service_t *service, pd_service_t *auth_service,
-                               h2o_iovec_t key, h2o_iovec_t query)
+static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_service_t *auth_service, const check_input_t *in,
+                               h2o_iovec_t host)
 {
     CURL *easy = curl_easy_init();
-    size_t path_len = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
-    h2o_iovec_t uri = h2o_concat(&req->pool, h2o_iovec_init(req->input.path.base, path_len), query);
-    char addr[INET6_ADDRSTRLEN];
 
     if (easy == NULL)
         fatalx("%s: curl_easy_init failed", __func__);
-    if (asprintf(&check->url, "%s%s%.*s", auth_service->url, key.base != NULL ? "?key=" : "", (int)key.len,
-                 key.base != NULL ? key.base : "") < 0)
+    if (asprintf(&check->url, "%s%s%.*s", auth_service->url, in->key.base != NULL ? "?key=" : "", (int)in->key.len,
+                 in->key.base != NULL ? in->key.base : "") < 0)
         fatal("%s", __func__);
-    add_header(check, "Authorization", header_value(req, H2O_TOKEN_AUTHORIZATION));
-    add_header(check, "X-Forwarded-Method", req->input.method);
-    add_header(check, "X-Forwarded-Uri", uri);
-    add_header(check, "X-Forwarded-Host", req->input.authority);
-    add_header(check, "X-Forwarded-For", client_address(req, addr, sizeof(addr)));
+    add_header(check, "Authorization", in->authorization);
+    add_header(check, "X-Forwarded-Method", in->method);
+    add_header(check, "X-Forwarded-Uri", in->uri);
+    add_header(check, "X-Forwarded-Host", host);
+    add_header(check, "X-Forwarded-For", in->client);
     add_header(check, "X-Forwarded-Service", h2o_iovec_init(service->name, strlen(service->name)));
     check->headers = curl_slist_append(check->headers, "Expect:");
     curl_easy_setopt(easy, CURLOPT_URL, check->url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, check->headers);
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROXY, ""); /* never through a proxy from the environment: the URL holds the key */
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)settings->auth.timeout_ms);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)settings->auth.timeout_ms);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
@@ -458,7 +521,7 @@ static CURL *new_check_request(auth_check_t *check, h2o_req_t *req, pd_service_t
 }
 
 /* The leader of a new check: ask the auth service the registry names now. */
-static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, auth_waiter_t *w, h2o_iovec_t key)
+static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, auth_waiter_t *w, const check_input_t *in)
 {
     const char *name = settings->auth.service;
     pd_service_t *auth_service = snapshot_lookup(worker_snapshot(w->worker), name, strlen(name));
@@ -472,20 +535,22 @@ static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, auth_waite
         fatal("%s", __func__);
     check->entry = entry;
     check->aw = aw;
-    auth_client_start(aw->client, new_check_request(check, w->req, w->service, auth_service, key, w->query), on_check_done,
-                      check);
+    auth_client_start(aw->client, new_check_request(check, w->service, auth_service, in, w->req->input.authority),
+                      on_check_done, check);
 }
 
 /* Holds `req` until the auth service (or the cache) decides; then it is forwarded
- * with proxy_forward(), or answered with the denial or a 503. */
-void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest)
+ * with proxy_forward(), or answered with the denial or a 503. `rest` and `query`
+ * are what goes upstream (auth_scrub_request() took the key out of `query`). */
+void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query, h2o_iovec_t key)
 {
     pd_auth_worker_t *aw = worker_auth(worker);
     auth_waiter_t *w = calloc(1, sizeof(*w));
     unsigned char digest[PD_AUTH_DIGEST_LEN];
     pd_auth_decision_t *hit = NULL;
     pd_auth_entry_t *lead = NULL;
-    h2o_iovec_t key;
+    char addr[INET6_ADDRSTRLEN];
+    check_input_t in;
 
     if (w == NULL)
         fatal("%s", __func__);
@@ -494,19 +559,25 @@ void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_
     w->req = req;
     w->service = service;
     w->rest = rest;
-    w->query = strip_key(req, &key);
+    w->query = query;
     w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_req_gone);
     *w->slot = w;
-    digest_of(aw->md, req, key, header_value(req, H2O_TOKEN_AUTHORIZATION), service->name, digest);
-    switch (auth_cache_lookup(digest, now_ms(), &w->msg.link, &hit, &lead)) {
+    /* the URI as routed: "/<service>" and the rest as sent, so a path that normalises
+     * into another service is never shown to the auth service under the first one */
+    in = (check_input_t){key, header_value(req, H2O_TOKEN_AUTHORIZATION), req->method,
+                         h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/")), h2o_iovec_init(service->name, strlen(service->name)),
+                                    rest, query),
+                         client_address(req, addr, sizeof(addr))};
+    digest_of(aw->md, req, &in, service->name, digest);
+    switch (auth_cache_lookup(digest, now_ms(), &w->link, &hit, &lead)) {
     case AUTH_CACHE_HIT:
         w->decision = hit;
         resume(w);
         break;
     case AUTH_CACHE_LEAD:
-        start_check(aw, lead, w, key);
+        start_check(aw, lead, w, &in);
         break;
-    default: /* AUTH_CACHE_WAIT: a check for the same key and service is running */
+    default: /* AUTH_CACHE_WAIT: a check for the very same request is running */
         break;
     }
 }
@@ -521,19 +592,40 @@ pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx)
     if ((aw->md = EVP_MD_CTX_new()) == NULL)
         fatalx("%s: EVP_MD_CTX_new failed", __func__);
     aw->client = auth_client_new(ctx->loop);
-    h2o_multithread_register_receiver(ctx->queue, &aw->inbox, on_inbox);
+    pthread_mutex_init(&aw->inbox.lock, NULL);
+    h2o_linklist_init_anchor(&aw->inbox.waiters);
+    uv_async_init(ctx->loop, &aw->inbox.wakeup, on_inbox);
+    aw->inbox.wakeup.data = aw;
     return aw;
 }
 
+/* After its loop stopped: no more decisions are accepted, the checks this worker
+ * leads end (their waiters elsewhere get a 503), and what arrived is dropped. */
 void auth_worker_dispose(pd_auth_worker_t *aw)
 {
+    h2o_linklist_t late;
+
+    pthread_mutex_lock(&aw->inbox.lock);
+    aw->inbox.closed = 1;
+    pthread_mutex_unlock(&aw->inbox.lock);
     auth_client_dispose(aw->client);
-    h2o_multithread_unregister_receiver(aw->ctx->queue, &aw->inbox);
+    h2o_linklist_init_anchor(&late);
+    pthread_mutex_lock(&aw->inbox.lock);
+    h2o_linklist_insert_list(&late, &aw->inbox.waiters);
+    pthread_mutex_unlock(&aw->inbox.lock);
+    while (!h2o_linklist_is_empty(&late)) {
+        auth_waiter_t *w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, link, late.next);
+        h2o_linklist_unlink(&w->link);
+        auth_decision_decref(w->decision);
+        free(w);
+    }
+    uv_close((uv_handle_t *)&aw->inbox.wakeup, NULL);
 }
 
 void auth_worker_free(pd_auth_worker_t *aw)
 {
     auth_client_free(aw->client);
     EVP_MD_CTX_free(aw->md);
+    pthread_mutex_destroy(&aw->inbox.lock);
     free(aw);
 }

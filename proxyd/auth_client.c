@@ -150,9 +150,14 @@ void auth_client_start(pd_auth_client_t *client, CURL *easy, void (*on_done)(voi
     owner->easy = easy;
     owner->on_done = on_done;
     owner->data = data;
-    h2o_linklist_insert(&client->transfers, &owner->link);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, owner);
-    curl_multi_add_handle(client->multi, easy);
+    if (curl_multi_add_handle(client->multi, easy) != CURLM_OK) {
+        /* the waiting requests still get their answer: a failed check */
+        on_done(data, easy, CURLE_FAILED_INIT);
+        free(owner);
+        return;
+    }
+    h2o_linklist_insert(&client->transfers, &owner->link);
 }
 
 /* Abandons the transfers still running (their callbacks never run) and closes the

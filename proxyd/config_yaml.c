@@ -100,8 +100,9 @@ static int set_duration(parse_ctx_t *pc, const char *key, yaml_node_t *value, ui
 
     if ((s = expect_scalar(pc, key, value)) == NULL)
         return -1;
-    if (config_parse_duration(s, ms) != 0 || *ms == 0)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a duration: use 250ms, 5s or 2m", key, s);
+    if (config_parse_duration(s, ms) != 0 || *ms == 0 || *ms > PD_MAX_TIMEOUT_MS)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a duration from 1ms to 24h: use 250ms, 5s or 2m",
+                              key, s);
     return 0;
 }
 
@@ -250,6 +251,12 @@ static int add_copy_header(parse_ctx_t *pc, const char *key, yaml_node_t *value)
         fatal("%s", __func__);
     for (i = 0; name[i] != '\0'; i++)
         name[i] = tolower((unsigned char)name[i]);
+    /* these frame or route the request: taking them from the auth service would let it break both */
+    if (strcmp(name, "host") == 0 || strcmp(name, "content-length") == 0 || strcmp(name, "transfer-encoding") == 0 ||
+        strcmp(name, "connection") == 0 || strcmp(name, "upgrade") == 0 || strcmp(name, "te") == 0) {
+        free(name);
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' cannot be copied from the auth service", key, s);
+    }
     conf->auth.copy_headers[conf->auth.num_copy_headers++] = name;
     return 0;
 }

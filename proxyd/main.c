@@ -79,10 +79,14 @@ static void on_signal(uv_signal_t *handle, int signum)
 {
     pd_change_queue_t *changes = handle->data;
 
+    static int stopping;
+
     if (signum == SIGHUP) {
         change_queue_reload(changes, NULL);
         return;
     }
+    if (stopping++)
+        return; /* already draining: a second Ctrl-C changes nothing */
     log_info("%s: stopping", strsignal(signum));
     workers_stop();
     /* a change being written is finished and answered first */

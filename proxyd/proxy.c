@@ -135,10 +135,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     hold_service(req, service);
-    if (conf->auth.enabled && service->auth && strcmp(service->name, conf->auth.service) != 0)
-        auth_begin(req, worker, service, raw_rest(req, 1 + name.len)); /* forwards once allowed */
-    else
+    if (!conf->auth.enabled) {
         proxy_forward(req, worker, service, raw_rest(req, 1 + name.len), query_of(req));
+        return 0;
+    }
+    if (strcmp(service->name, conf->auth.service) == 0) { /* public: true; the key is meant for it */
+        proxy_forward(req, worker, service, raw_rest(req, 1 + name.len), query_of(req));
+        return 0;
+    }
+    h2o_iovec_t key, query = auth_scrub_request(req, &key);
+    if (service->auth)
+        auth_begin(req, worker, service, raw_rest(req, 1 + name.len), query, key); /* forwards once allowed */
+    else
+        proxy_forward(req, worker, service, raw_rest(req, 1 + name.len), query);
     return 0;
 }
 

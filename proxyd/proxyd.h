@@ -16,6 +16,7 @@
 
 #define PD_SERVICE_NAME_MAX 63
 #define PD_MAX_THREADS 256
+#define PD_MAX_TIMEOUT_MS (24ULL * 3600 * 1000) /* longer timeouts are mistakes, and overflow timer arithmetic */
 
 /* A listening address from the settings ("127.0.0.1:8080", "[::1]:8080", "*:8080"). */
 typedef struct pd_listen {
@@ -230,7 +231,8 @@ void auth_init(const pd_config_t *conf);
 pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx);
 void auth_worker_dispose(pd_auth_worker_t *aw);
 void auth_worker_free(pd_auth_worker_t *aw);
-void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest);
+h2o_iovec_t auth_scrub_request(h2o_req_t *req, h2o_iovec_t *key);
+void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query, h2o_iovec_t key);
 
 /* change_queue.c */
 typedef struct pd_change_queue pd_change_queue_t;

@@ -159,17 +159,23 @@ int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, s
         fchmod(fd, st.st_mode & 07777);
     else
         fchmod(fd, 0644);
-    if (emit_snapshot(fp, snap) != 0 || fflush(fp) != 0 || fsync(fd) != 0)
+    if (emit_snapshot(fp, snap) != 0) {
+        errno = EIO; /* libyaml's emitter sets no errno */
+        goto fail;
+    }
+    if (fflush(fp) != 0 || fsync(fd) != 0 || fstat(fd, &st) != 0)
         goto fail;
     saved = fclose(fp);
     fp = NULL;
     fd = -1;
     if (saved != 0)
         goto fail;
-    if (rename(tmp, rf->path) != 0 || fsync_dir(rf->path) != 0)
+    if (rename(tmp, rf->path) != 0)
         goto fail;
-    if (stat(rf->path, &st) == 0)
-        remember(rf, &st);
+    /* the file is replaced: from here on the change has happened, whatever follows */
+    remember(rf, &st);
+    if (fsync_dir(rf->path) != 0)
+        log_warn("%s: fsync of its folder", rf->path);
     free(tmp);
     return 0;
 fail:

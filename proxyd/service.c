@@ -95,8 +95,8 @@ int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text,
     if (strcmp(key, "url") == 0) {
         opts->url = text;
     } else if (strcmp(key, "timeout") == 0) {
-        if (config_parse_duration(text, &opts->timeout_ms) != 0 || opts->timeout_ms == 0)
-            return snprintf(err, errlen, "timeout: '%s' is not a duration: use 250ms, 5s or 2m", text), -1;
+        if (config_parse_duration(text, &opts->timeout_ms) != 0 || opts->timeout_ms == 0 || opts->timeout_ms > PD_MAX_TIMEOUT_MS)
+            return snprintf(err, errlen, "timeout: '%s' is not a duration from 1ms to 24h: use 250ms, 5s or 2m", text), -1;
     } else if (strcmp(key, "auth") == 0) {
         return parse_bool(key, text, &opts->auth, err, errlen);
     } else if (strcmp(key, "public") == 0) {

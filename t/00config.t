@@ -71,6 +71,8 @@ my @bad_settings = (
     ["auth:\n  copy_headers: [\"X User\"]\n", qr{proxyd\.yaml:2:18: auth\.copy_headers: 'X User' is not a header name},
         'bad header name'],
     ["auth:\n  cache_size: 0\n", qr{proxyd\.yaml:2:15: auth\.cache_size:}, 'zero cache size'],
+    ["auth:\n  copy_headers: [Content-Length]\n", qr{auth\.copy_headers: 'Content-Length' cannot be copied}, 'framing header'],
+    ["upstream:\n  io_timeout: 25h\n", qr{upstream\.io_timeout: '25h' is not a duration from 1ms to 24h}, 'timeout too long'],
     ["admin:\n  listen: nowhere\n", qr{proxyd\.yaml:2:11: admin\.listen: 'nowhere' is not an address}, 'bad admin address'],
     ["registry: missing.yaml\n", qr{missing\.yaml: No such file}, 'missing registry'],
 );

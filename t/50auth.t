@@ -22,9 +22,9 @@ sub reset_count { $http->request('DELETE', $_[0]->url('/count')) }
 
 # proxyd in front of t/upstream ("up"), a public copy ("pub") and the given auth service.
 sub setup {
-    my ($auth, $settings) = @_;
+    my ($auth, $settings, $threads) = @_;
     my $up = spawn_upstream('--name', 'up');
-    my $proxyd = spawn_proxyd(admin => 1, settings => "auth:\n  service: auth\n  copy_headers: [X-User]\n" . ($settings // ''),
+    my $proxyd = spawn_proxyd(admin => 1, threads => $threads, settings => "auth:\n  service: auth\n  copy_headers: [X-User]\n" . ($settings // ''),
         services => "up: http://127.0.0.1:@{[$up->port]}\nauth: http://127.0.0.1:@{[$auth->port]}/check\n"
             . "pub: {url: 'http://127.0.0.1:@{[$up->port]}', auth: false}\n");
     return ($up, $proxyd);
@@ -33,9 +33,13 @@ sub setup {
 subtest 'allow, deny, relay' => sub {
     my $auth = spawn_auth();
     my ($up, $proxyd) = setup($auth);
-    my $res = $http->get($proxyd->url('/up/x?a=1&key=supersecret&b=2'), { headers => { 'X-User' => 'admin' } });
-    is $res->{status}, 200, 'key=supersecret: 200';
+    my $res = $http->get($proxyd->url('/pub/x?key=supersecret'), { headers => { 'X-User' => 'admin' } });
     my $echo = decode_json($res->{content});
+    ok !exists $echo->{headers}{'x-user'}, 'auth: false: a client\'s X-User does not reach the service either';
+    is $echo->{path}, '/x', 'nor does its key';
+    $res = $http->get($proxyd->url('/up/x?a=1&key=supersecret&b=2'), { headers => { 'X-User' => 'admin' } });
+    is $res->{status}, 200, 'key=supersecret: 200';
+    $echo = decode_json($res->{content});
     is $echo->{path}, '/x?a=1&b=2', 'the key is stripped from the query upstream';
     is $echo->{headers}{'x-user'}, 'workshop', 'X-User comes from the auth service, the forged one is gone';
     my $last = decode_json($http->get($auth->url('/last'))->{content});
@@ -78,15 +82,18 @@ subtest 'the cache' => sub {
     my ($up, $proxyd) = setup($auth, "  cache_ttl: 1s\n");
     reset_count($auth);
     is $http->get($proxyd->url('/up/a?key=supersecret'))->{status}, 200, 'first request';
-    is $http->get($proxyd->url('/up/b?key=supersecret'))->{status}, 200, 'second request';
+    is $http->get($proxyd->url('/up/a?key=supersecret'))->{status}, 200, 'second request';
     is count($auth), 1, 'one check: the second was a cache hit';
-    is $http->get($proxyd->url('/pub/x?key=supersecret'))->{status}, 200, 'another service';
+    is $http->request('DELETE', $proxyd->url('/up/a?key=supersecret'))->{status}, 200, 'another method';
+    is $http->get($proxyd->url('/up/b?key=supersecret'))->{status}, 200, 'another path';
+    is count($auth), 3, 'each was decided by the auth service itself: a decision is reused only for the same request';
+    is $http->get($proxyd->url('/pub/x?key=supersecret'))->{status}, 200, 'a public service';
     is $http->get($proxyd->url('/up/a?key=wrong'))->{status}, 401, 'a deny';
     is $http->get($proxyd->url('/up/a?key=wrong'))->{status}, 401, 'the same deny';
-    is count($auth), 2, 'denies are cached too';
+    is count($auth), 4, 'denies are cached too';
     sleep 1.3;
-    is $http->get($proxyd->url('/up/c?key=supersecret'))->{status}, 200, 'after cache_ttl';
-    is count($auth), 3, 'the allow expired: checked again';
+    is $http->get($proxyd->url('/up/a?key=supersecret'))->{status}, 200, 'after cache_ttl';
+    is count($auth), 5, 'the allow expired: checked again';
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
@@ -191,6 +198,41 @@ subtest 'a client that leaves during its check costs nothing' => sub {
     sleep 1;
     is $http->get($proxyd->url('/up/x?key=supersecret'))->{status}, 200, 'proxyd still serves';
     is $proxyd->stop, 0, 'and exits 0 (clean under the sanitizers)';
+};
+
+subtest 'an auth answer with a control character in a header fails closed' => sub {
+    my $port = empty_port();
+    my $bad = spawn(port => $port, cmd => ['perl', '-MIO::Socket::INET', '-e', <<'PERL', $port]);
+my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $ARGV[0], Listen => 10, ReuseAddr => 1) or die $!;
+while (my $c = $l->accept) {
+    my $req = ''; $req .= $_ while defined($_ = <$c>) && $_ ne "\r\n";
+    print $c "HTTP/1.1 200 OK\r\nX-User: alice\rX-Admin: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    close $c;
+}
+PERL
+    my ($up, $proxyd) = setup($bad);
+    my $res = $http->get($proxyd->url('/up/x?key=any'));
+    is $res->{status}, 503, 'a bare CR in X-User: 503';
+    like decode_json($res->{content})->{error}, qr/control character/, 'says why';
+    is count($up), 0, 'nothing reached the service';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'SIGTERM while HTTP/2 clients that left wait for a check on another thread' => sub {
+    my $auth = spawn_auth('--delay', '2000');
+    my ($up, $proxyd) = setup($auth, '', 4);
+    my @pids;
+    for my $i (0 .. 8) {
+        my $pid = fork // die;
+        if ($pid == 0) {
+            exec 'curl', '-s', '-o', '/dev/null', '--http2-prior-knowledge', ($i ? ('--max-time', '0.8') : ()),
+                $proxyd->url('/up/x?key=same');
+        }
+        push @pids, $pid;
+    }
+    sleep 1.3;
+    is $proxyd->stop, 0, 'proxyd exits 0';
+    waitpid $_, 0 for @pids;
 };
 
 subtest 'without auth: a warning' => sub {
