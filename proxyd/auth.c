@@ -1,17 +1,12 @@
-/* auth.c: forward auth: every request for a checked service waits for the auth service's decision (or the cache's). */
-#include <ctype.h>
+/* auth.c: forward auth on the request side: scrub, look up or join a check, wait, then forward or answer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "proxyd.h"
-
-#define AUTH_MAX_BODY (64 * 1024)
-#define AUTH_MAX_HEADERS 32
 
 /* Per worker: its curl multi handle and the inbox for decisions made on other workers. */
 struct pd_auth_worker {
@@ -42,19 +37,6 @@ typedef struct auth_waiter {
 } auth_waiter_t;
 
 /* The leader's transfer: the response as it arrives. */
-typedef struct auth_check {
-    pd_auth_entry_t *entry;
-    pd_auth_worker_t *aw;
-    struct curl_slist *headers;
-    char *url;
-    long status;
-    pd_auth_header_t kept[AUTH_MAX_HEADERS];
-    size_t num_kept;
-    char *body;
-    size_t body_len;
-    char *cache_control;
-} auth_check_t;
-
 static const pd_config_t *settings;
 static EVP_MD *sha256; /* fetched once: OpenSSL 3's implicit fetch per digest costs more than the digest */
 
@@ -66,6 +48,7 @@ static uint64_t now_ms(void)
 void auth_init(const pd_config_t *conf)
 {
     settings = conf;
+    auth_check_init(conf);
     if ((sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
         fatalx("%s: no SHA-256 in OpenSSL", __func__);
     auth_cache_init(conf->auth.cache_size);
@@ -138,20 +121,41 @@ static void resume(auth_waiter_t *w)
     free(w);
 }
 
+/* Moves what the inbox holds into `into` (a fresh anchor). */
+static void take_inbox(pd_auth_worker_t *aw, h2o_linklist_t *into)
+{
+    h2o_linklist_init_anchor(into);
+    pthread_mutex_lock(&aw->inbox.lock);
+    h2o_linklist_insert_list(into, &aw->inbox.waiters);
+    pthread_mutex_unlock(&aw->inbox.lock);
+}
+
+static auth_waiter_t *pop(h2o_linklist_t *list)
+{
+    auth_waiter_t *w;
+
+    if (h2o_linklist_is_empty(list))
+        return NULL;
+    w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, link, list->next);
+    h2o_linklist_unlink(&w->link);
+    return w;
+}
+
+/* A waiter whose request can no longer be answered. */
+static void drop(auth_waiter_t *w)
+{
+    auth_decision_decref(w->decision);
+    free(w);
+}
+
 static void on_inbox(uv_async_t *async)
 {
-    pd_auth_worker_t *aw = async->data;
     h2o_linklist_t waiters;
+    auth_waiter_t *w;
 
-    h2o_linklist_init_anchor(&waiters);
-    pthread_mutex_lock(&aw->inbox.lock);
-    h2o_linklist_insert_list(&waiters, &aw->inbox.waiters);
-    pthread_mutex_unlock(&aw->inbox.lock);
-    while (!h2o_linklist_is_empty(&waiters)) {
-        auth_waiter_t *w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, link, waiters.next);
-        h2o_linklist_unlink(&w->link);
+    take_inbox(async->data, &waiters);
+    while ((w = pop(&waiters)) != NULL)
         resume(w);
-    }
 }
 
 /* Hands a waiter to its own worker. A stopped worker has no request left that could
@@ -167,18 +171,16 @@ static void post(auth_waiter_t *w)
         uv_async_send(&aw->inbox.wakeup);
     }
     pthread_mutex_unlock(&aw->inbox.lock);
-    if (closed) {
-        auth_decision_decref(w->decision);
-        free(w);
-    }
+    if (closed)
+        drop(w);
 }
 
 /* Hands `d` to every waiter: at once on this thread, through its inbox on the others. */
 static void dispatch(pd_auth_worker_t *self, h2o_linklist_t *waiters, pd_auth_decision_t *d)
 {
-    while (!h2o_linklist_is_empty(waiters)) {
-        auth_waiter_t *w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, link, waiters->next);
-        h2o_linklist_unlink(&w->link);
+    auth_waiter_t *w;
+
+    while ((w = pop(waiters)) != NULL) {
         auth_decision_incref(w->decision = d);
         if (w->aw == self)
             resume(w);
@@ -234,11 +236,7 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
 /* What a check is asked and the digest that names it: the auth service decides for
  * this credential, service, method, path and client, so a decision is reused (or a
  * running check shared) only for the very same request. The key is never kept. */
-typedef struct check_input {
-    h2o_iovec_t key, authorization, method, uri, client;
-} check_input_t;
-
-static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, const check_input_t *in, const char *service, unsigned char *out)
+static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, const pd_auth_input_t *in, const char *service, unsigned char *out)
 {
     h2o_iovec_t sep = h2o_iovec_init("\0", 1);
     h2o_iovec_t input = h2o_concat(&req->pool, h2o_iovec_init(in->key.base != NULL ? "k" : "-", 1), in->key, sep,
@@ -251,191 +249,11 @@ static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, const check_input_t *in, c
     OPENSSL_cleanse(input.base, input.len);
 }
 
-/* ---- the check ---- */
+/* ---- the decision ---- */
 
-static int wanted_header(const char *name)
-{
-    size_t i;
-
-    if (strcmp(name, "www-authenticate") == 0 || strcmp(name, "location") == 0 || strcmp(name, "content-type") == 0 ||
-        strcmp(name, "cache-control") == 0)
-        return 1;
-    for (i = 0; i < settings->auth.num_copy_headers; i++)
-        if (strcmp(name, settings->auth.copy_headers[i]) == 0)
-            return 1;
-    return 0;
-}
-
-/* CURLOPT_HEADERFUNCTION: keeps the headers a decision may need, names in lower case. */
-static size_t on_header(char *line, size_t size, size_t n, void *data)
-{
-    auth_check_t *check = data;
-    size_t len = size * n, i;
-    char *colon = memchr(line, ':', len), *name, *value;
-
-    if (colon == NULL || check->num_kept == AUTH_MAX_HEADERS)
-        return len;
-    if ((name = strndup(line, colon - line)) == NULL)
-        fatal("%s", __func__);
-    for (i = 0; name[i] != '\0'; i++)
-        name[i] = tolower((unsigned char)name[i]);
-    if (!wanted_header(name)) {
-        free(name);
-        return len;
-    }
-    for (colon++; colon < line + len && (*colon == ' ' || *colon == '\t'); colon++)
-        ;
-    i = line + len - colon;
-    while (i > 0 && (colon[i - 1] == '\r' || colon[i - 1] == '\n' || colon[i - 1] == ' '))
-        i--;
-    if ((value = strndup(colon, i)) == NULL)
-        fatal("%s", __func__);
-    check->kept[check->num_kept].name = name;
-    check->kept[check->num_kept++].value = value;
-    return len;
-}
-
-/* CURLOPT_WRITEFUNCTION: the body, up to AUTH_MAX_BODY (a deny relays it). */
-static size_t on_body(char *chunk, size_t size, size_t n, void *data)
-{
-    auth_check_t *check = data;
-    size_t len = size * n, take = len;
-
-    if (check->body_len + take > AUTH_MAX_BODY)
-        take = AUTH_MAX_BODY - check->body_len;
-    if (take != 0) {
-        if ((check->body = realloc(check->body, check->body_len + take)) == NULL)
-            fatal("%s", __func__);
-        memcpy(check->body + check->body_len, chunk, take);
-        check->body_len += take;
-    }
-    return len;
-}
-
-static pd_auth_decision_t *new_decision(int kind, int status)
-{
-    pd_auth_decision_t *d = calloc(1, sizeof(*d));
-
-    if (d == NULL)
-        fatal("%s", __func__);
-    d->refcnt = 1;
-    d->kind = kind;
-    d->status = status;
-    return d;
-}
-
-static pd_auth_decision_t *fail(const char *fmt, const char *arg)
-{
-    pd_auth_decision_t *d = new_decision(AUTH_FAIL, 503);
-
-    if (asprintf(&d->message, fmt, arg) < 0)
-        fatal("%s", __func__);
-    return d;
-}
-
-/* Moves the kept headers that `keep` selects into the decision. */
-static void take_headers(pd_auth_decision_t *d, auth_check_t *check, int (*keep)(const char *))
-{
-    size_t i;
-
-    if ((d->headers = calloc(check->num_kept + 1, sizeof(*d->headers))) == NULL)
-        fatal("%s", __func__);
-    for (i = 0; i < check->num_kept; i++) {
-        if (check->kept[i].name == NULL || !keep(check->kept[i].name))
-            continue;
-        d->headers[d->num_headers++] = check->kept[i];
-        check->kept[i].name = check->kept[i].value = NULL;
-    }
-}
-
-static int is_copy_header(const char *name)
-{
-    return strcmp(name, "cache-control") != 0 && strcmp(name, "www-authenticate") != 0 && strcmp(name, "location") != 0 &&
-           strcmp(name, "content-type") != 0;
-}
-
-static int is_relayed_header(const char *name)
-{
-    return strcmp(name, "www-authenticate") == 0 || strcmp(name, "location") == 0 || strcmp(name, "content-type") == 0;
-}
-
-/* A value we would put into the upstream request or the client's answer must not
- * carry a line break or another control character (header smuggling). */
-static int has_control_char(auth_check_t *check)
-{
-    size_t i;
-    const char *p;
-
-    for (i = 0; i < check->num_kept; i++)
-        for (p = check->kept[i].value; *p != '\0'; p++)
-            if ((unsigned char)*p < 0x20 && *p != '\t')
-                return 1;
-    return 0;
-}
-
-/* nginx auth_request's rules: 2xx allows; 401, 403 and 3xx go back to the client;
- * anything else, or no answer, fails closed. */
-static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
-{
-    pd_auth_decision_t *d;
-
-    if (result == CURLE_OPERATION_TIMEDOUT)
-        return fail("auth service timed out%s", "");
-    if (result != CURLE_OK)
-        return fail("auth service unavailable: %s", curl_easy_strerror(result));
-    if (has_control_char(check))
-        return fail("auth service sent a header with a control character%s", "");
-    if (check->status >= 200 && check->status <= 299) {
-        d = new_decision(AUTH_ALLOW, (int)check->status);
-        take_headers(d, check, is_copy_header);
-        return d;
-    }
-    if (check->status == 401 || check->status == 403 || (check->status >= 300 && check->status <= 399)) {
-        d = new_decision(AUTH_DENY, (int)check->status);
-        take_headers(d, check, is_relayed_header);
-        d->body = check->body;
-        d->body_len = check->body_len;
-        check->body = NULL;
-        return d;
-    }
-    char status[16];
-    snprintf(status, sizeof(status), "%ld", check->status);
-    return fail("auth service answered %s", status);
-}
-
-/* How long the decision may be reused: the settings, capped by the answer's Cache-Control. */
-static uint64_t ttl_of(auth_check_t *check, pd_auth_decision_t *d)
-{
-    uint64_t ttl = d->kind == AUTH_ALLOW ? settings->auth.cache_ttl_ms : d->kind == AUTH_DENY ? settings->auth.negative_ttl_ms : 0;
-    const char *cc = check->cache_control, *max_age;
-
-    if (cc == NULL || ttl == 0)
-        return ttl;
-    if (strcasestr(cc, "no-store") != NULL)
-        return 0;
-    if ((max_age = strcasestr(cc, "max-age=")) != NULL) {
-        uint64_t seconds = strtoull(max_age + 8, NULL, 10);
-        if (seconds * 1000 < ttl)
-            ttl = seconds * 1000;
-    }
-    return ttl;
-}
-
-static void check_free(auth_check_t *check)
-{
-    size_t i;
-
-    for (i = 0; i < check->num_kept; i++) {
-        free(check->kept[i].name);
-        free(check->kept[i].value);
-    }
-    curl_slist_free_all(check->headers);
-    free(check->body);
-    free(check->url);
-    free(check);
-}
-
-static void finish_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision_t *d, uint64_t ttl)
+/* Called by auth_check.c when the check `entry` is decided: the cache learns it and
+ * every waiting request gets it. */
+void auth_decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision_t *d, uint64_t ttl)
 {
     h2o_linklist_t waiters;
 
@@ -443,35 +261,6 @@ static void finish_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_d
     auth_cache_complete(entry, d, ttl, now_ms(), &waiters);
     dispatch(aw, &waiters, d);
     auth_decision_decref(d);
-}
-
-static void on_check_done(void *data, CURL *easy, CURLcode result)
-{
-    auth_check_t *check = data;
-    pd_auth_decision_t *d;
-    size_t i;
-
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &check->status);
-    for (i = 0; i < check->num_kept; i++)
-        if (strcmp(check->kept[i].name, "cache-control") == 0)
-            check->cache_control = check->kept[i].value;
-    d = decide(check, result);
-    finish_check(check->aw, check->entry, d, ttl_of(check, d));
-    curl_easy_cleanup(easy);
-    check_free(check);
-}
-
-static void add_header(auth_check_t *check, const char *name, h2o_iovec_t value)
-{
-    char *line;
-
-    /* values come from parsed requests, but a header must never smuggle a line break */
-    if (value.base == NULL || memchr(value.base, '\r', value.len) != NULL || memchr(value.base, '\n', value.len) != NULL)
-        return;
-    if (asprintf(&line, "%s: %.*s", name, (int)value.len, value.base) < 0)
-        fatal("%s", __func__);
-    check->headers = curl_slist_append(check->headers, line);
-    free(line);
 }
 
 static h2o_iovec_t client_address(h2o_req_t *req, char *buf, size_t len)
@@ -487,56 +276,16 @@ static h2o_iovec_t client_address(h2o_req_t *req, char *buf, size_t len)
 }
 
 /* GET <auth URL>?key=<key> with the client's Authorization and where the request was going. */
-static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_service_t *auth_service, const check_input_t *in,
-                               h2o_iovec_t host)
-{
-    CURL *easy = curl_easy_init();
-
-    if (easy == NULL)
-        fatalx("%s: curl_easy_init failed", __func__);
-    if (asprintf(&check->url, "%s%s%.*s", auth_service->url, in->key.base != NULL ? "?key=" : "", (int)in->key.len,
-                 in->key.base != NULL ? in->key.base : "") < 0)
-        fatal("%s", __func__);
-    add_header(check, "Authorization", in->authorization);
-    add_header(check, "X-Forwarded-Method", in->method);
-    add_header(check, "X-Forwarded-Uri", in->uri);
-    add_header(check, "X-Forwarded-Host", host);
-    add_header(check, "X-Forwarded-For", in->client);
-    add_header(check, "X-Forwarded-Service", h2o_iovec_init(service->name, strlen(service->name)));
-    check->headers = curl_slist_append(check->headers, "Expect:");
-    curl_easy_setopt(easy, CURLOPT_URL, check->url);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, check->headers);
-    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_PROXY, ""); /* never through a proxy from the environment: the URL holds the key */
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)settings->auth.timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)settings->auth.timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, check);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, check);
-    return easy;
-}
-
 /* The leader of a new check: ask the auth service the registry names now. */
-static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, auth_waiter_t *w, const check_input_t *in)
+static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, auth_waiter_t *w, const pd_auth_input_t *in)
 {
     const char *name = settings->auth.service;
     pd_service_t *auth_service = snapshot_lookup(worker_snapshot(w->worker), name, strlen(name));
-    auth_check_t *check;
 
-    if (auth_service == NULL) {
-        finish_check(aw, entry, fail("auth service '%s' is not in the registry", name), 0);
-        return;
-    }
-    if ((check = calloc(1, sizeof(*check))) == NULL)
-        fatal("%s", __func__);
-    check->entry = entry;
-    check->aw = aw;
-    auth_client_start(aw->client, new_check_request(check, w->service, auth_service, in, w->req->input.authority),
-                      on_check_done, check);
+    if (auth_service == NULL)
+        auth_decided(aw, entry, auth_decision_fail("auth service '%s' is not in the registry", name), 0);
+    else
+        auth_check_start(aw->client, aw, entry, w->service, auth_service, in, w->req->input.authority);
 }
 
 /* Holds `req` until the auth service (or the cache) decides; then it is forwarded
@@ -550,7 +299,7 @@ void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_
     pd_auth_decision_t *hit = NULL;
     pd_auth_entry_t *lead = NULL;
     char addr[INET6_ADDRSTRLEN];
-    check_input_t in;
+    pd_auth_input_t in;
 
     if (w == NULL)
         fatal("%s", __func__);
@@ -564,7 +313,7 @@ void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_
     *w->slot = w;
     /* the URI as routed: "/<service>" and the rest as sent, so a path that normalises
      * into another service is never shown to the auth service under the first one */
-    in = (check_input_t){key, header_value(req, H2O_TOKEN_AUTHORIZATION), req->method,
+    in = (pd_auth_input_t){key, header_value(req, H2O_TOKEN_AUTHORIZATION), req->method,
                          h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/")), h2o_iovec_init(service->name, strlen(service->name)),
                                     rest, query),
                          client_address(req, addr, sizeof(addr))};
@@ -604,21 +353,15 @@ pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx)
 void auth_worker_dispose(pd_auth_worker_t *aw)
 {
     h2o_linklist_t late;
+    auth_waiter_t *w;
 
     pthread_mutex_lock(&aw->inbox.lock);
     aw->inbox.closed = 1;
     pthread_mutex_unlock(&aw->inbox.lock);
     auth_client_dispose(aw->client);
-    h2o_linklist_init_anchor(&late);
-    pthread_mutex_lock(&aw->inbox.lock);
-    h2o_linklist_insert_list(&late, &aw->inbox.waiters);
-    pthread_mutex_unlock(&aw->inbox.lock);
-    while (!h2o_linklist_is_empty(&late)) {
-        auth_waiter_t *w = H2O_STRUCT_FROM_MEMBER(auth_waiter_t, link, late.next);
-        h2o_linklist_unlink(&w->link);
-        auth_decision_decref(w->decision);
-        free(w);
-    }
+    take_inbox(aw, &late);
+    while ((w = pop(&late)) != NULL)
+        drop(w);
     uv_close((uv_handle_t *)&aw->inbox.wakeup, NULL);
 }
 

@@ -226,7 +226,19 @@ void auth_cache_complete(pd_auth_entry_t *e, pd_auth_decision_t *d, uint64_t ttl
 void auth_cache_clear(void);
 size_t auth_cache_count(void);
 
+/* What a check shows the auth service; its digest names the check and the decision. */
+typedef struct pd_auth_input {
+    h2o_iovec_t key, authorization, method, uri, client;
+} pd_auth_input_t;
+
+/* auth_check.c */
+void auth_check_init(const pd_config_t *conf);
+pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg);
+void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_service_t *service,
+                      pd_service_t *auth_service, const pd_auth_input_t *in, h2o_iovec_t host);
+
 /* auth.c */
+void auth_decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision_t *d, uint64_t ttl);
 void auth_init(const pd_config_t *conf);
 pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx);
 void auth_worker_dispose(pd_auth_worker_t *aw);

@@ -32,6 +32,7 @@ struct pd_worker {
     size_t num_requests; /* requests between proxy.c's handler and the end of their response */
     pd_upstreams_t *upstreams;
     pd_auth_worker_t *auth; /* NULL without forward auth */
+    int torn_down;          /* worker_teardown() ran: its state is released */
     pd_snapshot_t *snapshot; /* this worker's reference to the registry */
     uint64_t generation;     /* of `snapshot` */
 };
@@ -212,8 +213,6 @@ static void worker_teardown(pd_worker_t *worker)
     /* let the closed handles' callbacks run before their memory goes */
     uv_run(&worker->loop, UV_RUN_DEFAULT);
     upstreams_free(worker->upstreams);
-    if (worker->auth != NULL)
-        auth_worker_free(worker->auth);
     free(worker->listeners);
     free(worker->listen_fds);
     if (uv_loop_close(&worker->loop) != 0)
@@ -227,7 +226,7 @@ static void *worker_main(void *arg)
     uv_run(&worker->loop, UV_RUN_DEFAULT);
     /* libh2o cannot close a connection from outside, and disposing a context
      * under open connections aborts: with some still open, the exit closes them */
-    if (worker->num_conns == 0)
+    if ((worker->torn_down = worker->num_conns == 0))
         worker_teardown(worker);
     else
         log_info("worker %u: closing %zu connections at exit%s", worker->id, worker->num_conns,
@@ -297,5 +296,10 @@ void workers_join(void)
 
     for (i = 0; i < num_workers; i++)
         pthread_join(workers[i].thread, NULL);
+    /* only now: until every thread stopped, another worker may still post a late
+     * auth decision to this one's (closed) inbox */
+    for (i = 0; i < num_workers; i++)
+        if (workers[i].auth != NULL && workers[i].torn_down)
+            auth_worker_free(workers[i].auth);
     /* `workers` stays allocated: a worker that skipped its teardown still owns its connections */
 }

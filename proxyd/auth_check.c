@@ -1,0 +1,288 @@
+/* auth_check.c: one forward-auth check: the GET to the auth service, and its answer turned into a decision. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "proxyd.h"
+
+#define AUTH_MAX_BODY (64 * 1024)
+#define AUTH_MAX_HEADERS 32
+
+/* A check in flight, led by `aw` for the cache entry `entry`: the response as it arrives. */
+typedef struct auth_check {
+    pd_auth_entry_t *entry;
+    pd_auth_worker_t *aw;
+    struct curl_slist *headers;
+    char *url;
+    long status;
+    pd_auth_header_t kept[AUTH_MAX_HEADERS];
+    size_t num_kept;
+    char *body;
+    size_t body_len;
+    char *cache_control;
+} auth_check_t;
+
+static const pd_config_t *settings;
+
+void auth_check_init(const pd_config_t *conf)
+{
+    settings = conf;
+}
+
+static int wanted_header(const char *name)
+{
+    size_t i;
+
+    if (strcmp(name, "www-authenticate") == 0 || strcmp(name, "location") == 0 || strcmp(name, "content-type") == 0 ||
+        strcmp(name, "cache-control") == 0)
+        return 1;
+    for (i = 0; i < settings->auth.num_copy_headers; i++)
+        if (strcmp(name, settings->auth.copy_headers[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* CURLOPT_HEADERFUNCTION: keeps the headers a decision may need, names in lower case. */
+static size_t on_header(char *line, size_t size, size_t n, void *data)
+{
+    auth_check_t *check = data;
+    size_t len = size * n, i;
+    char *colon = memchr(line, ':', len), *name, *value;
+
+    if (colon == NULL || check->num_kept == AUTH_MAX_HEADERS)
+        return len;
+    if ((name = strndup(line, colon - line)) == NULL)
+        fatal("%s", __func__);
+    for (i = 0; name[i] != '\0'; i++)
+        name[i] = tolower((unsigned char)name[i]);
+    if (!wanted_header(name)) {
+        free(name);
+        return len;
+    }
+    for (colon++; colon < line + len && (*colon == ' ' || *colon == '\t'); colon++)
+        ;
+    i = line + len - colon;
+    while (i > 0 && (colon[i - 1] == '\r' || colon[i - 1] == '\n' || colon[i - 1] == ' '))
+        i--;
+    if ((value = strndup(colon, i)) == NULL)
+        fatal("%s", __func__);
+    check->kept[check->num_kept].name = name;
+    check->kept[check->num_kept++].value = value;
+    return len;
+}
+
+/* CURLOPT_WRITEFUNCTION: the body, up to AUTH_MAX_BODY (a deny relays it). */
+static size_t on_body(char *chunk, size_t size, size_t n, void *data)
+{
+    auth_check_t *check = data;
+    size_t len = size * n, take = len;
+
+    if (check->body_len + take > AUTH_MAX_BODY)
+        take = AUTH_MAX_BODY - check->body_len;
+    if (take != 0) {
+        if ((check->body = realloc(check->body, check->body_len + take)) == NULL)
+            fatal("%s", __func__);
+        memcpy(check->body + check->body_len, chunk, take);
+        check->body_len += take;
+    }
+    return len;
+}
+
+static pd_auth_decision_t *new_decision(int kind, int status)
+{
+    pd_auth_decision_t *d = calloc(1, sizeof(*d));
+
+    if (d == NULL)
+        fatal("%s", __func__);
+    d->refcnt = 1;
+    d->kind = kind;
+    d->status = status;
+    return d;
+}
+
+pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg)
+{
+    pd_auth_decision_t *d = new_decision(AUTH_FAIL, 503);
+
+    if (asprintf(&d->message, fmt, arg) < 0)
+        fatal("%s", __func__);
+    return d;
+}
+
+/* Moves the kept headers that `keep` selects into the decision. */
+static void take_headers(pd_auth_decision_t *d, auth_check_t *check, int (*keep)(const char *))
+{
+    size_t i;
+
+    if ((d->headers = calloc(check->num_kept + 1, sizeof(*d->headers))) == NULL)
+        fatal("%s", __func__);
+    for (i = 0; i < check->num_kept; i++) {
+        if (check->kept[i].name == NULL || !keep(check->kept[i].name))
+            continue;
+        d->headers[d->num_headers++] = check->kept[i];
+        check->kept[i].name = check->kept[i].value = NULL;
+    }
+}
+
+static int is_copy_header(const char *name)
+{
+    return strcmp(name, "cache-control") != 0 && strcmp(name, "www-authenticate") != 0 && strcmp(name, "location") != 0 &&
+           strcmp(name, "content-type") != 0;
+}
+
+static int is_relayed_header(const char *name)
+{
+    return strcmp(name, "www-authenticate") == 0 || strcmp(name, "location") == 0 || strcmp(name, "content-type") == 0;
+}
+
+/* A value we would put into the upstream request or the client's answer must not
+ * carry a line break or another control character (header smuggling). */
+static int has_control_char(auth_check_t *check)
+{
+    size_t i;
+    const char *p;
+
+    for (i = 0; i < check->num_kept; i++)
+        for (p = check->kept[i].value; *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20 && *p != '\t')
+                return 1;
+    return 0;
+}
+
+/* nginx auth_request's rules: 2xx allows; 401, 403 and 3xx go back to the client;
+ * anything else, or no answer, fails closed. */
+static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
+{
+    pd_auth_decision_t *d;
+
+    if (result == CURLE_OPERATION_TIMEDOUT)
+        return auth_decision_fail("auth service timed out%s", "");
+    if (result != CURLE_OK)
+        return auth_decision_fail("auth service unavailable: %s", curl_easy_strerror(result));
+    if (has_control_char(check))
+        return auth_decision_fail("auth service sent a header with a control character%s", "");
+    if (check->status >= 200 && check->status <= 299) {
+        d = new_decision(AUTH_ALLOW, (int)check->status);
+        take_headers(d, check, is_copy_header);
+        return d;
+    }
+    if (check->status == 401 || check->status == 403 || (check->status >= 300 && check->status <= 399)) {
+        d = new_decision(AUTH_DENY, (int)check->status);
+        take_headers(d, check, is_relayed_header);
+        d->body = check->body;
+        d->body_len = check->body_len;
+        check->body = NULL;
+        return d;
+    }
+    char status[16];
+    snprintf(status, sizeof(status), "%ld", check->status);
+    return auth_decision_fail("auth service answered %s", status);
+}
+
+/* How long the decision may be reused: the settings, capped by the answer's Cache-Control. */
+static uint64_t ttl_of(auth_check_t *check, pd_auth_decision_t *d)
+{
+    uint64_t ttl = d->kind == AUTH_ALLOW ? settings->auth.cache_ttl_ms : d->kind == AUTH_DENY ? settings->auth.negative_ttl_ms : 0;
+    const char *cc = check->cache_control, *max_age;
+
+    if (cc == NULL || ttl == 0)
+        return ttl;
+    if (strcasestr(cc, "no-store") != NULL)
+        return 0;
+    if ((max_age = strcasestr(cc, "max-age=")) != NULL) {
+        uint64_t seconds = strtoull(max_age + 8, NULL, 10);
+        if (seconds * 1000 < ttl)
+            ttl = seconds * 1000;
+    }
+    return ttl;
+}
+
+static void check_free(auth_check_t *check)
+{
+    size_t i;
+
+    for (i = 0; i < check->num_kept; i++) {
+        free(check->kept[i].name);
+        free(check->kept[i].value);
+    }
+    curl_slist_free_all(check->headers);
+    free(check->body);
+    free(check->url);
+    free(check);
+}
+
+static void on_check_done(void *data, CURL *easy, CURLcode result)
+{
+    auth_check_t *check = data;
+    pd_auth_decision_t *d;
+    size_t i;
+
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &check->status);
+    for (i = 0; i < check->num_kept; i++)
+        if (strcmp(check->kept[i].name, "cache-control") == 0)
+            check->cache_control = check->kept[i].value;
+    d = decide(check, result);
+    auth_decided(check->aw, check->entry, d, ttl_of(check, d));
+    curl_easy_cleanup(easy);
+    check_free(check);
+}
+
+static void add_header(auth_check_t *check, const char *name, h2o_iovec_t value)
+{
+    char *line;
+
+    /* values come from parsed requests, but a header must never smuggle a line break */
+    if (value.base == NULL || memchr(value.base, '\r', value.len) != NULL || memchr(value.base, '\n', value.len) != NULL)
+        return;
+    if (asprintf(&line, "%s: %.*s", name, (int)value.len, value.base) < 0)
+        fatal("%s", __func__);
+    check->headers = curl_slist_append(check->headers, line);
+    free(line);
+}
+
+static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in,
+                               h2o_iovec_t host)
+{
+    CURL *easy = curl_easy_init();
+
+    if (easy == NULL)
+        fatalx("%s: curl_easy_init failed", __func__);
+    if (asprintf(&check->url, "%s%s%.*s", auth_service->url, in->key.base != NULL ? "?key=" : "", (int)in->key.len,
+                 in->key.base != NULL ? in->key.base : "") < 0)
+        fatal("%s", __func__);
+    add_header(check, "Authorization", in->authorization);
+    add_header(check, "X-Forwarded-Method", in->method);
+    add_header(check, "X-Forwarded-Uri", in->uri);
+    add_header(check, "X-Forwarded-Host", host);
+    add_header(check, "X-Forwarded-For", in->client);
+    add_header(check, "X-Forwarded-Service", h2o_iovec_init(service->name, strlen(service->name)));
+    check->headers = curl_slist_append(check->headers, "Expect:");
+    curl_easy_setopt(easy, CURLOPT_URL, check->url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, check->headers);
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROXY, ""); /* never through a proxy from the environment: the URL holds the key */
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)settings->auth.timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)settings->auth.timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, check);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, check);
+    return easy;
+}
+
+/* Starts the check for `entry`; auth_decided() runs when it is decided. */
+void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_service_t *service,
+                      pd_service_t *auth_service, const pd_auth_input_t *in, h2o_iovec_t host)
+{
+    auth_check_t *check = calloc(1, sizeof(*check));
+
+    if (check == NULL)
+        fatal("%s", __func__);
+    check->entry = entry;
+    check->aw = aw;
+    auth_client_start(client, new_check_request(check, service, auth_service, in, host), on_check_done, check);
+}
