@@ -107,6 +107,15 @@ static const char *proxied_service(h2o_req_t *req)
     return prefix.len > 2 ? h2o_strdup(&req->pool, prefix.base + 1, prefix.len - 2).base : NULL;
 }
 
+/* libh2o's own error pages are text/plain; ours and most upstreams' are not. */
+static int is_text_plain(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+
+    return i != -1 && req->res.headers.entries[i].value.len >= 10 &&
+           memcmp(req->res.headers.entries[i].value.base, "text/plain", 10) == 0;
+}
+
 /* Decides whether the response is an error libh2o made itself: a proxy failure
  * (502, or 504 for a timeout), or a protocol error answered before any handler
  * ran (400, 413...). Upstream responses and our own JSON pass through. */
@@ -127,9 +136,7 @@ static int classify(h2o_req_t *req, int *status, const char **reason, const char
         }
         return 1;
     }
-    if (req->res.status < 400 || h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1) == -1 ||
-        strncmp(req->res.headers.entries[h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1)].value.base,
-                "text/plain", 10) != 0)
+    if (req->res.status < 400 || !is_text_plain(req))
         return 0;
     *status = req->res.status, *reason = req->res.reason, *service = NULL;
     *message = req->res.status == 413 ? "request body too large" : req->res.reason;
