@@ -116,16 +116,83 @@ static int set_io_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     return set_duration(pc, key, value, &pc->conf->io_timeout_ms);
 }
 
-static int set_max_request_body(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+
+static int set_size(parse_ctx_t *pc, const char *key, yaml_node_t *value, size_t *bytes)
 {
     const char *s;
 
     if ((s = expect_scalar(pc, key, value)) == NULL)
         return -1;
-    if (config_parse_size(s, &pc->conf->max_request_body) != 0 || pc->conf->max_request_body == 0)
+    if (config_parse_size(s, bytes) != 0 || *bytes == 0)
         return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a size: use 1048576, 512k, 64MiB or 1G",
                               key, s);
     return 0;
+}
+
+static int set_bool(parse_ctx_t *pc, const char *key, yaml_node_t *value, int *flag)
+{
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+        *flag = strcmp(s, "true") == 0;
+        return 0;
+    }
+    return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not true or false", key, s);
+}
+
+static int set_client_max_headers(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s;
+    char *end;
+    long n;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    n = strtol(s, &end, 10);
+    /* HTTP/1 requests with more fields are refused by libh2o itself (H2O_MAX_HEADERS) */
+    if (*end != '\0' || n < 1 || n > 100)
+        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to 100", key, s);
+    pc->conf->client.max_headers = (size_t)n;
+    return 0;
+}
+
+static int set_client_max_header_bytes(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_size(pc, key, value, &pc->conf->client.max_header_bytes);
+}
+
+static int set_client_underscores(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_bool(pc, key, value, &pc->conf->client.underscores_in_headers);
+}
+
+static int set_client_request_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->client.request_timeout_ms);
+}
+
+static int set_client_body_budget(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_size(pc, key, value, &pc->conf->client.body_budget);
+}
+
+static const key_rule_t client_rules[] = {{"max_headers", set_client_max_headers},
+                                          {"max_header_bytes", set_client_max_header_bytes},
+                                          {"underscores_in_headers", set_client_underscores},
+                                          {"request_timeout", set_client_request_timeout},
+                                          {"body_budget", set_client_body_budget},
+                                          {NULL, NULL}};
+
+static int set_client(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return walk_mapping(pc, key, value, client_rules);
+}
+
+static int set_max_request_body(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_size(pc, key, value, &pc->conf->max_request_body);
 }
 
 static const key_rule_t upstream_rules[] = {
@@ -301,6 +368,7 @@ static const key_rule_t top_rules[] = {{"listen", set_listen},
                                        {"registry", set_registry},
                                        {"upstream", set_upstream},
                                        {"max_request_body", set_max_request_body},
+                                       {"client", set_client},
                                        {"admin", set_admin},
                                        {"auth", set_auth},
                                        {NULL, NULL}};

@@ -34,7 +34,14 @@ typedef struct pd_config {
     unsigned threads;
     uint64_t connect_timeout_ms;
     uint64_t io_timeout_ms;
-    size_t max_request_body;
+    size_t max_request_body; /* default for services without their own max_request_body */
+    struct {
+        size_t max_headers;      /* request header fields, after HPACK decoding for HTTP/2 */
+        size_t max_header_bytes; /* names and values of those fields together */
+        int underscores_in_headers; /* 0: header names with '_' are dropped (CGI maps them onto '-') */
+        uint64_t request_timeout_ms; /* longest wait for progress while a request head or body arrives */
+        size_t body_budget;          /* per worker: request bodies buffered at once */
+    } client;
     struct {
         int enabled; /* an admin: key was given */
         pd_listen_t listen;

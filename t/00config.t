@@ -74,6 +74,12 @@ my @bad_settings = (
     ["auth:\n  copy_headers: [Content-Length]\n", qr{auth\.copy_headers: 'Content-Length' cannot be copied}, 'framing header'],
     ["upstream:\n  io_timeout: 25h\n", qr{upstream\.io_timeout: '25h' is not a duration from 1ms to 24h}, 'timeout too long'],
     ["admin:\n  listen: nowhere\n", qr{proxyd\.yaml:2:11: admin\.listen: 'nowhere' is not an address}, 'bad admin address'],
+    ["client:\n  max_headers: 500\n", qr{proxyd\.yaml:2:16: client\.max_headers: '500' is not a whole number from 1 to 100},
+        'too many headers allowed'],
+    ["client:\n  underscores_in_headers: yes\n", qr{client\.underscores_in_headers: 'yes' is not true or false}, 'bad boolean'],
+    ["client:\n  max_header_bytes: 0\n", qr{client\.max_header_bytes: '0' is not a size}, 'zero header bytes'],
+    ["client:\n  request_timeout: 0\n", qr{client\.request_timeout: '0' is not a duration}, 'zero request timeout'],
+    ["client:\n  keepalive: 5s\n", qr{client\.keepalive: unknown key}, 'unknown client key'],
     ["registry: missing.yaml\n", qr{missing\.yaml: No such file}, 'missing registry'],
 );
 for my $case (@bad_settings) {
