@@ -5,6 +5,7 @@
 static unsigned delay_ms;
 static int fail_all;
 static const char *cache_control; /* --cache-control: sent with every answer */
+static const char *allow_prefix;  /* --allow-prefix: the only X-Forwarded-Uri prefix a good key may reach */
 static json_t *last_request; /* {"path": ..., "headers": {...}} of the last checked request, for GET /last */
 
 static int on_delay_option(const char *arg)
@@ -23,6 +24,27 @@ static int on_cache_control_option(const char *arg)
 {
     cache_control = arg;
     return 0;
+}
+
+static int on_allow_prefix_option(const char *arg)
+{
+    allow_prefix = arg;
+    return 0;
+}
+
+/* A path policy, as auth services keep them: with --allow-prefix, a good key opens
+ * only the paths under that prefix. */
+static int uri_allowed(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-uri"), -1);
+    h2o_iovec_t uri;
+
+    if (allow_prefix == NULL)
+        return 1;
+    if (i == -1)
+        return 0;
+    uri = req->headers.entries[i].value;
+    return uri.len >= strlen(allow_prefix) && memcmp(uri.base, allow_prefix, strlen(allow_prefix)) == 0;
 }
 
 /* The credential: the key query parameter, else "Authorization: Bearer <key>" (RFC 6750 2.1). */
@@ -84,7 +106,7 @@ static void on_delay_over(h2o_req_t *req, void *data)
     } else if (find_key(req, &key) != 0 || !(key_is(key, "supersecret") || key_is(key, "forbidden") || key_is(key, "redirect"))) {
         demo_add_header(req, "WWW-Authenticate", h2o_iovec_init(H2O_STRLIT("Bearer realm=\"proxyd-demo\"")));
         demo_send_error(req, 401, "unauthorized");
-    } else if (key_is(key, "forbidden")) {
+    } else if (key_is(key, "forbidden") || !uri_allowed(req)) {
         demo_send_error(req, 403, "forbidden");
     } else if (key_is(key, "redirect")) { /* a login page, as auth services send browsers */
         demo_add_header(req, "Location", h2o_iovec_init(H2O_STRLIT("/login")));
@@ -109,6 +131,8 @@ static const demo_option_t options[] = {
     {"delay", 'd', "MS", "delay every answer by MS milliseconds", on_delay_option},
     {"fail", 0, NULL, "answer 500 to every check (GET /count and GET /last still work)", on_fail_option},
     {"cache-control", 0, "VALUE", "send Cache-Control: VALUE with every answer", on_cache_control_option},
+    {"allow-prefix", 0, "PREFIX", "allow a good key only where X-Forwarded-Uri starts with PREFIX (403 elsewhere)",
+     on_allow_prefix_option},
     {NULL, 0, NULL, NULL, NULL},
 };
 

@@ -113,7 +113,10 @@ static void on_health(h2o_req_t *req)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     pd_admin_t *admin = ((admin_handler_t *)self)->admin;
-    h2o_iovec_t path = req->path_normalized;
+    /* the path as sent, not libh2o's decoded one: "/services/weather%00junk" must
+     * not become "weather" (issue 7); service names never need decoding */
+    const char *q = memchr(req->input.path.base, '?', req->input.path.len);
+    h2o_iovec_t path = h2o_iovec_init(req->input.path.base, q != NULL ? (size_t)(q - req->input.path.base) : req->input.path.len);
 
     if (!authorized(admin, req)) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"proxyd-admin\""));

@@ -92,7 +92,9 @@ void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name
             admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET /services, or PUT and DELETE /services/<name>");
         return;
     }
-    if (service_check_name(name, why, sizeof(why)) != 0) {
+    if (strlen(name) != name_iov.len) {
+        admin_send_error(req, 400, "Bad Request", "name", "name: contains a NUL byte");
+    } else if (service_check_name(name, why, sizeof(why)) != 0) {
         admin_send_error(req, 400, "Bad Request", "name", "name: %s", why);
     } else if (method_is(req, "GET")) {
         get_service(req, name);

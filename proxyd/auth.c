@@ -57,23 +57,6 @@ void auth_init(const pd_config_t *conf)
 
 /* ---- the request side ---- */
 
-static h2o_iovec_t strip_key(h2o_req_t *req, h2o_iovec_t *key);
-
-/* Every request, checked or not (auth: false), loses the client's copies of the
- * headers the auth service vouches for, and its key: no service sees either. */
-h2o_iovec_t auth_scrub_request(h2o_req_t *req, h2o_iovec_t *key)
-{
-    size_t i;
-    ssize_t at;
-
-    for (i = 0; i < settings->auth.num_copy_headers; i++) {
-        const char *name = settings->auth.copy_headers[i];
-        while ((at = h2o_find_header_by_str(&req->headers, name, strlen(name), -1)) != -1)
-            h2o_delete_header(&req->headers, at);
-    }
-    return strip_key(req, key);
-}
-
 static void apply_allow(auth_waiter_t *w, pd_auth_decision_t *d)
 {
     h2o_req_t *req = w->req;
@@ -199,17 +182,17 @@ static void on_req_gone(void *p)
 
 /* ---- credentials ---- */
 
-/* The query without its key parameters (kept byte for byte otherwise); *key is the
- * first key's value as sent, or {NULL, 0}. */
-static h2o_iovec_t strip_key(h2o_req_t *req, h2o_iovec_t *key)
+/* `query` ("?a=b&key=k" or "") without its key parameters, kept byte for byte
+ * otherwise; *key is the first key's value as sent, or {NULL, 0}. */
+h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key)
 {
-    h2o_iovec_t out = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, req->path.len + 1), 0);
-    const char *p, *end = req->path.base + req->path.len;
+    h2o_iovec_t out = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, query.len + 1), 0);
+    const char *p, *end = query.base + query.len;
 
     *key = h2o_iovec_init(NULL, 0);
-    if (req->query_at == SIZE_MAX)
-        return h2o_iovec_init("", 0);
-    for (p = req->path.base + req->query_at + 1; p < end;) {
+    if (query.len == 0)
+        return query;
+    for (p = query.base + 1; p < end;) {
         const char *amp = memchr(p, '&', end - p), *stop = amp != NULL ? amp : end;
         size_t len = stop - p;
         if (len >= 3 && memcmp(p, "key", 3) == 0 && (len == 3 || p[3] == '=')) {
@@ -234,14 +217,15 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
 }
 
 /* What a check is asked and the digest that names it: the auth service decides for
- * this credential, service, method, path and client, so a decision is reused (or a
- * running check shared) only for the very same request. The key is never kept. */
+ * this credential, service, method, path, client and host, so a decision is reused
+ * (or a running check shared) only for what it was shown. The key is never kept. */
 static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, const pd_auth_input_t *in, const char *service, unsigned char *out)
 {
     h2o_iovec_t sep = h2o_iovec_init("\0", 1);
     h2o_iovec_t input = h2o_concat(&req->pool, h2o_iovec_init(in->key.base != NULL ? "k" : "-", 1), in->key, sep,
                                    h2o_iovec_init(in->authorization.base != NULL ? "a" : "-", 1), in->authorization, sep,
-                                   h2o_iovec_init(service, strlen(service)), sep, in->method, sep, in->uri, sep, in->client);
+                                   h2o_iovec_init(service, strlen(service)), sep, in->method, sep, in->uri, sep, in->client, sep,
+                                   h2o_iovec_init(in->host.base != NULL ? "h" : "-", 1), in->host);
 
     if (!EVP_DigestInit_ex2(md, sha256, NULL) || !EVP_DigestUpdate(md, input.base, input.len) ||
         !EVP_DigestFinal_ex(md, out, NULL))
@@ -263,18 +247,6 @@ void auth_decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision
     auth_decision_decref(d);
 }
 
-static h2o_iovec_t client_address(h2o_req_t *req, char *buf, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    const void *addr = ss.ss_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-                                                : (void *)&((struct sockaddr_in *)&ss)->sin_addr;
-
-    if (sslen == 0 || inet_ntop(ss.ss_family, addr, buf, len) == NULL)
-        return h2o_iovec_init(NULL, 0);
-    return h2o_iovec_init(buf, strlen(buf));
-}
-
 /* GET <auth URL>?key=<key> with the client's Authorization and where the request was going. */
 /* The leader of a new check: ask the auth service the registry names now. */
 static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, auth_waiter_t *w, const pd_auth_input_t *in)
@@ -285,13 +257,14 @@ static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, auth_waite
     if (auth_service == NULL)
         auth_decided(aw, entry, auth_decision_fail("auth service '%s' is not in the registry", name), 0);
     else
-        auth_check_start(aw->client, aw, entry, w->service, auth_service, in, w->req->input.authority);
+        auth_check_start(aw->client, aw, entry, w->service, auth_service, in);
 }
 
 /* Holds `req` until the auth service (or the cache) decides; then it is forwarded
- * with proxy_forward(), or answered with the denial or a 503. `rest` and `query`
- * are what goes upstream (auth_scrub_request() took the key out of `query`). */
-void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query, h2o_iovec_t key)
+ * with proxy_forward(), or answered with the denial or a 503. `path` is the
+ * canonical path, `query` what goes upstream (auth_strip_key() took the key out). */
+void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, const pd_path_t *path, h2o_iovec_t query,
+                h2o_iovec_t key)
 {
     pd_auth_worker_t *aw = worker_auth(worker);
     auth_waiter_t *w = calloc(1, sizeof(*w));
@@ -307,16 +280,17 @@ void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_
     w->worker = worker;
     w->req = req;
     w->service = service;
-    w->rest = rest;
+    w->rest = path->rest;
     w->query = query;
     w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_req_gone);
     *w->slot = w;
-    /* the URI as routed: "/<service>" and the rest as sent, so a path that normalises
-     * into another service is never shown to the auth service under the first one */
-    in = (pd_auth_input_t){key, header_value(req, H2O_TOKEN_AUTHORIZATION), req->method,
-                         h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/")), h2o_iovec_init(service->name, strlen(service->name)),
-                                    rest, query),
-                         client_address(req, addr, sizeof(addr))};
+    /* the one canonical path (issue 7): what is routed is what the auth service sees */
+    in = (pd_auth_input_t){key,
+                           header_value(req, H2O_TOKEN_AUTHORIZATION),
+                           req->method,
+                           h2o_concat(&req->pool, path->path, query),
+                           proxy_client_address(req, addr, sizeof(addr)),
+                           proxy_client_host(req)};
     digest_of(aw->md, req, &in, service->name, digest);
     switch (auth_cache_lookup(digest, now_ms(), &w->link, &hit, &lead)) {
     case AUTH_CACHE_HIT:

@@ -11,6 +11,8 @@
 
 /* A check in flight, led by `aw` for the cache entry `entry`: the response as it arrives. */
 typedef struct auth_check {
+    CURL *easy;
+    int final_head_done; /* the final (non-1xx) head ended: later header lines are trailers */
     pd_auth_entry_t *entry;
     pd_auth_worker_t *aw;
     struct curl_slist *headers;
@@ -43,6 +45,39 @@ static int wanted_header(const char *name)
     return 0;
 }
 
+static void forget_kept(auth_check_t *check)
+{
+    size_t i;
+
+    for (i = 0; i < check->num_kept; i++) {
+        free(check->kept[i].name);
+        free(check->kept[i].value);
+    }
+    check->num_kept = 0;
+}
+
+/* libcurl passes every head's lines here: 1xx interim heads, the final head, then
+ * the trailers of a chunked body. Only the final head decides (issue 7): an X-User
+ * in a 103 or in a trailer is never copied upstream. Returns 1 for a line to keep. */
+static int in_final_head(auth_check_t *check, const char *line, size_t len)
+{
+    long status = 0;
+
+    if (check->final_head_done)
+        return 0;
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) { /* a new head: what an interim one said is dropped */
+        forget_kept(check);
+        return 0;
+    }
+    if (len <= 2 && (line[0] == '\r' || line[0] == '\n')) { /* the end of a head */
+        curl_easy_getinfo(check->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200)
+            check->final_head_done = 1;
+        return 0;
+    }
+    return 1;
+}
+
 /* CURLOPT_HEADERFUNCTION: keeps the headers a decision may need, names in lower case. */
 static size_t on_header(char *line, size_t size, size_t n, void *data)
 {
@@ -50,7 +85,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *data)
     size_t len = size * n, i;
     char *colon = memchr(line, ':', len), *name, *value;
 
-    if (colon == NULL || check->num_kept == AUTH_MAX_HEADERS)
+    if (!in_final_head(check, line, len) || colon == NULL || check->num_kept == AUTH_MAX_HEADERS)
         return len;
     if ((name = strndup(line, colon - line)) == NULL)
         fatal("%s", __func__);
@@ -200,12 +235,7 @@ static uint64_t ttl_of(auth_check_t *check, pd_auth_decision_t *d)
 
 static void check_free(auth_check_t *check)
 {
-    size_t i;
-
-    for (i = 0; i < check->num_kept; i++) {
-        free(check->kept[i].name);
-        free(check->kept[i].value);
-    }
+    forget_kept(check);
     curl_slist_free_all(check->headers);
     free(check->body);
     free(check->url);
@@ -241,20 +271,20 @@ static void add_header(auth_check_t *check, const char *name, h2o_iovec_t value)
     free(line);
 }
 
-static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in,
-                               h2o_iovec_t host)
+static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in)
 {
     CURL *easy = curl_easy_init();
 
     if (easy == NULL)
         fatalx("%s: curl_easy_init failed", __func__);
+    check->easy = easy;
     if (asprintf(&check->url, "%s%s%.*s", auth_service->url, in->key.base != NULL ? "?key=" : "", (int)in->key.len,
                  in->key.base != NULL ? in->key.base : "") < 0)
         fatal("%s", __func__);
     add_header(check, "Authorization", in->authorization);
     add_header(check, "X-Forwarded-Method", in->method);
     add_header(check, "X-Forwarded-Uri", in->uri);
-    add_header(check, "X-Forwarded-Host", host);
+    add_header(check, "X-Forwarded-Host", in->host);
     add_header(check, "X-Forwarded-For", in->client);
     add_header(check, "X-Forwarded-Service", h2o_iovec_init(service->name, strlen(service->name)));
     check->headers = curl_slist_append(check->headers, "Expect:");
@@ -276,7 +306,7 @@ static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_se
 
 /* Starts the check for `entry`; auth_decided() runs when it is decided. */
 void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_service_t *service,
-                      pd_service_t *auth_service, const pd_auth_input_t *in, h2o_iovec_t host)
+                      pd_service_t *auth_service, const pd_auth_input_t *in)
 {
     auth_check_t *check = calloc(1, sizeof(*check));
 
@@ -284,5 +314,5 @@ void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_en
         fatal("%s", __func__);
     check->entry = entry;
     check->aw = aw;
-    auth_client_start(client, new_check_request(check, service, auth_service, in, host), on_check_done, check);
+    auth_client_start(client, new_check_request(check, service, auth_service, in), on_check_done, check);
 }

@@ -1,5 +1,6 @@
 /* proxy.c: the front-end handler: find the service in the registry, then hand the request to libh2o's proxy. */
 #include <string.h>
+#include <arpa/inet.h>
 #include "proxyd.h"
 
 /* The request keeps its service alive until it is freed: a registry swap while it is
@@ -17,53 +18,53 @@ static void hold_service(h2o_req_t *req, pd_service_t *service)
     *ref = service;
 }
 
-/* Client-supplied copies would be trusted upstream: they are replaced, not appended to. */
+/* The client's Host, or {NULL, 0}: without a Host header (HTTP/1.0) libh2o fills
+ * in the host configuration's name, which is not the client's. */
+h2o_iovec_t proxy_client_host(h2o_req_t *req)
+{
+    if (req->input.authority.base == req->hostconf->authority.hostport.base)
+        return h2o_iovec_init(NULL, 0);
+    return req->input.authority;
+}
+
+/* The client's address as text in `buf`, or {NULL, 0}. */
+h2o_iovec_t proxy_client_address(h2o_req_t *req, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    const void *addr = ss.ss_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                                                : (void *)&((struct sockaddr_in *)&ss)->sin_addr;
+
+    if (sslen == 0 || inet_ntop(ss.ss_family, addr, buf, len) == NULL)
+        return h2o_iovec_init(NULL, 0);
+    return h2o_iovec_init(buf, strlen(buf));
+}
+
+/* proxyd's own forwarding headers; request_headers_scrub() removed the client's copies. */
 static void set_forwarded_headers(h2o_req_t *req, pd_service_t *service)
 {
-    /* without a Host header (HTTP/1.0) libh2o fills in the host configuration's name, which is not the client's */
-    ssize_t forged;
+    h2o_iovec_t host = proxy_client_host(req);
+    char addr[INET6_ADDRSTRLEN];
+    h2o_iovec_t peer = proxy_client_address(req, addr, sizeof(addr));
 
-    if (req->input.authority.base != req->hostconf->authority.hostport.base)
-        h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, req->input.authority.base,
-                              req->input.authority.len, 1);
-    else if ((forged = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-host"), -1)) != -1)
-        h2o_delete_header(&req->headers, forged);
-    h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-prefix"), 0, service->path_prefix,
-                          strlen(service->path_prefix) - 1, 1);
+    if (host.base != NULL)
+        h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, NULL, host.base, host.len);
+    if (peer.base != NULL) {
+        peer = h2o_strdup(&req->pool, peer.base, peer.len);
+        h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-real-ip"), 0, NULL, peer.base, peer.len);
+    }
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-prefix"), 0, NULL, service->path_prefix,
+                          strlen(service->path_prefix) - 1);
 }
 
-/* The client's own bytes from normalised offset `normalized_end` up to the query:
- * percent-encoding goes upstream as the client sent it (h2o's normalised path is decoded). */
-static h2o_iovec_t raw_rest(h2o_req_t *req, size_t normalized_end)
-{
-    size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-    size_t at = req->norm_indexes != NULL ? req->norm_indexes[normalized_end - 1] : normalized_end;
-
-    if (at > path_len)
-        at = path_len;
-    return h2o_iovec_init(req->path.base + at, path_len - at);
-}
-
-/* Upstream path: the service's base path, the rest of the path as sent, then `query`. */
+/* Upstream path: the service's base path, the canonical rest, then `query`. */
 static h2o_iovec_t upstream_path(h2o_req_t *req, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query)
 {
-    h2o_iovec_t slash = h2o_iovec_init("", 0);
-
-    /* "/weather%2Fx" normalises to "/weather/x": the raw rest then lacks its slash */
-    if (rest.len == 0 || rest.base[0] != '/')
-        slash = h2o_iovec_init(H2O_STRLIT("/"));
-    return h2o_concat(&req->pool, service->upstream.path, slash, rest, query);
+    return h2o_concat(&req->pool, service->upstream.path, rest, query);
 }
 
-static h2o_iovec_t query_of(h2o_req_t *req)
-{
-    if (req->query_at == SIZE_MAX)
-        return h2o_iovec_init("", 0);
-    return h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at);
-}
-
-/* Hands `req` to libh2o's proxy. `rest` is the path after "/<name>" as the client
- * sent it, `query` the query string to send ("?a=b" or ""). The request must hold
+/* Hands `req` to libh2o's proxy. `rest` is the canonical path after "/<name>",
+ * `query` the query string to send ("?a=b" or ""). The request must hold
  * `service` (hold_service). */
 void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query)
 {
@@ -75,20 +76,16 @@ void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h
     overrides->socketpool = upstreams_pool(ups, &service->upstream);
     overrides->location_rewrite.match = &service->location_match;
     overrides->location_rewrite.path_prefix = h2o_iovec_init(service->path_prefix, strlen(service->path_prefix));
-    set_forwarded_headers(req, service);
     /* is_delegated = 0: upstream redirects go back to the client instead of being followed */
     h2o_reprocess_request(req, req->method, service->upstream.scheme, service->upstream.authority,
                           upstream_path(req, service, rest, query), overrides, 0);
 }
 
 /* "/weather" alone: the service's root is "/weather/", as nginx does for a location with a slash. */
-static void redirect_to_root(h2o_req_t *req, h2o_iovec_t name)
+static void redirect_to_root(h2o_req_t *req, h2o_iovec_t name, h2o_iovec_t query)
 {
-    h2o_iovec_t query = h2o_iovec_init("", 0), location;
+    h2o_iovec_t location = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/")), name, h2o_iovec_init(H2O_STRLIT("/")), query);
 
-    if (req->query_at != SIZE_MAX)
-        query = h2o_iovec_init(req->path.base + req->query_at, req->path.len - req->query_at);
-    location = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/")), name, h2o_iovec_init(H2O_STRLIT("/")), query);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, location.base, location.len);
     req->res.status = 301;
     req->res.reason = "Moved Permanently";
@@ -107,47 +104,72 @@ static int is_hidden_auth_service(const pd_config_t *conf, pd_service_t *service
     return conf->auth.enabled && strcmp(service->name, conf->auth.service) == 0 && !service->public;
 }
 
+/* The registry entry `path` names, or NULL when the request has been answered (404). */
+static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_worker_t *worker, const pd_path_t *path)
+{
+    pd_service_t *service = snapshot_lookup(worker_snapshot(worker), path->name.base, path->name.len);
+    const char *shown = h2o_strdup(&req->pool, path->name.base, path->name.len).base;
+    char why[256];
+
+    if (service != NULL && !is_hidden_auth_service(conf, service))
+        return service;
+    /* a name that cannot be a service is not echoed into logs and answers */
+    json_error_send(req, 404, "Not Found", "unknown service", service_check_name(shown, why, sizeof(why)) == 0 ? shown : NULL);
+    return NULL;
+}
+
+/* Encoded slashes and NULs mean different things to different servers (issue 7). */
+static int encoding_allowed(h2o_req_t *req, pd_service_t *service, const pd_path_t *path)
+{
+    if (path->encoded_slash && !service->allow_encoded_slash) {
+        json_error_send(req, 400, "Bad Request", "encoded slash or backslash in path", service->name);
+        return 0;
+    }
+    if (path->encoded_nul && !service->allow_encoded_nul) {
+        json_error_send(req, 400, "Bad Request", "encoded NUL in path", service->name);
+        return 0;
+    }
+    return 1;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     const pd_config_t *conf = ((proxy_handler_t *)self)->conf;
     pd_worker_t *worker = worker_of(req->conn->ctx);
-    /* normalised: "/a/../weather/today" is "/weather/today", never a path under "a" */
-    h2o_iovec_t path = req->path_normalized, name, rest;
-    const char *slash;
+    const char *q = memchr(req->input.path.base, '?', req->input.path.len), *why;
+    size_t path_len = q != NULL ? (size_t)(q - req->input.path.base) : req->input.path.len;
+    h2o_iovec_t query = h2o_iovec_init(q != NULL ? q : "", req->input.path.len - path_len), key;
     pd_service_t *service;
+    pd_path_t path;
 
     worker_track_request(worker, req);
-    name = h2o_iovec_init(path.base + 1, path.len - 1);
-    if ((slash = memchr(name.base, '/', name.len)) != NULL)
-        name.len = slash - name.base;
-    rest = h2o_iovec_init(name.base + name.len, path.base + path.len - (name.base + name.len));
-    if ((service = snapshot_lookup(worker_snapshot(worker), name.base, name.len)) == NULL ||
-        is_hidden_auth_service(conf, service)) {
-        const char *shown = h2o_strdup(&req->pool, name.base, name.len).base;
-        char why[256];
-        /* a name that cannot be a service is not echoed into logs and answers */
-        json_error_send(req, 404, "Not Found", "unknown service",
-                        service_check_name(shown, why, sizeof(why)) == 0 ? shown : NULL);
+    if (request_check(req, conf) != 0)
+        return 0;
+    if (request_path_canonicalize(&req->pool, req->input.path.base, path_len, &path, &why) != 0) {
+        json_error_send(req, 400, "Bad Request", why, NULL);
         return 0;
     }
-    if (rest.len == 0) {
-        redirect_to_root(req, name);
+    if ((service = route(req, conf, worker, &path)) == NULL)
+        return 0;
+    if (path.rest.len == 0) {
+        redirect_to_root(req, path.name, query);
         return 0;
     }
+    if (!encoding_allowed(req, service, &path))
+        return 0;
     hold_service(req, service);
-    if (!conf->auth.enabled) {
-        proxy_forward(req, worker, service, raw_rest(req, 1 + name.len), query_of(req));
+    request_headers_scrub(req, conf);
+    set_forwarded_headers(req, service);
+    /* without forward auth, and for the auth service itself (public: true), the key is the service's */
+    if (!conf->auth.enabled || strcmp(service->name, conf->auth.service) == 0) {
+        proxy_forward(req, worker, service, path.rest, query);
         return 0;
     }
-    if (strcmp(service->name, conf->auth.service) == 0) { /* public: true; the key is meant for it */
-        proxy_forward(req, worker, service, raw_rest(req, 1 + name.len), query_of(req));
-        return 0;
-    }
-    h2o_iovec_t key, query = auth_scrub_request(req, &key);
+    query = auth_strip_key(req, query, &key); /* no service ever sees the key */
     if (service->auth)
-        auth_begin(req, worker, service, raw_rest(req, 1 + name.len), query, key); /* forwards once allowed */
+        auth_begin(req, worker, service, &path, query, key); /* forwards once allowed */
     else
-        proxy_forward(req, worker, service, raw_rest(req, 1 + name.len), query);
+        proxy_forward(req, worker, service, path.rest, query);
     return 0;
 }
 

@@ -70,6 +70,8 @@ typedef struct pd_service {
     uint64_t timeout_ms;     /* 0: the settings' upstream io_timeout */
     int auth;                /* 0: a public service, no forward-auth check ("auth: false") */
     int public;              /* 1: routed through the front end even when it is the auth service */
+    int allow_encoded_slash; /* 1: "%2F" (and '\\', "%5C") may appear inside a path segment */
+    int allow_encoded_nul;   /* 1: "%00" may appear in the path */
     int refcnt;              /* atomic */
     char *buf;               /* owns the strings that upstream and location_match point into */
 } pd_service_t;
@@ -82,6 +84,16 @@ typedef struct pd_snapshot {
     uint64_t version;
     int refcnt; /* atomic */
 } pd_snapshot_t;
+
+/* A request's path in its one canonical form (request_path.c), in the request's pool:
+ * routed, shown to the auth service, in the cache key and sent upstream. */
+typedef struct pd_path {
+    h2o_iovec_t path; /* "/weather/today", NUL-terminated; no query */
+    h2o_iovec_t name; /* "weather": the first segment, inside path */
+    h2o_iovec_t rest; /* "/today": what follows the name, inside path; "" for "/weather" */
+    int encoded_slash; /* an encoded slash or a backslash inside a segment */
+    int encoded_nul;   /* "%00" */
+} pd_path_t;
 
 /* A parsed YAML document with the file it came from, for error messages. */
 typedef struct pd_yaml_doc {
@@ -156,6 +168,8 @@ typedef struct pd_service_opts {
     uint64_t timeout_ms;
     int auth;
     int public;
+    int allow_encoded_slash;
+    int allow_encoded_nul;
 } pd_service_opts_t;
 
 /* service.c */
@@ -212,9 +226,20 @@ pd_upstreams_t *worker_upstreams(pd_worker_t *worker);
 void worker_track_request(pd_worker_t *worker, h2o_req_t *req);
 pd_auth_worker_t *worker_auth(pd_worker_t *worker);
 
+/* request_path.c */
+int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, pd_path_t *path, const char **why);
+
+/* request_check.c */
+int request_check(h2o_req_t *req, const pd_config_t *conf);
+
+/* request_headers.c */
+void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf);
+
 /* proxy.c */
 void proxy_register(h2o_pathconf_t *pathconf, const pd_config_t *conf);
 void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query);
+h2o_iovec_t proxy_client_host(h2o_req_t *req);
+h2o_iovec_t proxy_client_address(h2o_req_t *req, char *buf, size_t len);
 
 /* auth_client.c */
 typedef struct pd_auth_client pd_auth_client_t;
@@ -234,15 +259,17 @@ void auth_cache_clear(void);
 size_t auth_cache_count(void);
 
 /* What a check shows the auth service; its digest names the check and the decision. */
+/* Everything in it is in the digest: a decision is reused only for what the auth
+ * service was shown (issue 7). */
 typedef struct pd_auth_input {
-    h2o_iovec_t key, authorization, method, uri, client;
+    h2o_iovec_t key, authorization, method, uri, client, host;
 } pd_auth_input_t;
 
 /* auth_check.c */
 void auth_check_init(const pd_config_t *conf);
 pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg);
 void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_service_t *service,
-                      pd_service_t *auth_service, const pd_auth_input_t *in, h2o_iovec_t host);
+                      pd_service_t *auth_service, const pd_auth_input_t *in);
 
 /* auth.c */
 void auth_decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision_t *d, uint64_t ttl);
@@ -250,8 +277,9 @@ void auth_init(const pd_config_t *conf);
 pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx);
 void auth_worker_dispose(pd_auth_worker_t *aw);
 void auth_worker_free(pd_auth_worker_t *aw);
-h2o_iovec_t auth_scrub_request(h2o_req_t *req, h2o_iovec_t *key);
-void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query, h2o_iovec_t key);
+h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key);
+void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, const pd_path_t *path, h2o_iovec_t query,
+                h2o_iovec_t key);
 
 /* change_queue.c */
 typedef struct pd_change_queue pd_change_queue_t;

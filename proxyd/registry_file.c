@@ -78,7 +78,8 @@ static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
 
     if (!emit_scalar(em, service->name))
         return 0;
-    if (service->timeout_ms == 0 && service->auth && !service->public)
+    if (service->timeout_ms == 0 && service->auth && !service->public && !service->allow_encoded_slash &&
+        !service->allow_encoded_nul)
         return emit_scalar(em, service->url);
     yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_MAPPING_STYLE);
     ok = yaml_emitter_emit(em, &ev) && emit_scalar(em, "url") && emit_scalar(em, service->url);
@@ -90,6 +91,10 @@ static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
         ok = emit_scalar(em, "auth") && emit_scalar(em, "false");
     if (ok && service->public)
         ok = emit_scalar(em, "public") && emit_scalar(em, "true");
+    if (ok && service->allow_encoded_slash)
+        ok = emit_scalar(em, "allow_encoded_slash") && emit_scalar(em, "true");
+    if (ok && service->allow_encoded_nul)
+        ok = emit_scalar(em, "allow_encoded_nul") && emit_scalar(em, "true");
     yaml_mapping_end_event_initialize(&ev);
     return ok && yaml_emitter_emit(em, &ev);
 }

@@ -101,8 +101,14 @@ int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text,
         return parse_bool(key, text, &opts->auth, err, errlen);
     } else if (strcmp(key, "public") == 0) {
         return parse_bool(key, text, &opts->public, err, errlen);
+    } else if (strcmp(key, "allow_encoded_slash") == 0) {
+        return parse_bool(key, text, &opts->allow_encoded_slash, err, errlen);
+    } else if (strcmp(key, "allow_encoded_nul") == 0) {
+        return parse_bool(key, text, &opts->allow_encoded_nul, err, errlen);
     } else {
-        return snprintf(err, errlen, "%s: unknown option (known: url, timeout, auth, public)", key), -1;
+        return snprintf(err, errlen, "%s: unknown option (known: url, timeout, auth, public, allow_encoded_slash, allow_encoded_nul)",
+                        key),
+               -1;
     }
     return 0;
 }
@@ -121,6 +127,10 @@ json_t *service_to_json(const pd_service_t *service)
         json_object_set_new(obj, "auth", json_false());
     if (service->public)
         json_object_set_new(obj, "public", json_true());
+    if (service->allow_encoded_slash)
+        json_object_set_new(obj, "allow_encoded_slash", json_true());
+    if (service->allow_encoded_nul)
+        json_object_set_new(obj, "allow_encoded_nul", json_true());
     return obj;
 }
 
@@ -142,6 +152,8 @@ pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char 
     service->timeout_ms = opts->timeout_ms;
     service->auth = opts->auth;
     service->public = opts->public;
+    service->allow_encoded_slash = opts->allow_encoded_slash;
+    service->allow_encoded_nul = opts->allow_encoded_nul;
     if ((service->name = strdup(name)) == NULL || (service->url = strdup(url)) == NULL)
         fatal("%s", __func__);
     if (asprintf(&service->path_prefix, "/%s/", name) < 0)

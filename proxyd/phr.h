@@ -1,0 +1,19 @@
+/* phr.h: picohttpparser's interface. libh2o 2.2.5 exports the parser (nm -D libh2o.so)
+ * but Debian's libh2o-dev does not install its header, so its declarations are here. */
+#ifndef PROXYD_PHR_H
+#define PROXYD_PHR_H
+
+#include <stddef.h>
+
+struct phr_header {
+    const char *name; /* NULL for an obs-folded continuation line */
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* Returns the length of the head, -1 for a parse error, -2 for an incomplete head. */
+int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path, size_t *path_len,
+                      int *minor_version, struct phr_header *headers, size_t *num_headers, size_t last_len);
+
+#endif

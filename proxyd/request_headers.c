@@ -1,0 +1,62 @@
+/* request_headers.c: the client's headers as a service may see them: what only proxyd or the auth service sets is removed, in one
+ * pass. */
+#include <string.h>
+#include "proxyd.h"
+
+/* Set by proxyd itself (or by the auth service's answer): a client's copy would be
+ * trusted upstream. X-Forwarded-Method/-Uri/-Service are what proxyd shows the auth
+ * service; a service that is itself an auth service must not be fooled by them. */
+static const char *const proxy_owned[] = {"forwarded",          "x-real-ip",        "x-forwarded-for",     "x-forwarded-host",
+                                          "x-forwarded-proto",  "x-forwarded-port", "x-forwarded-prefix",  "x-forwarded-server",
+                                          "x-forwarded-method", "x-forwarded-uri",  "x-forwarded-service", NULL};
+
+/* Compares a header name the way CGI, WSGI, PHP and Rack see it (HTTP_X_USER):
+ * case-insensitive, with '-' and '_' alike. `lower` is lower case, with '-'. */
+static int same_cgi_name(const h2o_iovec_t *name, const char *lower)
+{
+    size_t i;
+
+    for (i = 0; i < name->len; i++) {
+        char c = name->base[i];
+        if (c == '_')
+            c = '-';
+        else if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        if (lower[i] == '\0' || (lower[i] == '_' ? '-' : lower[i]) != c)
+            return 0;
+    }
+    return lower[i] == '\0';
+}
+
+static int is_listed(const h2o_iovec_t *name, const char *const *list, size_t count)
+{
+    size_t i;
+
+    for (i = 0; i < count && list[i] != NULL; i++)
+        if (same_cgi_name(name, list[i]))
+            return 1;
+    return 0;
+}
+
+static int is_dropped(const h2o_header_t *h, const pd_config_t *conf)
+{
+    /* nginx's underscores_in_headers off: X_User would reach a CGI app as HTTP_X_USER */
+    if (!conf->client.underscores_in_headers && memchr(h->name->base, '_', h->name->len) != NULL)
+        return 1;
+    return is_listed(h->name, proxy_owned, SIZE_MAX) ||
+           is_listed(h->name, (const char *const *)conf->auth.copy_headers, conf->auth.num_copy_headers);
+}
+
+/* Removes from `req` every header a client may not set (issue 7): a new list is
+ * built in one pass, since deleting one by one is quadratic in the header count. */
+void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf)
+{
+    h2o_headers_t kept = {NULL, 0, 0};
+    size_t i;
+
+    h2o_vector_reserve(&req->pool, &kept, req->headers.size);
+    for (i = 0; i < req->headers.size; i++)
+        if (!is_dropped(&req->headers.entries[i], conf))
+            kept.entries[kept.size++] = req->headers.entries[i];
+    req->headers = kept;
+}

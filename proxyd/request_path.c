@@ -1,0 +1,212 @@
+/* request_path.c: the one canonical path of a request: what is routed, shown to the auth service, cached and sent upstream. */
+#include <string.h>
+#include "proxyd.h"
+
+/* Issue 7: a path that means one thing to proxyd and another to the service is an
+ * auth bypass ("/docs//../internal" routed to docs, served by nginx as /internal).
+ * So the path is put into one form before anything looks at it (RFC 3986 §6.2.2):
+ * - %XX of an unreserved character is decoded, every other %XX kept in upper case;
+ *   a malformed %XX is an error;
+ * - bytes that may not appear raw in a path (non-ASCII, '"', '<', '#', ...) are
+ *   percent-encoded; a space or control character is an error;
+ * - empty segments ("//") are merged;
+ * - "." and ".." are resolved, also written as "%2e%2e" or followed by an encoded
+ *   slash ("..%2f"); a ".." that would leave "/<service>/" is an error;
+ * - "..;x" (a dot-segment with parameters, which Tomcat treats as "..") is an error;
+ * - an encoded slash or backslash that is not next to a dot-segment stays encoded
+ *   inside its segment, and an encoded NUL stays "%00": both are flagged, and only
+ *   a service that opts in accepts them.
+ * Every step is one pass over the input: the work is linear in its length. */
+
+typedef struct piece {
+    const char *raw; /* between two separators, as sent */
+    size_t len;
+    int encoded_sep; /* preceded by "%2F" rather than '/' */
+    int dot;         /* 1: ".", 2: "..", after decoding; 0: neither */
+} piece_t;
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~';
+}
+
+/* Characters RFC 3986 allows raw in a path segment besides unreserved ones. */
+static int is_path_delim(unsigned char c)
+{
+    return c != '\0' && strchr("!$&'()*+,;=:@", c) != NULL;
+}
+
+/* "%2F" or "%2f" at p (with `end` the end of the input). */
+static int is_encoded_slash(const char *p, const char *end)
+{
+    return end - p >= 3 && p[0] == '%' && p[1] == '2' && (p[2] == 'F' || p[2] == 'f');
+}
+
+/* Appends the canonical form of `p[0..len)` to `out`; sets flags; -1 on bad input. */
+static int canon_piece(const char *p, size_t len, h2o_iovec_t *out, pd_path_t *path, const char **why)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = p[i];
+        if (c == '%') {
+            int hi, lo;
+            if (len - i < 3 || (hi = hex_value(p[i + 1])) < 0 || (lo = hex_value(p[i + 2])) < 0) {
+                *why = "invalid percent-encoding in path";
+                return -1;
+            }
+            c = (unsigned char)(hi * 16 + lo);
+            i += 2;
+            if (is_unreserved(c)) {
+                out->base[out->len++] = c;
+                continue;
+            }
+            if (c == 0)
+                path->encoded_nul = 1;
+            else if (c == '\\')
+                path->encoded_slash = 1;
+        } else if (c <= 0x20 || c == 0x7f) {
+            *why = "space or control character in path";
+            return -1;
+        } else if (is_unreserved(c) || is_path_delim(c)) {
+            out->base[out->len++] = c;
+            continue;
+        } else if (c == '\\') {
+            path->encoded_slash = 1; /* a separator to some servers */
+        }
+        out->base[out->len++] = '%';
+        out->base[out->len++] = hex[c >> 4];
+        out->base[out->len++] = hex[c & 15];
+    }
+    return 0;
+}
+
+/* 1 for ".", 2 for "..", after decoding "%2e"; -1 for a dot-segment with parameters. */
+static int dot_kind(const char *p, size_t len)
+{
+    size_t i, dots = 0;
+
+    for (i = 0; i < len && dots <= 2;) {
+        if (p[i] == '.') {
+            i++;
+        } else if (len - i >= 3 && p[i] == '%' && p[i + 1] == '2' && (p[i + 2] == 'e' || p[i + 2] == 'E')) {
+            i += 3;
+        } else {
+            break;
+        }
+        dots++;
+    }
+    if (dots == 0 || dots > 2)
+        return 0;
+    if (i == len)
+        return (int)dots;
+    return p[i] == ';' ? -1 : 0;
+}
+
+/* Splits the raw path (no query) at '/' and "%2F" into `pieces`; returns their number. */
+static size_t split(const char *raw, size_t len, piece_t *pieces)
+{
+    const char *p = raw + 1, *end = raw + len, *start = p;
+    size_t n = 0;
+    int encoded = 0;
+
+    for (;; p++) {
+        int at_slash = p < end && *p == '/', at_encoded = p < end && is_encoded_slash(p, end);
+        if (p < end && !at_slash && !at_encoded)
+            continue;
+        pieces[n++] = (piece_t){start, p - start, encoded, dot_kind(start, p - start)};
+        if (p == end)
+            break;
+        encoded = at_encoded;
+        if (at_encoded)
+            p += 2;
+        start = p + 1;
+    }
+    return n;
+}
+
+static void start_segment(h2o_iovec_t *out, size_t *segment_at, size_t *depth)
+{
+    segment_at[(*depth)++] = out->len;
+    out->base[out->len++] = '/';
+}
+
+/* Sets path->name and path->rest: "/weather/today" is "weather" and "/today". */
+static void split_name(pd_path_t *path)
+{
+    const char *slash = memchr(path->path.base + 1, '/', path->path.len - 1);
+
+    path->name =
+        h2o_iovec_init(path->path.base + 1, (slash != NULL ? slash : path->path.base + path->path.len) - path->path.base - 1);
+    path->rest = h2o_iovec_init(path->name.base + path->name.len, path->path.len - 1 - path->name.len);
+}
+
+/* Canonicalises `raw` (the path as sent, without its query) into `path`, in `pool`.
+ * Returns 0, or -1 with `why` set: the request is then answered with 400. */
+int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, pd_path_t *path, const char **why)
+{
+    piece_t *pieces;
+    size_t *segment_at, num_pieces, depth = 0, i;
+    h2o_iovec_t out;
+    int in_segment = 0, ends_with_slash = 0;
+
+    memset(path, 0, sizeof(*path));
+    if (len == 0 || raw[0] != '/') {
+        *why = "not an absolute path";
+        return -1;
+    }
+    pieces = h2o_mem_alloc_pool(pool, (len + 1) * sizeof(*pieces));
+    segment_at = h2o_mem_alloc_pool(pool, (len + 1) * sizeof(*segment_at));
+    out = h2o_iovec_init(h2o_mem_alloc_pool(pool, 3 * len + 2), 0);
+    num_pieces = split(raw, len, pieces);
+    for (i = 0; i < num_pieces; i++) {
+        piece_t *pc = &pieces[i];
+        if (pc->dot < 0) {
+            *why = "dot-segment with parameters in path";
+            return -1;
+        }
+        /* an encoded slash beside a dot-segment separates ("..%2f" is "../"); elsewhere it is part of a segment */
+        if (pc->encoded_sep && pc->dot == 0 && pieces[i - 1].dot == 0) {
+            path->encoded_slash = 1;
+            if (!in_segment)
+                start_segment(&out, segment_at, &depth);
+            memcpy(out.base + out.len, "%2F", 3);
+            out.len += 3;
+        } else if (pc->dot == 2) {
+            if (depth <= 1) { /* would leave "/<service>/" */
+                *why = "path climbs above its service";
+                return -1;
+            }
+            out.len = segment_at[--depth];
+            in_segment = 0, ends_with_slash = 1;
+            continue;
+        } else if (pc->dot == 1 || pc->len == 0) {
+            in_segment = 0, ends_with_slash = 1;
+            continue;
+        } else {
+            start_segment(&out, segment_at, &depth);
+        }
+        if (canon_piece(pc->raw, pc->len, &out, path, why) != 0)
+            return -1;
+        in_segment = 1, ends_with_slash = 0;
+    }
+    if (ends_with_slash || out.len == 0)
+        out.base[out.len++] = '/';
+    out.base[out.len] = '\0';
+    path->path = out;
+    split_name(path);
+    return 0;
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""h2request.py: one raw HTTP/2 request (cleartext, prior knowledge) with headers no
+well-behaved client would send: many copies, spaces, control characters. Prints
+{"status": ..., "headers": {...}, "body": ...} or {"error": ...} as JSON.
+
+usage: h2request.py PORT SPEC.json   where SPEC is
+  {"method": "GET", "path": "/x", "authority": "a",
+   "headers": [["name", "value"], ...], "repeat": [["x-user", "admin", 80000]]}
+"""
+import json
+import socket
+import sys
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+
+
+def main():
+    port = int(sys.argv[1])
+    spec = json.loads(open(sys.argv[2]).read()) if sys.argv[2] != '-' else json.load(sys.stdin)
+    headers = [(':method', spec.get('method', 'GET')), (':path', spec['path']), (':scheme', 'http'),
+               (':authority', spec.get('authority', '127.0.0.1'))]
+    headers += [tuple(h) for h in spec.get('headers', [])]
+    for name, value, count in spec.get('repeat', []):
+        headers += [(name, value)] * count
+    body = spec.get('body', '').encode()
+
+    config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
+                                       normalize_outbound_headers=False, validate_inbound_headers=False)
+    conn = h2.connection.H2Connection(config=config)
+    conn.max_outbound_frame_size = 16384
+    sock = socket.create_connection(('127.0.0.1', port), timeout=spec.get('timeout', 10))
+    conn.initiate_connection()
+    conn.send_headers(1, headers, end_stream=not body)
+    if body:
+        conn.send_data(1, body, end_stream=True)
+    sock.sendall(conn.data_to_send())
+
+    result = {'headers': {}}
+    chunks = []
+    started = time.time()
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                result.setdefault('error', 'closed')
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    for name, value in event.headers:
+                        name, value = name.decode(), value.decode()
+                        if name == ':status':
+                            result['status'] = int(value)
+                        else:
+                            result['headers'][name] = value
+                elif isinstance(event, h2.events.DataReceived):
+                    chunks.append(event.data)
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    result['body'] = b''.join(chunks).decode('utf-8', 'replace')
+                elif isinstance(event, h2.events.StreamReset):
+                    result['error'] = 'reset %d' % event.error_code
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    result.setdefault('error', 'goaway %d' % event.error_code)
+            sock.sendall(conn.data_to_send())
+            if 'body' in result or 'error' in result:
+                break
+    except socket.timeout:
+        result['error'] = 'timeout'
+    except (ConnectionError, h2.exceptions.ProtocolError) as e:
+        result.setdefault('error', type(e).__name__)
+    result['seconds'] = round(time.time() - started, 3)
+    print(json.dumps(result))
+
+
+main()
