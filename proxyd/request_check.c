@@ -99,6 +99,9 @@ static int check_http1_framing(h2o_req_t *req)
         return reject(req, 400, "Bad Request", "both Transfer-Encoding and Content-Length");
     if (num_te > 1)
         return reject(req, 400, "Bad Request", "repeated Transfer-Encoding");
+    /* RFC 9112 §6.1: an HTTP/1.0 peer cannot mean chunked; its framing is faulty */
+    if (num_te != 0 && minor_version == 0)
+        return reject(req, 400, "Bad Request", "Transfer-Encoding in an HTTP/1.0 request");
     return 0;
 }
 

@@ -176,6 +176,12 @@ subtest 'request smuggling: conflicting framing is refused and the connection cl
         . "Connection: close\r\n\r\nhello");
     is $status, 200, 'a repeated identical Content-Length is one';
     is eval { decode_json($body)->{body} }, 'hello', 'and the body arrives';
+    ($status, $head, $body, $all) = raw($port, "POST /pub/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        . "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n$smuggled");
+    is $status, 400, 'Transfer-Encoding twice: 400';
+    ($status, $head, $body, $all) = raw($port, "POST /pub/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+        . "5\r\nhello\r\n0\r\n\r\n");
+    is $status, 400, 'Transfer-Encoding from an HTTP/1.0 client: 400';
     ($status, $head, $body) = raw($port, "GET /pub/x HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\nConnection: close\r\n\r\n");
     is $status, 400, 'an obs-folded header line: 400';
     is decode_json($body)->{error}, 'folded or nameless header field', 'named';
