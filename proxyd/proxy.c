@@ -40,19 +40,14 @@ h2o_iovec_t proxy_client_address(h2o_req_t *req, char *buf, size_t len)
     return h2o_iovec_init(buf, strlen(buf));
 }
 
-/* proxyd's own forwarding headers; request_headers_scrub() removed the client's copies. */
+/* proxyd's own forwarding headers; request_headers_scrub() removed the client's copies.
+ * libh2o adds X-Forwarded-For and X-Forwarded-Proto itself. */
 static void set_forwarded_headers(h2o_req_t *req, pd_service_t *service)
 {
     h2o_iovec_t host = proxy_client_host(req);
-    char addr[INET6_ADDRSTRLEN];
-    h2o_iovec_t peer = proxy_client_address(req, addr, sizeof(addr));
 
     if (host.base != NULL)
         h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, NULL, host.base, host.len);
-    if (peer.base != NULL) {
-        peer = h2o_strdup(&req->pool, peer.base, peer.len);
-        h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-real-ip"), 0, NULL, peer.base, peer.len);
-    }
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-prefix"), 0, NULL, service->path_prefix,
                           strlen(service->path_prefix) - 1);
 }
