@@ -176,7 +176,8 @@ static void run_reload(pd_change_queue_t *q, op_t *op)
 }
 
 /* An operator's edit on disk is read before API changes are applied over it, so the
- * API never writes back a stale copy (see proxyd(8)). 0, or -1 when it is invalid. */
+ * API never writes back a stale copy (see proxyd(8)). 0, or -1 when it is invalid,
+ * blank or drops every service: then the API answers 409 and leaves it be. */
 static int catch_up_with_file(pd_change_queue_t *q)
 {
     char err[1024];
@@ -184,9 +185,9 @@ static int catch_up_with_file(pd_change_queue_t *q)
     if (!registry_file_changed(q->rf))
         return 0;
     log_info("%s changed on disk: reading it before the API change", q->rf->path);
-    if (registry_file_reload(q->rf, err, sizeof(err)) != 0)
+    if (registry_file_catch_up(q->rf, err, sizeof(err)) != 0)
         return 0;
-    snprintf(q->err, sizeof(q->err), "%s changed on disk and is invalid; fix it or reload: %s", q->rf->path, err);
+    snprintf(q->err, sizeof(q->err), "%s changed on disk and cannot be built on; fix it or reload: %s", q->rf->path, err);
     return -1;
 }
 

@@ -195,6 +195,8 @@ int main(int argc, char **argv)
         auth_init(&conf);
     else
         log_warnx("no auth: key in %s: forward auth is off, requests reach services unchecked", file);
+    if (snap->num_services == 0)
+        log_warnx("%s has no services: every request gets 404 until one is added", conf.registry);
     registry_publish(snap, 0);
     setup_h2o(&globalconf, &conf);
     run(&conf, &globalconf, &rf);

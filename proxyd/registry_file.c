@@ -40,16 +40,26 @@ int registry_file_changed(pd_registry_file_t *rf)
            st.st_mtim.tv_sec != rf->seen_mtime.tv_sec || st.st_mtim.tv_nsec != rf->seen_mtime.tv_nsec;
 }
 
-/* The file as a new snapshot (version 0, one reference), or NULL with `err`. */
+/* The file as a new snapshot (version 0, one reference), or NULL with `err`; `st`
+ * is what the file was before it was read. stat first: an edit racing the read
+ * then looks like a change next time, never the reverse. */
+static pd_snapshot_t *read_file(pd_registry_file_t *rf, struct stat *st, int *blank, char *err, size_t errlen)
+{
+    if (stat(rf->path, st) != 0) {
+        snprintf(err, errlen, "%s: %s", rf->path, strerror(errno));
+        return NULL;
+    }
+    return registry_load(rf->path, blank, err, errlen);
+}
+
+/* Start-up: a blank file is a registry without services. */
 pd_snapshot_t *registry_file_load(pd_registry_file_t *rf, char *err, size_t errlen)
 {
     struct stat st;
-    int have_stat;
+    int blank;
     pd_snapshot_t *snap;
 
-    /* stat first: an edit racing the read then looks like a change next time, never the reverse */
-    have_stat = stat(rf->path, &st) == 0;
-    if ((snap = registry_load(rf->path, err, errlen)) != NULL && have_stat)
+    if ((snap = read_file(rf, &st, &blank, err, errlen)) != NULL)
         remember(rf, &st);
     return snap;
 }
@@ -191,22 +201,66 @@ fail:
     return -1;
 }
 
-/* SIGHUP and POST /reload: a valid file replaces the running registry in one step;
- * an invalid one changes nothing. Returns the new version, or 0 with `err`. */
-uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen)
+static size_t running_services(void)
 {
-    pd_snapshot_t *snap = registry_file_load(rf, err, errlen);
-    uint64_t version;
+    pd_snapshot_t *snap = registry_acquire();
+    size_t n = snap->num_services;
 
+    snapshot_decref(snap);
+    return n;
+}
+
+/* Why a file read while running is not applied, or NULL. A blank file is what an
+ * editor or a tool rewriting in place leaves for an instant, and never what proxyd
+ * writes (no services is `{}`): once running it is never a registry ("Close the
+ * holes in the gate", item 13). Nor does an API change build on a hand edit that
+ * drops every running service: that takes a reload. */
+static const char *refusal(pd_snapshot_t *snap, int blank, int catch_up)
+{
+    if (blank)
+        return "is empty (being rewritten?); write {} for a registry without services";
+    if (catch_up && snap->num_services == 0 && running_services() != 0)
+        return "has no services; an API change does not build on that, a reload empties the registry";
+    return NULL;
+}
+
+/* The file read again while running replaces the registry in one step; a file
+ * that is invalid or refused changes nothing. Returns the new version, or 0 with `err`. */
+static uint64_t reread(pd_registry_file_t *rf, int catch_up, char *err, size_t errlen)
+{
+    struct stat st;
+    int blank;
+    const char *why;
+    uint64_t version;
+    pd_snapshot_t *snap = read_file(rf, &st, &blank, err, errlen);
+
+    if (snap != NULL && (why = refusal(snap, blank, catch_up)) != NULL) {
+        snprintf(err, errlen, "%s %s", rf->path, why);
+        snapshot_decref(snap);
+        snap = NULL;
+    }
     if (snap == NULL) {
         log_warnx("reload refused, the registry is unchanged: %s", err);
         return 0;
     }
+    remember(rf, &st);
     registry_publish(snap, 0);
     version = snap->version; /* safe: only this thread publishes */
     log_info("reloaded %s: %zu service%s, version %llu", rf->path, snap->num_services, snap->num_services == 1 ? "" : "s",
              (unsigned long long)version);
     if (snap->num_services == 0)
-        log_warnx("%s is empty: every request now gets 404", rf->path);
+        log_warnx("%s has no services: every request now gets 404", rf->path);
     return version;
+}
+
+/* SIGHUP and POST /reload. */
+uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen)
+{
+    return reread(rf, 0, err, errlen);
+}
+
+/* Before an API change, when the file was edited by hand. */
+uint64_t registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen)
+{
+    return reread(rf, 1, err, errlen);
 }
