@@ -29,15 +29,19 @@ static void remember(pd_registry_file_t *rf, const struct stat *st)
     rf->seen_mtime = st->st_mtim;
 }
 
+/* Whether `st` is the file proxyd last read or wrote. */
+static int is_seen(const pd_registry_file_t *rf, const struct stat *st)
+{
+    return rf->seen_valid && st->st_dev == rf->seen_dev && st->st_ino == rf->seen_ino && st->st_size == rf->seen_size &&
+           st->st_mtim.tv_sec == rf->seen_mtime.tv_sec && st->st_mtim.tv_nsec == rf->seen_mtime.tv_nsec;
+}
+
 /* Whether the file is no longer the one proxyd last read or wrote (an operator edited it). */
 int registry_file_changed(pd_registry_file_t *rf)
 {
     struct stat st;
 
-    if (stat(rf->path, &st) != 0)
-        return 1;
-    return !rf->seen_valid || st.st_dev != rf->seen_dev || st.st_ino != rf->seen_ino || st.st_size != rf->seen_size ||
-           st.st_mtim.tv_sec != rf->seen_mtime.tv_sec || st.st_mtim.tv_nsec != rf->seen_mtime.tv_nsec;
+    return stat(rf->path, &st) != 0 || !is_seen(rf, &st);
 }
 
 /* The file as a new snapshot (version 0, one reference), or NULL with `err`; `st`
@@ -148,13 +152,11 @@ static int fsync_dir(const char *path)
     return ret;
 }
 
-/* Writes `snap` to a temporary file beside the registry, fsyncs it, renames it over
- * the registry and fsyncs the folder: a crash at any moment leaves the old file or
- * the new one, never a torn one. The registry file is untouched on failure. */
-int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, size_t errlen)
+/* Writes `snap` to a new temporary file beside the registry and fsyncs it. Returns
+ * its name (caller frees) with what it is in `st`, or NULL with errno. */
+static char *write_temp(pd_registry_file_t *rf, pd_snapshot_t *snap, struct stat *st)
 {
     char *tmp;
-    struct stat st;
     FILE *fp = NULL;
     int fd, saved, created;
 
@@ -165,32 +167,24 @@ int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, s
     if (fd == -1 || (fp = fdopen(fd, "w")) == NULL)
         goto fail;
     /* keep the operator's permissions on the file */
-    if (stat(rf->path, &st) == 0)
-        fchmod(fd, st.st_mode & 07777);
+    if (stat(rf->path, st) == 0)
+        fchmod(fd, st->st_mode & 07777);
     else
         fchmod(fd, 0644);
     if (emit_snapshot(fp, snap) != 0) {
         errno = EIO; /* libyaml's emitter sets no errno */
         goto fail;
     }
-    if (fflush(fp) != 0 || fsync(fd) != 0 || fstat(fd, &st) != 0)
+    if (fflush(fp) != 0 || fsync(fd) != 0 || fstat(fd, st) != 0)
         goto fail;
     saved = fclose(fp);
     fp = NULL;
     fd = -1;
     if (saved != 0)
         goto fail;
-    if (rename(tmp, rf->path) != 0)
-        goto fail;
-    /* the file is replaced: from here on the change has happened, whatever follows */
-    remember(rf, &st);
-    if (fsync_dir(rf->path) != 0)
-        log_warn("%s: fsync of its folder", rf->path);
-    free(tmp);
-    return 0;
+    return tmp;
 fail:
     saved = errno;
-    snprintf(err, errlen, "cannot write %s: %s", rf->path, strerror(saved));
     if (fp != NULL)
         fclose(fp);
     else if (fd != -1)
@@ -198,7 +192,68 @@ fail:
     if (created)
         unlink(tmp);
     free(tmp);
-    return -1;
+    errno = saved;
+    return NULL;
+}
+
+/* Puts `tmp` in place of the registry, unless the registry is no longer the file
+ * proxyd last read or wrote: an operator's edit landed since (gate item 14).
+ * Checked twice: before, which catches nearly every edit with nothing shown to
+ * anyone, and after the two files traded names in one step, on the one swapped
+ * out, which catches an edit renamed into place between the check and the swap;
+ * that one is swapped back. 0: replaced, `tmp` removed; 1: the edit is in place,
+ * `tmp` holds proxyd's file; -1 with errno: the same; -2: `tmp` holds the edit. */
+static int replace_unless_edited(pd_registry_file_t *rf, const char *tmp)
+{
+    struct stat st;
+
+    if (registry_file_changed(rf))
+        return 1;
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, rf->path, RENAME_EXCHANGE) != 0) {
+        /* a file system without the exchange, or the registry just removed: only
+         * an edit renamed into place between the check and here can be lost */
+        return errno == EINVAL || errno == ENOSYS ? rename(tmp, rf->path) : errno == ENOENT ? 1 : -1;
+    }
+    if (lstat(tmp, &st) == 0 && is_seen(rf, &st)) {
+        unlink(tmp);
+        return 0;
+    }
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, rf->path, RENAME_EXCHANGE) != 0) {
+        log_warn("%s was edited during an admin write and cannot be put back: the edit is in %s", rf->path, tmp);
+        return -2;
+    }
+    return 1;
+}
+
+/* Writes `snap` to a temporary file, fsyncs it, puts it in place of the registry
+ * and fsyncs the folder: a crash at any moment leaves the old file or the new
+ * one, never a torn one. Returns 0; 1 when the file changed on disk since proxyd
+ * last read or wrote it, which is then left as it is; or -1 with `err`. The
+ * registry file is untouched unless 0 is returned. */
+int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, size_t errlen)
+{
+    char *tmp;
+    struct stat st;
+    int ret;
+
+    if ((tmp = write_temp(rf, snap, &st)) == NULL) {
+        snprintf(err, errlen, "cannot write %s: %s", rf->path, strerror(errno));
+        return -1;
+    }
+    if ((ret = replace_unless_edited(rf, tmp)) == 0) {
+        /* the file is replaced: from here on the change has happened, whatever follows */
+        remember(rf, &st);
+        if (fsync_dir(rf->path) != 0)
+            log_warn("%s: fsync of its folder", rf->path);
+    } else if (ret == 1) {
+        snprintf(err, errlen, "%s changed on disk during the write and was not overwritten", rf->path);
+    } else {
+        snprintf(err, errlen, "cannot write %s: %s", rf->path, ret == -2 ? "an edit on disk is in the way" : strerror(errno));
+    }
+    if (ret != 0 && ret != -2)
+        unlink(tmp);
+    free(tmp);
+    return ret < 0 ? -1 : ret;
 }
 
 static size_t running_services(void)
