@@ -186,6 +186,7 @@ int main(int argc, char **argv)
         config_free(&conf);
         return 0;
     }
+    registry_file_remove_stale(&rf);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGUSR1, SIG_IGN); /* logrotate's habit; proxyd logs to stderr and has nothing to reopen */
     signal(SIGUSR2, SIG_IGN);

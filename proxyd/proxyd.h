@@ -178,6 +178,7 @@ int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, s
 int registry_file_changed(pd_registry_file_t *rf);
 uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen);
 uint64_t registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen);
+void registry_file_remove_stale(pd_registry_file_t *rf);
 
 /* token.c */
 char *token_load(const char *file, char *err, size_t errlen);

@@ -1,4 +1,5 @@
 /* registry_file.c: services.yaml on disk: load, atomic save, and noticing edits made by hand. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -152,6 +153,55 @@ static int fsync_dir(const char *path)
     return ret;
 }
 
+/* Whether `name` is one of write_temp's files for the registry named `base`: `base`,
+ * a dot and the six letters or digits mkstemp puts in place of XXXXXX. */
+static int is_temp_name(const char *name, const char *base)
+{
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t len = strlen(base);
+
+    return strncmp(name, base, len) == 0 && name[len] == '.' && strlen(name + len + 1) == 6 && strspn(name + len + 1, chars) == 6;
+}
+
+static void remove_stale_in(DIR *dir, const char *folder, const char *base)
+{
+    struct dirent *de;
+    struct stat st;
+
+    while ((de = readdir(dir)) != NULL) {
+        if (!is_temp_name(de->d_name, base) || fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+            log_info("removed %s/%s, left by an interrupted write", folder, de->d_name);
+        else
+            log_warn("%s/%s: left by an interrupted write, cannot be removed", folder, de->d_name);
+    }
+}
+
+/* Removes the temporary files that writes cut short (kill -9, a power cut) left
+ * beside the registry (gate item 15). At start only, before any write of this
+ * process could be in flight; only regular files named as write_temp names them. */
+void registry_file_remove_stale(pd_registry_file_t *rf)
+{
+    char *folder_copy = strdup(rf->path), *base_copy = strdup(rf->path);
+    const char *folder, *base;
+    DIR *dir;
+
+    if (folder_copy == NULL || base_copy == NULL)
+        fatal("%s", __func__);
+    folder = dirname(folder_copy);
+    base = basename(base_copy);
+    if ((dir = opendir(folder)) != NULL) {
+        remove_stale_in(dir, folder, base);
+        closedir(dir);
+    } else {
+        log_warn("%s: cannot look for temporary files left by interrupted writes", folder);
+    }
+    free(folder_copy);
+    free(base_copy);
+}
+
 /* Writes `snap` to a new temporary file beside the registry and fsyncs it. Returns
  * its name (caller frees) with what it is in `st`, or NULL with errno. */
 static char *write_temp(pd_registry_file_t *rf, pd_snapshot_t *snap, struct stat *st)
@@ -160,7 +210,7 @@ static char *write_temp(pd_registry_file_t *rf, pd_snapshot_t *snap, struct stat
     FILE *fp = NULL;
     int fd, saved, created;
 
-    if (asprintf(&tmp, "%s.XXXXXX", rf->path) < 0)
+    if (asprintf(&tmp, "%s.XXXXXX", rf->path) < 0) /* is_temp_name knows this pattern */
         fatal("%s", __func__);
     fd = mkstemp(tmp);
     created = fd != -1;
