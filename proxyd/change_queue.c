@@ -6,6 +6,10 @@
 
 typedef enum { OP_PUT, OP_DELETE, OP_RELOAD } op_kind_t;
 
+/* Writes of one batch that may find services.yaml edited by hand before it is
+ * answered with 409: each time, the edit is read and the batch applied on top. */
+#define MAX_WRITE_ATTEMPTS 3
+
 /* One submitted change. It outlives its request if the client goes away: a change
  * that was accepted is applied either way, only the answer is dropped. */
 typedef struct op {
@@ -30,8 +34,9 @@ struct pd_change_queue {
     pd_snapshot_t *next; /* what the write in flight puts into the file */
     uint64_t next_version;
     uv_work_t work;
-    int write_failed;
-    char err[2048]; /* why the last write or catch-up failed */
+    int write_result;   /* registry_file_save's */
+    int write_attempts; /* of the batch in `writing` */
+    char err[2048];     /* why the last write or catch-up failed */
     void (*on_idle)(void *);
     void *on_idle_data;
 };
@@ -143,11 +148,13 @@ static int if_match_holds(const char *if_match, uint64_t version)
     return strcmp(if_match, quoted) == 0 || (strlen(if_match) == strlen(quoted) - 2 && strncmp(if_match, quoted + 1, strlen(if_match)) == 0);
 }
 
-/* The answer to a change that was written (ok) or whose write failed. */
-static void answer_written(pd_change_queue_t *q, op_t *op, int ok)
+/* The answer to a change that was written (0), refused for edits on disk (1) or whose write failed (-1). */
+static void answer_written(pd_change_queue_t *q, op_t *op, int result)
 {
-    if (!ok) {
-        if (op->req != NULL)
+    if (result != 0) {
+        if (op->req != NULL && result == 1)
+            admin_send_error(op->req, 409, "Conflict", NULL, "%s; the registry is unchanged, try again", q->err);
+        else if (op->req != NULL)
             admin_send_error(op->req, 500, "Internal Server Error", NULL, "%s; the registry is unchanged", q->err);
         return;
     }
@@ -176,7 +183,8 @@ static void run_reload(pd_change_queue_t *q, op_t *op)
 }
 
 /* An operator's edit on disk is read before API changes are applied over it, so the
- * API never writes back a stale copy (see proxyd(8)). 0, or -1 when it is invalid. */
+ * API never writes back a stale copy (see proxyd(8)). 0, or -1 when it is invalid,
+ * blank or drops every service: then the API answers 409 and leaves it be. */
 static int catch_up_with_file(pd_change_queue_t *q)
 {
     char err[1024];
@@ -184,9 +192,9 @@ static int catch_up_with_file(pd_change_queue_t *q)
     if (!registry_file_changed(q->rf))
         return 0;
     log_info("%s changed on disk: reading it before the API change", q->rf->path);
-    if (registry_file_reload(q->rf, err, sizeof(err)) != 0)
+    if (registry_file_catch_up(q->rf, err, sizeof(err)) != 0)
         return 0;
-    snprintf(q->err, sizeof(q->err), "%s changed on disk and is invalid; fix it or reload: %s", q->rf->path, err);
+    snprintf(q->err, sizeof(q->err), "%s changed on disk and cannot be built on; fix it or reload: %s", q->rf->path, err);
     return -1;
 }
 
@@ -239,22 +247,60 @@ static void on_write(uv_work_t *work)
 {
     pd_change_queue_t *q = work->data;
 
-    q->write_failed = registry_file_save(q->rf, q->next, q->err, sizeof(q->err)) != 0;
+    q->write_result = registry_file_save(q->rf, q->next, q->err, sizeof(q->err));
+}
+
+static size_t count_writing(pd_change_queue_t *q)
+{
+    h2o_linklist_t *node;
+    size_t n = 0;
+
+    for (node = q->writing.next; node != &q->writing; node = node->next)
+        n++;
+    return n;
+}
+
+/* The batch's write found services.yaml edited by hand and left it (gate item 14):
+ * its changes go back to the head of the queue, so that the next batch reads the
+ * edit and applies them again on top of it. 0 once out of attempts. */
+static int retry_after_edit(pd_change_queue_t *q)
+{
+    h2o_linklist_t *head = q->waiting.next;
+    size_t n = count_writing(q);
+
+    if (++q->write_attempts >= MAX_WRITE_ATTEMPTS) {
+        log_warnx("%s: %zu admin change%s refused with 409, the file kept changing during %d writes", q->rf->path, n,
+                  n == 1 ? "" : "s", q->write_attempts);
+        return 0;
+    }
+    log_warnx("%s changed on disk during an admin write: not overwritten; reading it and applying %zu change%s again", q->rf->path,
+              n, n == 1 ? "" : "s");
+    while (!h2o_linklist_is_empty(&q->writing)) {
+        h2o_linklist_t *node = q->writing.next;
+        h2o_linklist_unlink(node);
+        h2o_linklist_insert(head, node); /* before the changes that came meanwhile, in order */
+    }
+    return 1;
 }
 
 static void on_written(uv_work_t *work, int status)
 {
     pd_change_queue_t *q = work->data;
-    int ok = status == 0 && !q->write_failed;
+    int result = status == 0 ? q->write_result : -1;
 
-    if (ok)
+    if (result == 0)
         registry_publish(q->next, q->next_version); /* memory follows the file, never leads it */
     else
         snapshot_decref(q->next);
     q->next = NULL;
+    if (result == 1 && retry_after_edit(q)) {
+        start_batch(q);
+        return;
+    }
+    q->write_attempts = 0;
     while (!h2o_linklist_is_empty(&q->writing)) {
         op_t *op = H2O_STRUCT_FROM_MEMBER(op_t, link, q->writing.next);
-        answer_written(q, op, ok);
+        answer_written(q, op, result);
         finish(op);
     }
     start_batch(q);

@@ -186,6 +186,7 @@ int main(int argc, char **argv)
         config_free(&conf);
         return 0;
     }
+    registry_file_remove_stale(&rf);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGUSR1, SIG_IGN); /* logrotate's habit; proxyd logs to stderr and has nothing to reopen */
     signal(SIGUSR2, SIG_IGN);
@@ -195,6 +196,8 @@ int main(int argc, char **argv)
         auth_init(&conf);
     else
         log_warnx("no auth: key in %s: forward auth is off, requests reach services unchecked", file);
+    if (snap->num_services == 0)
+        log_warnx("%s has no services: every request gets 404 until one is added", conf.registry);
     registry_publish(snap, 0);
     setup_h2o(&globalconf, &conf);
     run(&conf, &globalconf, &rf);

@@ -182,7 +182,7 @@ void service_incref(pd_service_t *service);
 void service_decref(pd_service_t *service);
 
 /* registry_yaml.c */
-pd_snapshot_t *registry_load(const char *file, char *err, size_t errlen);
+pd_snapshot_t *registry_load(const char *file, int *blank, char *err, size_t errlen);
 
 /* registry_file.c */
 void registry_file_init(pd_registry_file_t *rf, const char *path);
@@ -191,6 +191,8 @@ pd_snapshot_t *registry_file_load(pd_registry_file_t *rf, char *err, size_t errl
 int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, size_t errlen);
 int registry_file_changed(pd_registry_file_t *rf);
 uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen);
+uint64_t registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen);
+void registry_file_remove_stale(pd_registry_file_t *rf);
 
 /* token.c */
 char *token_load(const char *file, char *err, size_t errlen);

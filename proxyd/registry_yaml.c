@@ -87,8 +87,10 @@ out:
     return snap;
 }
 
-/* A new snapshot (one reference, version 0) from `file`, or NULL with `err` set. */
-pd_snapshot_t *registry_load(const char *file, char *err, size_t errlen)
+/* A new snapshot (one reference, version 0) from `file`, or NULL with `err` set.
+ * `blank` tells a file with no YAML document at all (empty, or comments only),
+ * read as no services, from one that says so with `{}`. */
+pd_snapshot_t *registry_load(const char *file, int *blank, char *err, size_t errlen)
 {
     pd_yaml_doc_t yd;
     yaml_node_t *root;
@@ -96,7 +98,8 @@ pd_snapshot_t *registry_load(const char *file, char *err, size_t errlen)
 
     if (yaml_doc_load(&yd, file, err, errlen) != 0)
         return NULL;
-    if ((root = yaml_doc_root(&yd)) == NULL)
+    *blank = (root = yaml_doc_root(&yd)) == NULL;
+    if (*blank)
         snap = snapshot_new(NULL, 0);
     else
         snap = parse_services(&yd, root, err, errlen);

@@ -145,7 +145,7 @@ subtest 'POST /reload' => sub {
     is $body->{version}, $version, 'version unchanged';
     ($status, $body) = $proxyd->admin(PUT => '/services/z', '{"url":"http://127.0.0.1:1"}');
     is $status, 409, 'an API change over an invalid hand edit: 409';
-    like $body->{error}, qr{changed on disk and is invalid}, 'says why';
+    like $body->{error}, qr{changed on disk and cannot be built on; fix it or reload: .*services\.yaml:3:1: }, 'says why';
     like read_file($file), qr/\[oops/, 'the operator\'s file is not overwritten';
     write_file($file, "one: http://127.0.0.1:@{[$one->port]}\n");
     ($status) = $proxyd->admin(POST => '/reload');

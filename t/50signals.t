@@ -46,8 +46,11 @@ sleep 0.2;
 ok kill(0, $proxyd->pid), 'SIGUSR1 and SIGUSR2 (logrotate habits) do not stop proxyd';
 
 write_file($registry, '');
-hup_and_wait(qr/services\.yaml is empty: every request now gets 404/);
-is name_at('/svc/x'), 404, 'an empty registry is applied, with a warning';
+hup_and_wait(qr/reload refused, the registry is unchanged: \S*services\.yaml is empty/);
+is name_at('/svc/x'), 'two', 'an empty file (one being rewritten) is refused';
+write_file($registry, "{}\n");
+hup_and_wait(qr/services\.yaml has no services: every request now gets 404/);
+is name_at('/svc/x'), 404, 'an empty registry written as {} is applied, with a warning';
 write_file($registry, "svc: http://127.0.0.1:@{[$two->port]}\n");
 hup_and_wait(qr/reloaded .*services\.yaml: 1 service,/);
 
