@@ -130,6 +130,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                         service_check_name(shown, why, sizeof(why)) == 0 ? shown : NULL);
         return 0;
     }
+    if (body_limit_refuse(req, conf, service))
+        return 0;
     if (rest.len == 0) {
         redirect_to_root(req, name);
         return 0;

@@ -70,6 +70,7 @@ typedef struct pd_service {
     uint64_t timeout_ms;     /* 0: the settings' upstream io_timeout */
     int auth;                /* 0: a public service, no forward-auth check ("auth: false") */
     int public;              /* 1: routed through the front end even when it is the auth service */
+    size_t max_request_body; /* 0: the settings' max_request_body */
     int refcnt;              /* atomic */
     char *buf;               /* owns the strings that upstream and location_match point into */
 } pd_service_t;
@@ -134,6 +135,7 @@ void config_free(pd_config_t *conf);
 int config_parse_duration(const char *s, uint64_t *ms);
 void config_format_duration(uint64_t ms, char *buf, size_t len);
 int config_parse_size(const char *s, size_t *bytes);
+void config_format_size(size_t bytes, char *buf, size_t len);
 int config_parse_listen(const char *s, pd_listen_t *listen);
 char *config_resolve_path(const char *base_file, const char *path);
 unsigned config_default_threads(void);
@@ -156,6 +158,7 @@ typedef struct pd_service_opts {
     uint64_t timeout_ms;
     int auth;
     int public;
+    size_t max_request_body; /* 0: the settings' default */
 } pd_service_opts_t;
 
 /* service.c */
@@ -191,6 +194,7 @@ void registry_publish(pd_snapshot_t *snap, uint64_t version);
 pd_snapshot_t *registry_acquire(void);
 uint64_t registry_generation(void);
 void registry_watch(const char *name, void (*on_change)(void));
+void registry_on_publish(void (*cb)(pd_snapshot_t *snap));
 void registry_shutdown(void);
 
 /* upstream.c: per worker thread, the socket pools and client contexts */
@@ -274,6 +278,10 @@ void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *bod
 void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version);
+
+/* body_limit.c */
+void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf);
+int body_limit_refuse(h2o_req_t *req, const pd_config_t *conf, const pd_service_t *service);
 
 /* json_error.c */
 void json_send(h2o_req_t *req, json_t *body);

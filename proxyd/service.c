@@ -101,8 +101,11 @@ int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text,
         return parse_bool(key, text, &opts->auth, err, errlen);
     } else if (strcmp(key, "public") == 0) {
         return parse_bool(key, text, &opts->public, err, errlen);
+    } else if (strcmp(key, "max_request_body") == 0) {
+        if (config_parse_size(text, &opts->max_request_body) != 0 || opts->max_request_body == 0)
+            return snprintf(err, errlen, "max_request_body: '%s' is not a size: use 1048576, 512k, 64MiB or 1G", text), -1;
     } else {
-        return snprintf(err, errlen, "%s: unknown option (known: url, timeout, auth, public)", key), -1;
+        return snprintf(err, errlen, "%s: unknown option (known: url, timeout, auth, public, max_request_body)", key), -1;
     }
     return 0;
 }
@@ -111,7 +114,7 @@ int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text,
 json_t *service_to_json(const pd_service_t *service)
 {
     json_t *obj = json_pack("{s:s,s:s}", "name", service->name, "url", service->url);
-    char timeout[32];
+    char timeout[32], size[32];
 
     if (service->timeout_ms != 0) {
         config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
@@ -121,6 +124,10 @@ json_t *service_to_json(const pd_service_t *service)
         json_object_set_new(obj, "auth", json_false());
     if (service->public)
         json_object_set_new(obj, "public", json_true());
+    if (service->max_request_body != 0) {
+        config_format_size(service->max_request_body, size, sizeof(size));
+        json_object_set_new(obj, "max_request_body", json_string(size));
+    }
     return obj;
 }
 
@@ -142,6 +149,7 @@ pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char 
     service->timeout_ms = opts->timeout_ms;
     service->auth = opts->auth;
     service->public = opts->public;
+    service->max_request_body = opts->max_request_body;
     if ((service->name = strdup(name)) == NULL || (service->url = strdup(url)) == NULL)
         fatal("%s", __func__);
     if (asprintf(&service->path_prefix, "/%s/", name) < 0)
