@@ -205,6 +205,23 @@ void upstreams_free(pd_upstreams_t *ups);
 h2o_socketpool_t *upstreams_pool(pd_upstreams_t *ups, const h2o_url_t *url);
 h2o_http1client_ctx_t *upstreams_client(pd_upstreams_t *ups, uint64_t timeout_ms);
 
+/* client_guard.c: per worker thread; a record per client connection, kept by worker.c */
+typedef struct pd_client_guard pd_client_guard_t;
+typedef struct pd_client {
+    h2o_linklist_t link; /* in its worker's guard */
+    uv_handle_t *handle; /* closing once libh2o let go of `sock` */
+    h2o_socket_t *sock;  /* borrowed from libh2o while `handle` is not closing */
+    int state;
+    size_t seen_size; /* the request's buffered bytes at the last change */
+    const char *seen_bytes;
+    uint64_t since; /* loop time of the last change */
+} pd_client_t;
+void client_guard_configure(h2o_globalconf_t *globalconf, const pd_config_t *conf);
+pd_client_guard_t *client_guard_new(uv_loop_t *loop, const pd_config_t *conf);
+void client_guard_dispose(pd_client_guard_t *g);
+void client_guard_add(pd_client_guard_t *g, pd_client_t *c, uv_handle_t *handle, h2o_socket_t *sock);
+void client_guard_remove(pd_client_guard_t *g, pd_client_t *c);
+
 /* worker.c */
 typedef struct pd_worker pd_worker_t;
 int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *err, size_t errlen);
