@@ -1,4 +1,4 @@
-/* client_guard.c: per worker, clients still sending a request: 408 without progress, idle close. */
+/* client_guard.c: per worker, clients still sending a request: 408 without progress, 503 over the body budget, idle close. */
 #include <string.h>
 #include <sys/socket.h>
 #include "proxyd.h"
@@ -25,7 +25,10 @@ struct pd_client_guard {
     h2o_linklist_t clients;
     uint64_t interval_ms;
     uint64_t request_timeout_ms;
+    size_t body_budget;
     h2o_socket_cb http1_reader; /* libh2o's HTTP/1 request reader, learnt at the first accept */
+    pd_client_t **receivers;    /* scratch for the budget: clients that may be ended */
+    size_t receivers_cap;
 };
 
 /* libh2o's own request timer becomes a last resort that never cuts a request
@@ -49,6 +52,7 @@ pd_client_guard_t *client_guard_new(uv_loop_t *loop, const pd_config_t *conf)
     g->sweep.data = g;
     h2o_linklist_init_anchor(&g->clients);
     g->request_timeout_ms = conf->client.request_timeout_ms;
+    g->body_budget = conf->client.body_budget;
     /* a 408 comes at most a quarter of the timeout late */
     g->interval_ms = g->request_timeout_ms / 4 < SWEEP_MS ? g->request_timeout_ms / 4 : SWEEP_MS;
     if (g->interval_ms < MIN_SWEEP_MS)
@@ -60,6 +64,7 @@ static void on_sweep_closed(uv_handle_t *handle)
 {
     pd_client_guard_t *g = handle->data;
 
+    free(g->receivers);
     free(g);
 }
 
@@ -92,6 +97,12 @@ void client_guard_remove(pd_client_guard_t *g, pd_client_t *c)
     h2o_linklist_unlink(&c->link);
     if (h2o_linklist_is_empty(&g->clients))
         uv_timer_stop(&g->sweep);
+}
+
+/* Bytes the connection's read buffer holds in memory or in its temporary file. */
+static size_t held_bytes(pd_client_t *c)
+{
+    return c->sock->input->bytes != NULL ? c->sock->input->capacity : 0;
 }
 
 /* HTTP/1 waiting for (more of) a request head or body. libh2o installs that
@@ -173,10 +184,42 @@ static void track_receiving(pd_client_guard_t *g, pd_client_t *c, uint64_t now)
     }
 }
 
+static void remember_receiver(pd_client_guard_t *g, pd_client_t *c, size_t n)
+{
+    if (n == g->receivers_cap) {
+        g->receivers_cap = g->receivers_cap != 0 ? g->receivers_cap * 2 : 64;
+        if ((g->receivers = realloc(g->receivers, g->receivers_cap * sizeof(*g->receivers))) == NULL)
+            fatal("%s", __func__);
+    }
+    g->receivers[n] = c;
+}
+
+static int compare_held(const void *a, const void *b)
+{
+    size_t x = held_bytes(*(pd_client_t *const *)a), y = held_bytes(*(pd_client_t *const *)b);
+
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Over the budget: the largest requests still arriving are refused until the rest fit. */
+static void shed(pd_client_guard_t *g, size_t num_receivers, size_t held)
+{
+    size_t i;
+
+    qsort(g->receivers, num_receivers, sizeof(*g->receivers), compare_held);
+    for (i = 0; i < num_receivers && held > g->body_budget; i++) {
+        size_t bytes = held_bytes(g->receivers[i]);
+        log_warnx("request bodies held by this worker: %zu bytes, over client.body_budget: 503 for one of %zu bytes", held, bytes);
+        end_client(g->receivers[i], 503, "Service Unavailable", "request body budget exceeded");
+        held -= bytes;
+    }
+}
+
 static void on_sweep(uv_timer_t *timer)
 {
     pd_client_guard_t *g = timer->data;
     uint64_t now = uv_now(timer->loop);
+    size_t held = 0, num_receivers = 0;
     h2o_linklist_t *node;
 
     for (node = g->clients.next; node != &g->clients; node = node->next) {
@@ -185,11 +228,18 @@ static void on_sweep(uv_timer_t *timer)
             continue; /* libh2o let go of it, or will at its next read */
         if (!is_reading_request(g, c)) {
             c->state = CLIENT_OTHER; /* in the handler, writing a response, HTTP/2, a tunnel */
+            held += held_bytes(c);   /* an HTTP/1 body stays in the read buffer until its response ends */
             continue;
         }
         if (c->sock->input->size == 0)
             track_idle(g, c, now);
         else
             track_receiving(g, c, now);
+        if (c->state == CLIENT_RECEIVING) {
+            held += held_bytes(c);
+            remember_receiver(g, c, num_receivers++);
+        }
     }
+    if (held > g->body_budget)
+        shed(g, num_receivers, held);
 }

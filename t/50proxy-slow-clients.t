@@ -1,4 +1,4 @@
-# 50proxy-slow-clients.t: a request must keep arriving (408 when it stalls).
+# 50proxy-slow-clients.t: a request must keep arriving (408 when it stalls), and request bodies held at once fit a budget (503).
 use strict;
 use warnings;
 use Test::More;
@@ -34,6 +34,17 @@ sub read_all {
         return $closed;
     }, $seconds);
     return ($res, $closed);
+}
+
+# Bytes of the temporary files proxyd's read buffers spilled into.
+sub spilled {
+    my ($pid) = @_;
+    my $sum = 0;
+    for my $fd (glob "/proc/$pid/fd/*") {
+        my $target = readlink($fd) // next;
+        $sum += (-s $fd) // 0 if $target =~ m{/proxyd\.body\.};
+    }
+    return $sum;
 }
 
 # Started first and checked last: 150 KiB at 10 KiB/s takes 15 s, longer than the
@@ -101,6 +112,42 @@ subtest 'an idle connection gets no 408' => sub {
     ok !$closed, 'its connection stays open past request_timeout';
     print $sock "GET /up/after-idle HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     like((read_all($sock, 5))[0], qr{^HTTP/1\.1 200 }, 'and serves the request that comes');
+};
+
+subtest 'uploads over client.body_budget get 503, disk stays bounded, an upload within it passes' => sub {
+    my $tight = spawn_proxyd(threads => 1, services => "up: {url: $url, max_request_body: 4MiB}\n",
+        settings => "client:\n  body_budget: 5MiB\n");
+    my $size = 3 * $MiB;
+    my @socks = map { connect_to($tight) } 1 .. 4;
+    # 2.5 MiB each, the rest held back: four keyless uploads waiting for their last bytes
+    for my $sock (@socks) {
+        print $sock "POST /up/held HTTP/1.1\r\nHost: x\r\nContent-Length: $size\r\nConnection: close\r\n\r\n";
+        print $sock 'u' x ($size - $MiB / 2);
+    }
+    my @res = ('') x 4;
+    $_->blocking(0) for @socks;
+    my $answered = sub { scalar grep { $_ =~ /\r\n\r\n\{.*\}\z/s } @res };
+    wait_for('answers', sub {
+        for my $i (0 .. 3) {
+            my $n = sysread($socks[$i], my $buf, 65536);
+            $res[$i] .= $buf if $n;
+        }
+        return $answered->() >= 3;
+    }, 5);    # shorter than libh2o's own 10 s request timer, which would close them all
+    my @refused = grep { $res[$_] =~ m{^HTTP/1\.1 503 .*\r\n\r\n\{"error":"request body budget exceeded"\}\z}s } 0 .. 3;
+    is scalar(@refused), 3, 'three of four get 503, the largest first, until the rest fit';
+    like $tight->log, qr{over client\.body_budget: 503}, 'logged';
+    ok wait_for('buffers freed', sub { spilled($tight->pid) <= 5 * $MiB }, 2), 'the bodies on disk fit the budget'
+        or diag 'spilled: ' . spilled($tight->pid);
+    my ($left) = grep { $res[$_] eq '' } 0 .. 3;
+    ok defined $left, 'one upload is still waiting' or return;
+    $socks[$left]->blocking(1);
+    print { $socks[$left] } 'u' x ($MiB / 2);
+    my ($res) = read_all($socks[$left], 10);
+    like $res, qr{^HTTP/1\.1 200 .*"body_length":$size}s, 'and completes';
+    my $ok = HTTP::Tiny->new(timeout => 10)->post($tight->url('/up/after'), { content => 'a' x (1.5 * $MiB) });
+    is $ok->{status}, 200, 'a new upload within the budget passes';
+    is $tight->stop, 0, 'proxyd exits 0';
 };
 
 subtest 'a slow body that keeps arriving is not cut by the default 10 s request_timeout' => sub {
