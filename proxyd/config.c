@@ -127,6 +127,19 @@ int config_parse_size(const char *s, size_t *bytes)
     *bytes = (size_t)n;
     return 0;
 }
+/* "2MiB" or "1536KiB": the shortest exact form config_parse_size() reads back. */
+void config_format_size(size_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = {"", "KiB", "MiB", "GiB"};
+    size_t i = 0;
+
+    while (i < 3 && bytes != 0 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        i++;
+    }
+    snprintf(buf, len, "%zu%s", bytes, units[i]);
+}
+
 
 /* "127.0.0.1:8080", "[::1]:8080", "*:8080", "localhost:8080", and "unix:/path" for the admin API. */
 int config_parse_listen(const char *s, pd_listen_t *listen)

@@ -55,7 +55,8 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
 
     h2o_config_init(globalconf);
     globalconf->server_name = h2o_iovec_init(H2O_STRLIT("proxyd"));
-    globalconf->max_request_entity_size = conf->max_request_body;
+    body_limit_init(globalconf, conf); /* max_request_entity_size */
+    client_guard_configure(globalconf, conf); /* http1.req_timeout */
     globalconf->proxy.io_timeout = conf->io_timeout_ms;
     globalconf->proxy.emit_x_forwarded_headers = 1;
     globalconf->proxy.emit_via_header = 0;

@@ -146,6 +146,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if ((service = route(req, conf, worker, &path)) == NULL)
         return 0;
+    if (body_limit_refuse(req, conf, service))
+        return 0;
     if (path.rest.len == 0) {
         redirect_to_root(req, path.name, query);
         return 0;

@@ -72,6 +72,7 @@ typedef struct pd_service {
     int public;              /* 1: routed through the front end even when it is the auth service */
     int allow_encoded_slash; /* 1: "%2F" (and '\\', "%5C") may appear inside a path segment */
     int allow_encoded_nul;   /* 1: "%00" may appear in the path */
+    size_t max_request_body; /* 0: the settings' max_request_body */
     int refcnt;              /* atomic */
     char *buf;               /* owns the strings that upstream and location_match point into */
 } pd_service_t;
@@ -146,6 +147,7 @@ void config_free(pd_config_t *conf);
 int config_parse_duration(const char *s, uint64_t *ms);
 void config_format_duration(uint64_t ms, char *buf, size_t len);
 int config_parse_size(const char *s, size_t *bytes);
+void config_format_size(size_t bytes, char *buf, size_t len);
 int config_parse_listen(const char *s, pd_listen_t *listen);
 char *config_resolve_path(const char *base_file, const char *path);
 unsigned config_default_threads(void);
@@ -170,6 +172,7 @@ typedef struct pd_service_opts {
     int public;
     int allow_encoded_slash;
     int allow_encoded_nul;
+    size_t max_request_body; /* 0: the settings' default */
 } pd_service_opts_t;
 
 /* service.c */
@@ -207,6 +210,7 @@ void registry_publish(pd_snapshot_t *snap, uint64_t version);
 pd_snapshot_t *registry_acquire(void);
 uint64_t registry_generation(void);
 void registry_watch(const char *name, void (*on_change)(void));
+void registry_on_publish(void (*cb)(pd_snapshot_t *snap));
 void registry_shutdown(void);
 
 /* upstream.c: per worker thread, the socket pools and client contexts */
@@ -216,6 +220,23 @@ void upstreams_dispose(pd_upstreams_t *ups);
 void upstreams_free(pd_upstreams_t *ups);
 h2o_socketpool_t *upstreams_pool(pd_upstreams_t *ups, const h2o_url_t *url);
 h2o_http1client_ctx_t *upstreams_client(pd_upstreams_t *ups, uint64_t timeout_ms);
+
+/* client_guard.c: per worker thread; a record per client connection, kept by worker.c */
+typedef struct pd_client_guard pd_client_guard_t;
+typedef struct pd_client {
+    h2o_linklist_t link; /* in its worker's guard */
+    uv_handle_t *handle; /* closing once libh2o let go of `sock` */
+    h2o_socket_t *sock;  /* borrowed from libh2o while `handle` is not closing */
+    int state;
+    size_t seen_size; /* the request's buffered bytes at the last change */
+    const char *seen_bytes;
+    uint64_t since; /* loop time of the last change */
+} pd_client_t;
+void client_guard_configure(h2o_globalconf_t *globalconf, const pd_config_t *conf);
+pd_client_guard_t *client_guard_new(uv_loop_t *loop, const pd_config_t *conf);
+void client_guard_dispose(pd_client_guard_t *g);
+void client_guard_add(pd_client_guard_t *g, pd_client_t *c, uv_handle_t *handle, h2o_socket_t *sock);
+void client_guard_remove(pd_client_guard_t *g, pd_client_t *c);
 
 /* worker.c */
 typedef struct pd_worker pd_worker_t;
@@ -304,6 +325,10 @@ void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *bod
 void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version);
+
+/* body_limit.c */
+void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf);
+int body_limit_refuse(h2o_req_t *req, const pd_config_t *conf, const pd_service_t *service);
 
 /* json_error.c */
 void json_send(h2o_req_t *req, json_t *body);

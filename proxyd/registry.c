@@ -101,6 +101,20 @@ static int watched_changed(pd_snapshot_t *old, pd_snapshot_t *snap)
     return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a->url, b->url) != 0);
 }
 
+/* Who must see every snapshot as it is published (body_limit.c: libh2o's body cap). */
+static void (*on_publish)(pd_snapshot_t *snap);
+
+/* `cb` sees the current snapshot now and every later one, under the registry's lock
+ * so that it sees them in publish order; it must be quick and must not call back here. */
+void registry_on_publish(void (*cb)(pd_snapshot_t *snap))
+{
+    pthread_mutex_lock(&registry.lock);
+    on_publish = cb;
+    if (registry.current != NULL)
+        cb(registry.current);
+    pthread_mutex_unlock(&registry.lock);
+}
+
 /* Makes `snap` current, taking over the caller's reference; the next request on
  * every worker sees it. Its version is `version`, or the current one's + 1 when 0
  * (a batch of admin changes skips the versions of its intermediate states). */
@@ -112,6 +126,8 @@ void registry_publish(pd_snapshot_t *snap, uint64_t version)
     old = registry.current;
     snap->version = version != 0 ? version : old != NULL ? old->version + 1 : 1;
     registry.current = snap;
+    if (on_publish != NULL)
+        on_publish(snap);
     __atomic_add_fetch(&registry.generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&registry.lock);
     if (watched_changed(old, snap))

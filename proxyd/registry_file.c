@@ -88,13 +88,13 @@ static int emit_scalar(yaml_emitter_t *em, const char *value)
 static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
 {
     yaml_event_t ev;
-    char timeout[32];
+    char timeout[32], size[32];
     int ok;
 
     if (!emit_scalar(em, service->name))
         return 0;
-    if (service->timeout_ms == 0 && service->auth && !service->public && !service->allow_encoded_slash &&
-        !service->allow_encoded_nul)
+    if (service->timeout_ms == 0 && service->auth && !service->public && service->max_request_body == 0 &&
+        !service->allow_encoded_slash && !service->allow_encoded_nul)
         return emit_scalar(em, service->url);
     yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_MAPPING_STYLE);
     ok = yaml_emitter_emit(em, &ev) && emit_scalar(em, "url") && emit_scalar(em, service->url);
@@ -106,6 +106,10 @@ static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
         ok = emit_scalar(em, "auth") && emit_scalar(em, "false");
     if (ok && service->public)
         ok = emit_scalar(em, "public") && emit_scalar(em, "true");
+    if (ok && service->max_request_body != 0) {
+        config_format_size(service->max_request_body, size, sizeof(size));
+        ok = emit_scalar(em, "max_request_body") && emit_scalar(em, size);
+    }
     if (ok && service->allow_encoded_slash)
         ok = emit_scalar(em, "allow_encoded_slash") && emit_scalar(em, "true");
     if (ok && service->allow_encoded_nul)

@@ -105,8 +105,13 @@ int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text,
         return parse_bool(key, text, &opts->allow_encoded_slash, err, errlen);
     } else if (strcmp(key, "allow_encoded_nul") == 0) {
         return parse_bool(key, text, &opts->allow_encoded_nul, err, errlen);
+    } else if (strcmp(key, "max_request_body") == 0) {
+        if (config_parse_size(text, &opts->max_request_body) != 0 || opts->max_request_body == 0)
+            return snprintf(err, errlen, "max_request_body: '%s' is not a size: use 1048576, 512k, 64MiB or 1G", text), -1;
     } else {
-        return snprintf(err, errlen, "%s: unknown option (known: url, timeout, auth, public, allow_encoded_slash, allow_encoded_nul)",
+        return snprintf(err, errlen,
+                        "%s: unknown option (known: url, timeout, auth, public, max_request_body, allow_encoded_slash, "
+                        "allow_encoded_nul)",
                         key),
                -1;
     }
@@ -117,7 +122,7 @@ int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text,
 json_t *service_to_json(const pd_service_t *service)
 {
     json_t *obj = json_pack("{s:s,s:s}", "name", service->name, "url", service->url);
-    char timeout[32];
+    char timeout[32], size[32];
 
     if (service->timeout_ms != 0) {
         config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
@@ -131,6 +136,10 @@ json_t *service_to_json(const pd_service_t *service)
         json_object_set_new(obj, "allow_encoded_slash", json_true());
     if (service->allow_encoded_nul)
         json_object_set_new(obj, "allow_encoded_nul", json_true());
+    if (service->max_request_body != 0) {
+        config_format_size(service->max_request_body, size, sizeof(size));
+        json_object_set_new(obj, "max_request_body", json_string(size));
+    }
     return obj;
 }
 
@@ -154,6 +163,7 @@ pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char 
     service->public = opts->public;
     service->allow_encoded_slash = opts->allow_encoded_slash;
     service->allow_encoded_nul = opts->allow_encoded_nul;
+    service->max_request_body = opts->max_request_body;
     if ((service->name = strdup(name)) == NULL || (service->url = strdup(url)) == NULL)
         fatal("%s", __func__);
     if (asprintf(&service->path_prefix, "/%s/", name) < 0)

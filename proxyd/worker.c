@@ -32,6 +32,7 @@ struct pd_worker {
     size_t num_requests; /* requests between proxy.c's handler and the end of their response */
     pd_upstreams_t *upstreams;
     pd_auth_worker_t *auth; /* NULL without forward auth */
+    pd_client_guard_t *guard;
     int torn_down;          /* worker_teardown() ran: its state is released */
     pd_snapshot_t *snapshot; /* this worker's reference to the registry */
     uint64_t generation;     /* of `snapshot` */
@@ -124,12 +125,14 @@ fail:
 typedef struct client_conn {
     uv_tcp_t tcp;
     pd_worker_t *worker;
+    pd_client_t client;
 } client_conn_t;
 
 static void on_conn_close(uv_handle_t *handle)
 {
     client_conn_t *conn = (client_conn_t *)handle;
 
+    client_guard_remove(conn->worker->guard, &conn->client);
     conn->worker->num_conns--;
     free(conn);
 }
@@ -154,6 +157,7 @@ static void on_accept(uv_stream_t *listener, int status)
     worker->num_conns++;
     sock = h2o_uv_socket_create((uv_stream_t *)&conn->tcp, on_conn_close);
     h2o_accept(&worker->accept_ctx, sock);
+    client_guard_add(worker->guard, &conn->client, (uv_handle_t *)&conn->tcp, sock);
 }
 
 static void on_drain_check(uv_timer_t *timer)
@@ -200,6 +204,7 @@ static void worker_teardown(pd_worker_t *worker)
 {
     uv_close((uv_handle_t *)&worker->stop_async, NULL);
     uv_close((uv_handle_t *)&worker->drain_timer, NULL);
+    client_guard_dispose(worker->guard);
     snapshot_decref(worker->snapshot);
     worker->snapshot = NULL;
     upstreams_dispose(worker->upstreams);
@@ -247,6 +252,7 @@ static void worker_init(pd_worker_t *worker, unsigned id, const pd_config_t *con
     uv_timer_init(&worker->loop, &worker->drain_timer);
     worker->drain_timer.data = worker;
     worker->upstreams = upstreams_new(&worker->ctx, conf);
+    worker->guard = client_guard_new(&worker->loop, conf);
     if (conf->auth.enabled)
         worker->auth = auth_worker_new(&worker->ctx);
     worker->generation = registry_generation();
