@@ -131,7 +131,7 @@ static const demo_option_t options[] = {
     {"delay", 'd', "MS", "delay every answer by MS milliseconds", on_delay_option},
     {"fail", 0, NULL, "answer 500 to every check (GET /count and GET /last still work)", on_fail_option},
     {"cache-control", 0, "VALUE", "send Cache-Control: VALUE with every answer", on_cache_control_option},
-    {"allow-prefix", 0, "PREFIX", "allow a good key only where X-Forwarded-Uri starts with PREFIX (403 elsewhere)",
+    {"allow-prefix", 0, "PREFIX", "allow a good key only where X-Forwarded-Uri starts with PREFIX, end it with a slash (403 elsewhere)",
      on_allow_prefix_option},
     {NULL, 0, NULL, NULL, NULL},
 };

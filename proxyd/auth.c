@@ -219,18 +219,31 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
 /* What a check is asked and the digest that names it: the auth service decides for
  * this credential, service, method, path, client and host, so a decision is reused
  * (or a running check shared) only for what it was shown. The key is never kept. */
-static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, const pd_auth_input_t *in, const char *service, unsigned char *out)
+/* Feeds one field as its length, whether it is present, then its bytes: no two
+ * different inputs share an encoding, whatever bytes the fields hold. */
+static void digest_field(EVP_MD_CTX *md, h2o_iovec_t field)
 {
-    h2o_iovec_t sep = h2o_iovec_init("\0", 1);
-    h2o_iovec_t input = h2o_concat(&req->pool, h2o_iovec_init(in->key.base != NULL ? "k" : "-", 1), in->key, sep,
-                                   h2o_iovec_init(in->authorization.base != NULL ? "a" : "-", 1), in->authorization, sep,
-                                   h2o_iovec_init(service, strlen(service)), sep, in->method, sep, in->uri, sep, in->client, sep,
-                                   h2o_iovec_init(in->host.base != NULL ? "h" : "-", 1), in->host);
+    uint64_t len = field.len;
+    unsigned char present = field.base != NULL;
 
-    if (!EVP_DigestInit_ex2(md, sha256, NULL) || !EVP_DigestUpdate(md, input.base, input.len) ||
-        !EVP_DigestFinal_ex(md, out, NULL))
+    if (!EVP_DigestUpdate(md, &len, sizeof(len)) || !EVP_DigestUpdate(md, &present, 1) ||
+        (field.len != 0 && !EVP_DigestUpdate(md, field.base, field.len)))
         fatalx("%s: SHA-256 failed", __func__);
-    OPENSSL_cleanse(input.base, input.len);
+}
+
+static void digest_of(EVP_MD_CTX *md, const pd_auth_input_t *in, const char *service, unsigned char *out)
+{
+    if (!EVP_DigestInit_ex2(md, sha256, NULL))
+        fatalx("%s: SHA-256 failed", __func__);
+    digest_field(md, in->key);
+    digest_field(md, in->authorization);
+    digest_field(md, h2o_iovec_init(service, strlen(service)));
+    digest_field(md, in->method);
+    digest_field(md, in->uri);
+    digest_field(md, in->client);
+    digest_field(md, in->host);
+    if (!EVP_DigestFinal_ex(md, out, NULL))
+        fatalx("%s: SHA-256 failed", __func__);
 }
 
 /* ---- the decision ---- */
@@ -291,7 +304,7 @@ void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, cons
                            h2o_concat(&req->pool, path->path, query),
                            proxy_client_address(req, addr, sizeof(addr)),
                            proxy_client_host(req)};
-    digest_of(aw->md, req, &in, service->name, digest);
+    digest_of(aw->md, &in, service->name, digest);
     switch (auth_cache_lookup(digest, now_ms(), &w->link, &hit, &lead)) {
     case AUTH_CACHE_HIT:
         w->decision = hit;

@@ -258,17 +258,23 @@ static void on_check_done(void *data, CURL *easy, CURLcode result)
     check_free(check);
 }
 
-static void add_header(auth_check_t *check, const char *name, h2o_iovec_t value)
+/* -1 for a value the auth service could not be shown as it is: it would decide on
+ * something else than the cache key covers, so the check fails closed. */
+static int add_header(auth_check_t *check, const char *name, h2o_iovec_t value)
 {
     char *line;
 
+    if (value.base == NULL)
+        return 0;
     /* values come from parsed requests, but a header must never smuggle a line break */
-    if (value.base == NULL || memchr(value.base, '\r', value.len) != NULL || memchr(value.base, '\n', value.len) != NULL)
-        return;
+    if (memchr(value.base, '\r', value.len) != NULL || memchr(value.base, '\n', value.len) != NULL ||
+        memchr(value.base, '\0', value.len) != NULL)
+        return -1;
     if (asprintf(&line, "%s: %.*s", name, (int)value.len, value.base) < 0)
         fatal("%s", __func__);
     check->headers = curl_slist_append(check->headers, line);
     free(line);
+    return 0;
 }
 
 static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in)
@@ -281,12 +287,13 @@ static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_se
     if (asprintf(&check->url, "%s%s%.*s", auth_service->url, in->key.base != NULL ? "?key=" : "", (int)in->key.len,
                  in->key.base != NULL ? in->key.base : "") < 0)
         fatal("%s", __func__);
-    add_header(check, "Authorization", in->authorization);
-    add_header(check, "X-Forwarded-Method", in->method);
-    add_header(check, "X-Forwarded-Uri", in->uri);
-    add_header(check, "X-Forwarded-Host", in->host);
-    add_header(check, "X-Forwarded-For", in->client);
-    add_header(check, "X-Forwarded-Service", h2o_iovec_init(service->name, strlen(service->name)));
+    if (add_header(check, "Authorization", in->authorization) != 0 || add_header(check, "X-Forwarded-Method", in->method) != 0 ||
+        add_header(check, "X-Forwarded-Uri", in->uri) != 0 || add_header(check, "X-Forwarded-Host", in->host) != 0 ||
+        add_header(check, "X-Forwarded-For", in->client) != 0 ||
+        add_header(check, "X-Forwarded-Service", h2o_iovec_init(service->name, strlen(service->name))) != 0) {
+        curl_easy_cleanup(easy);
+        return NULL;
+    }
     check->headers = curl_slist_append(check->headers, "Expect:");
     curl_easy_setopt(easy, CURLOPT_URL, check->url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, check->headers);
@@ -309,10 +316,16 @@ void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_en
                       pd_service_t *auth_service, const pd_auth_input_t *in)
 {
     auth_check_t *check = calloc(1, sizeof(*check));
+    CURL *easy;
 
     if (check == NULL)
         fatal("%s", __func__);
     check->entry = entry;
     check->aw = aw;
-    auth_client_start(client, new_check_request(check, service, auth_service, in), on_check_done, check);
+    if ((easy = new_check_request(check, service, auth_service, in)) == NULL) {
+        auth_decided(aw, entry, auth_decision_fail("a request header cannot be shown to the auth service as it is%s", ""), 0);
+        check_free(check);
+        return;
+    }
+    auth_client_start(client, easy, on_check_done, check);
 }

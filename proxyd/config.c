@@ -13,6 +13,7 @@
 #define DEFAULT_MAX_REQUEST_BODY (1024 * 1024) /* nginx's client_max_body_size */
 #define DEFAULT_MAX_HEADERS 100                  /* libh2o's own cap for HTTP/1 (H2O_MAX_HEADERS) */
 #define DEFAULT_MAX_HEADER_BYTES (64 * 1024)
+#define DEFAULT_MAX_TARGET_BYTES (8 * 1024) /* nginx's large_client_header_buffers */
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 #define DEFAULT_BODY_BUDGET (64 * 1024 * 1024)
 
@@ -25,6 +26,7 @@ void config_init(pd_config_t *conf)
     conf->max_request_body = DEFAULT_MAX_REQUEST_BODY;
     conf->client.max_headers = DEFAULT_MAX_HEADERS;
     conf->client.max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
+    conf->client.max_target_bytes = DEFAULT_MAX_TARGET_BYTES;
     conf->client.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     conf->client.body_budget = DEFAULT_BODY_BUDGET;
 }

@@ -163,6 +163,11 @@ static int set_client_max_header_bytes(parse_ctx_t *pc, const char *key, yaml_no
     return set_size(pc, key, value, &pc->conf->client.max_header_bytes);
 }
 
+static int set_client_max_target_bytes(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_size(pc, key, value, &pc->conf->client.max_target_bytes);
+}
+
 static int set_client_underscores(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
     return set_bool(pc, key, value, &pc->conf->client.underscores_in_headers);
@@ -180,6 +185,7 @@ static int set_client_body_budget(parse_ctx_t *pc, const char *key, yaml_node_t 
 
 static const key_rule_t client_rules[] = {{"max_headers", set_client_max_headers},
                                           {"max_header_bytes", set_client_max_header_bytes},
+                                          {"max_target_bytes", set_client_max_target_bytes},
                                           {"underscores_in_headers", set_client_underscores},
                                           {"request_timeout", set_client_request_timeout},
                                           {"body_budget", set_client_body_budget},

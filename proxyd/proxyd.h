@@ -38,6 +38,7 @@ typedef struct pd_config {
     struct {
         size_t max_headers;      /* request header fields, after HPACK decoding for HTTP/2 */
         size_t max_header_bytes; /* names and values of those fields together */
+        size_t max_target_bytes; /* the request target (path and query) */
         int underscores_in_headers; /* 0: header names with '_' are dropped (CGI maps them onto '-') */
         uint64_t request_timeout_ms; /* longest wait for progress while a request head or body arrives */
         size_t body_budget;          /* per worker: request bodies buffered at once */

@@ -105,14 +105,43 @@ static int check_http1_framing(h2o_req_t *req)
     return 0;
 }
 
-/* 0 when `req` may go on; otherwise it has been answered (400 or 431) and -1 is returned. */
+/* libh2o 2.2.5 turns an HTTP/1 request with "Upgrade: h2c" into HTTP/2 stream 1
+ * after reading its body by HTTP/1's rules, so check_http1_framing() never sees
+ * it (h2c smuggling). It still carries its HTTP2-Settings header. Without a body
+ * there is no framing to disagree about; with one, it is refused. */
+static int is_h2c_upgrade_with_body(h2o_req_t *req)
+{
+    return req->version >= 0x200 && req->entity.base != NULL && h2o_find_header(&req->headers, H2O_TOKEN_HTTP2_SETTINGS, -1) != -1;
+}
+
+/* The auth service is shown one Authorization; a service that read another would
+ * act on a credential nobody checked. */
+static int has_repeated_authorization(h2o_req_t *req)
+{
+    ssize_t first = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+
+    return first != -1 && h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, first) != -1;
+}
+
+/* 0 when `req` may go on; otherwise it has been answered (400, 414 or 431) and -1 is returned. */
 int request_check(h2o_req_t *req, const pd_config_t *conf)
 {
+    /* first: the path's canonical form takes memory in proportion to its length */
+    if (req->input.path.len > conf->client.max_target_bytes)
+        return reject(req, 414, "URI Too Long", "request target too long");
     if (check_headers(req, conf) != 0)
         return -1;
     if (!is_token(req->input.method))
         return reject(req, 400, "Bad Request", "invalid method");
     if (has_space_or_control(req->input.path))
         return reject(req, 400, "Bad Request", "space or control character in the request target");
+    /* RFC 9112 §3.2: a request target has no fragment; the auth service and the
+     * service could disagree on where the query ends */
+    if (memchr(req->input.path.base, '#', req->input.path.len) != NULL)
+        return reject(req, 400, "Bad Request", "fragment in the request target");
+    if (has_repeated_authorization(req))
+        return reject(req, 400, "Bad Request", "repeated Authorization");
+    if (is_h2c_upgrade_with_body(req))
+        return reject(req, 400, "Bad Request", "request body in an h2c upgrade");
     return check_http1_framing(req);
 }

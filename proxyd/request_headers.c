@@ -5,10 +5,28 @@
 
 /* Set by proxyd itself (or by the auth service's answer): a client's copy would be
  * trusted upstream. X-Forwarded-Method/-Uri/-Service are what proxyd shows the auth
- * service; a service that is itself an auth service must not be fooled by them. */
-static const char *const proxy_owned[] = {"forwarded",          "x-real-ip",        "x-forwarded-for",     "x-forwarded-host",
-                                          "x-forwarded-proto",  "x-forwarded-port", "x-forwarded-prefix",  "x-forwarded-server",
-                                          "x-forwarded-method", "x-forwarded-uri",  "x-forwarded-service", NULL};
+ * service; a service that is itself an auth service must not be fooled by them.
+ * X-Original-URL, X-Rewrite-URL and the method overrides make some frameworks
+ * (Symfony, Zend, Rails middleware) route to another path or method than the one
+ * the auth service allowed; Proxy is httpoxy (CVE-2016-5385). */
+static const char *const proxy_owned[] = {"forwarded",
+                                          "x-real-ip",
+                                          "x-forwarded-for",
+                                          "x-forwarded-host",
+                                          "x-forwarded-proto",
+                                          "x-forwarded-port",
+                                          "x-forwarded-prefix",
+                                          "x-forwarded-server",
+                                          "x-forwarded-method",
+                                          "x-forwarded-uri",
+                                          "x-forwarded-service",
+                                          "x-original-url",
+                                          "x-rewrite-url",
+                                          "x-http-method-override",
+                                          "x-http-method",
+                                          "x-method-override",
+                                          "proxy",
+                                          NULL};
 
 /* Compares a header name the way CGI, WSGI, PHP and Rack see it (HTTP_X_USER):
  * case-insensitive, with '-' and '_' alike. `lower` is lower case, with '-'. */

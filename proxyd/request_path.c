@@ -21,8 +21,7 @@
 typedef struct piece {
     const char *raw; /* between two separators, as sent */
     size_t len;
-    int encoded_sep; /* preceded by "%2F" rather than '/' */
-    int dot;         /* 1: ".", 2: "..", after decoding; 0: neither */
+    int dot; /* 1: ".", 2: "..", after decoding; 0: neither */
 } piece_t;
 
 static int hex_value(char c)
@@ -70,6 +69,11 @@ static int canon_piece(const char *p, size_t len, h2o_iovec_t *out, pd_path_t *p
             }
             c = (unsigned char)(hi * 16 + lo);
             i += 2;
+            /* never valid UTF-8: an overlong '.' or '/' to a lenient decoder */
+            if (c == 0xc0 || c == 0xc1) {
+                *why = "overlong UTF-8 in path";
+                return -1;
+            }
             if (is_unreserved(c)) {
                 out->base[out->len++] = c;
                 continue;
@@ -116,32 +120,49 @@ static int dot_kind(const char *p, size_t len)
     return p[i] == ';' ? -1 : 0;
 }
 
-/* Splits the raw path (no query) at '/' and "%2F" into `pieces`; returns their number. */
-static size_t split(const char *raw, size_t len, piece_t *pieces)
-{
-    const char *p = raw + 1, *end = raw + len, *start = p;
-    size_t n = 0;
-    int encoded = 0;
+/* Walks the raw path piece by piece: pieces are split at '/' and at "%2F". */
+typedef struct splitter {
+    const char *at, *end;
+    int done;
+    int encoded_sep; /* the piece just returned was preceded by "%2F" */
+    int next_encoded;
+} splitter_t;
 
-    for (;; p++) {
-        int at_slash = p < end && *p == '/', at_encoded = p < end && is_encoded_slash(p, end);
-        if (p < end && !at_slash && !at_encoded)
-            continue;
-        pieces[n++] = (piece_t){start, p - start, encoded, dot_kind(start, p - start)};
-        if (p == end)
-            break;
-        encoded = at_encoded;
-        if (at_encoded)
-            p += 2;
-        start = p + 1;
+static int next_piece(splitter_t *sp, piece_t *pc)
+{
+    const char *p;
+
+    if (sp->done)
+        return 0;
+    for (p = sp->at; p < sp->end && *p != '/' && !is_encoded_slash(p, sp->end); p++)
+        ;
+    pc->raw = sp->at;
+    pc->len = p - sp->at;
+    pc->dot = dot_kind(sp->at, p - sp->at);
+    sp->encoded_sep = sp->next_encoded;
+    if (p == sp->end) {
+        sp->done = 1;
+    } else {
+        sp->next_encoded = *p != '/';
+        sp->at = p + (*p == '/' ? 1 : 3);
     }
-    return n;
+    return 1;
 }
 
-static void start_segment(h2o_iovec_t *out, size_t *segment_at, size_t *depth)
+/* "/" that starts a new segment in `out`. */
+static void start_segment(h2o_iovec_t *out, size_t *depth)
 {
-    segment_at[(*depth)++] = out->len;
     out->base[out->len++] = '/';
+    (*depth)++;
+}
+
+/* Drops the last segment of `out`: its '/' is the last one, since an encoded
+ * slash inside a segment is written "%2F". Each byte is scanned back at most once. */
+static void drop_segment(h2o_iovec_t *out, size_t *depth)
+{
+    while (out->base[--out->len] != '/')
+        ;
+    (*depth)--;
 }
 
 /* Sets path->name and path->rest: "/weather/today" is "weather" and "/today". */
@@ -155,11 +176,15 @@ static void split_name(pd_path_t *path)
 }
 
 /* Canonicalises `raw` (the path as sent, without its query) into `path`, in `pool`.
- * Returns 0, or -1 with `why` set: the request is then answered with 400. */
+ * Returns 0, or -1 with `why` set: the request is then answered with 400. Memory:
+ * the output only (3 * len + 2 bytes); time: linear in len. The encoded-slash and
+ * NUL flags stay set even when ".." drops the segment that carried them: stricter
+ * than needed, never looser. */
 int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, pd_path_t *path, const char **why)
 {
-    piece_t *pieces;
-    size_t *segment_at, num_pieces, depth = 0, i;
+    splitter_t sp = {raw + 1, raw + len, 0, 0, 0};
+    piece_t pc, prev = {NULL, 0, 0};
+    size_t depth = 0;
     h2o_iovec_t out;
     int in_segment = 0, ends_with_slash = 0;
 
@@ -168,38 +193,34 @@ int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len,
         *why = "not an absolute path";
         return -1;
     }
-    pieces = h2o_mem_alloc_pool(pool, (len + 1) * sizeof(*pieces));
-    segment_at = h2o_mem_alloc_pool(pool, (len + 1) * sizeof(*segment_at));
     out = h2o_iovec_init(h2o_mem_alloc_pool(pool, 3 * len + 2), 0);
-    num_pieces = split(raw, len, pieces);
-    for (i = 0; i < num_pieces; i++) {
-        piece_t *pc = &pieces[i];
-        if (pc->dot < 0) {
+    for (; next_piece(&sp, &pc); prev = pc) {
+        if (pc.dot < 0) {
             *why = "dot-segment with parameters in path";
             return -1;
         }
         /* an encoded slash beside a dot-segment separates ("..%2f" is "../"); elsewhere it is part of a segment */
-        if (pc->encoded_sep && pc->dot == 0 && pieces[i - 1].dot == 0) {
+        if (sp.encoded_sep && pc.dot == 0 && prev.dot == 0) {
             path->encoded_slash = 1;
             if (!in_segment)
-                start_segment(&out, segment_at, &depth);
+                start_segment(&out, &depth);
             memcpy(out.base + out.len, "%2F", 3);
             out.len += 3;
-        } else if (pc->dot == 2) {
+        } else if (pc.dot == 2) {
             if (depth <= 1) { /* would leave "/<service>/" */
                 *why = "path climbs above its service";
                 return -1;
             }
-            out.len = segment_at[--depth];
+            drop_segment(&out, &depth);
             in_segment = 0, ends_with_slash = 1;
             continue;
-        } else if (pc->dot == 1 || pc->len == 0) {
+        } else if (pc.dot == 1 || pc.len == 0) {
             in_segment = 0, ends_with_slash = 1;
             continue;
         } else {
-            start_segment(&out, segment_at, &depth);
+            start_segment(&out, &depth);
         }
-        if (canon_piece(pc->raw, pc->len, &out, path, why) != 0)
+        if (canon_piece(pc.raw, pc.len, &out, path, why) != 0)
             return -1;
         in_segment = 1, ends_with_slash = 0;
     }

@@ -188,6 +188,47 @@ subtest 'request smuggling: conflicting framing is refused and the connection cl
     is count($up), 1, 'only the good request reached the upstream';
 };
 
+subtest 'h2c upgrade: an HTTP/1 body is framed by the same rules' => sub {
+    $http->post($up->url('/count/reset'));
+    my $head = "POST /pub/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        . "HTTP2-Settings: SETTINGS\r\n";
+    my $res = h2($port, { upgrade => $head . "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" });
+    is $res->{status}, 400, 'Content-Length and Transfer-Encoding through an h2c upgrade: 400';
+    is $res->{json}{error}, 'request body in an h2c upgrade', 'named';
+    $res = h2($port, { upgrade => $head . "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello" });
+    is $res->{status}, 400, 'two Content-Lengths through an h2c upgrade: 400';
+    is count($up), 0, 'nothing reached the upstream';
+    $res = h2($port, { upgrade => "GET /pub/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        . "Upgrade: h2c\r\nHTTP2-Settings: SETTINGS\r\n\r\n" });
+    is $res->{status}, 200, 'an upgrade without a body still works';
+};
+
+subtest 'one credential, one target' => sub {
+    $http->post($up->url('/count/reset'));
+    my ($status, $head, $body) = raw($port, "GET /up/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer supersecret\r\n"
+        . "Authorization: Bearer admin-token\r\nConnection: close\r\n\r\n");
+    is $status, 400, 'two Authorization headers: 400';
+    is decode_json($body)->{error}, 'repeated Authorization', 'named';
+    my $res = h2($port, { path => '/up/x', headers => [['authorization', 'Bearer supersecret'],
+        ['authorization', 'Bearer admin-token']] });
+    is $res->{status}, 400, 'over HTTP/2 too';
+    ($status, $head, $body) = raw($port, "GET /up/x?key=supersecret#junk HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    is $status, 400, 'a fragment in the target: 400';
+    ($status) = raw($port, "GET /up/" . ('a' x 9000) . "?key=supersecret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    is $status, 414, 'a 9 KB target: 414';
+    $res = h2($port, { path => '/up/' . ('a/' x 5000) });
+    is $res->{status}, 414, 'over HTTP/2 too';
+    is count($up), 0, 'nothing reached the upstream';
+};
+
+subtest 'headers that reroute a request inside some frameworks are removed' => sub {
+    my $h = echo_headers($http->get($proxyd->url('/up/x?key=supersecret'), { headers => {
+        'X-Original-URL' => '/admin', 'X-Rewrite-URL' => '/admin', 'X-HTTP-Method-Override' => 'DELETE',
+        'X-HTTP-Method' => 'DELETE', 'X-Method-Override' => 'DELETE', 'Proxy' => 'http://evil:1' } }));
+    ok !exists $h->{$_}, "$_ dropped" for qw(x-original-url x-rewrite-url x-http-method-override x-http-method
+        x-method-override proxy);
+};
+
 subtest 'HTTP/2 methods and paths that an HTTP/1 request line cannot carry' => sub {
     $http->post($up->url('/count/reset'));
     my $res = h2($port, { path => '/pub/x HTTP/1.0' });

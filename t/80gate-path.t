@@ -107,6 +107,9 @@ subtest 'encoded slashes and NULs' => sub {
     is $body->{path}, '/files/b', 'an encoded slash beside ".." still separates';
     ($status, $body) = raw_get($port, '/docs/a%zzb');
     is $status, 400, 'a malformed %-escape: 400';
+    ($status, $body) = raw_get($port, '/docs/%c0%ae%c0%ae/internal');
+    is $status, 400, 'an overlong UTF-8 dot: 400';
+    is $body->{error}, 'overlong UTF-8 in path', 'named';
 };
 
 subtest 'the admin API does not decode names' => sub {

@@ -6,6 +6,8 @@ well-behaved client would send: many copies, spaces, control characters. Prints
 usage: h2request.py PORT SPEC.json   where SPEC is
   {"method": "GET", "path": "/x", "authority": "a",
    "headers": [["name", "value"], ...], "repeat": [["x-user", "admin", 80000]]}
+or, for an HTTP/1 request upgraded to h2c (answered on stream 1),
+  {"upgrade": "POST /x HTTP/1.1\r\n...HTTP2-Settings: SETTINGS\r\n...\r\n\r\nbody"}
 """
 import json
 import socket
@@ -20,7 +22,7 @@ import h2.events
 def main():
     port = int(sys.argv[1])
     spec = json.loads(open(sys.argv[2]).read()) if sys.argv[2] != '-' else json.load(sys.stdin)
-    headers = [(':method', spec.get('method', 'GET')), (':path', spec['path']), (':scheme', 'http'),
+    headers = [(':method', spec.get('method', 'GET')), (':path', spec.get('path', '/')), (':scheme', 'http'),
                (':authority', spec.get('authority', '127.0.0.1'))]
     headers += [tuple(h) for h in spec.get('headers', [])]
     for name, value, count in spec.get('repeat', []):
@@ -32,18 +34,35 @@ def main():
     conn = h2.connection.H2Connection(config=config)
     conn.max_outbound_frame_size = 16384
     sock = socket.create_connection(('127.0.0.1', port), timeout=spec.get('timeout', 10))
-    conn.initiate_connection()
-    conn.send_headers(1, headers, end_stream=not body)
-    if body:
-        conn.send_data(1, body, end_stream=True)
+    result = {'headers': {}}
+    data = b''
+    if 'upgrade' in spec:
+        settings = conn.initiate_upgrade_connection()
+        sock.sendall(spec['upgrade'].replace('SETTINGS', settings.decode()).encode())
+        while b'\r\n\r\n' not in data:
+            more = sock.recv(65536)
+            if not more:
+                break
+            data += more
+        head, _, data = data.partition(b'\r\n\r\n')
+        result['http1'] = head.decode('utf-8', 'replace').split('\r\n')[0]
+        if not result['http1'].startswith('HTTP/1.1 101'):
+            result['body'] = data.decode('utf-8', 'replace')
+            print(json.dumps(result))
+            return
+    else:
+        conn.initiate_connection()
+        conn.send_headers(1, headers, end_stream=not body)
+        if body:
+            conn.send_data(1, body, end_stream=True)
     sock.sendall(conn.data_to_send())
 
-    result = {'headers': {}}
     chunks = []
     started = time.time()
     try:
         while True:
-            data = sock.recv(65536)
+            if not data:
+                data = sock.recv(65536)
             if not data:
                 result.setdefault('error', 'closed')
                 break
@@ -64,6 +83,7 @@ def main():
                     result['error'] = 'reset %d' % event.error_code
                 elif isinstance(event, h2.events.ConnectionTerminated):
                     result.setdefault('error', 'goaway %d' % event.error_code)
+            data = b''
             sock.sendall(conn.data_to_send())
             if 'body' in result or 'error' in result:
                 break
