@@ -79,6 +79,7 @@ my @bad_settings = (
     ["client:\n  underscores_in_headers: yes\n", qr{client\.underscores_in_headers: 'yes' is not true or false}, 'bad boolean'],
     ["client:\n  max_header_bytes: 0\n", qr{client\.max_header_bytes: '0' is not a size}, 'zero header bytes'],
     ["client:\n  request_timeout: 0\n", qr{client\.request_timeout: '0' is not a duration}, 'zero request timeout'],
+    ["client:\n  max_target_bytes: 8 KB\n", qr{client\.max_target_bytes: '8 KB' is not a size}, 'bad target size'],
     ["client:\n  keepalive: 5s\n", qr{client\.keepalive: unknown key}, 'unknown client key'],
     ["registry: missing.yaml\n", qr{missing\.yaml: No such file}, 'missing registry'],
 );
