@@ -41,47 +41,6 @@ typedef struct admin_conn {
     pd_admin_t *admin;
 } admin_conn_t;
 
-void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body)
-{
-    req->res.status = status;
-    req->res.reason = reason;
-    json_send(req, body);
-}
-
-/* {"error": message, "field": field}; field is omitted when NULL. */
-void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    json_t *body;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    body = json_pack("{s:s}", "error", msg);
-    if (field != NULL)
-        json_object_set_new(body, "field", json_string(field));
-    log_warnx("admin %.*s %.*s: %d %s", (int)req->method.len, req->method.base, (int)req->path_normalized.len,
-              req->path_normalized.base, status, msg);
-    admin_send_json(req, status, reason, body);
-}
-
-/* Answers with the registry version as the ETag, so clients can send it back in If-Match. */
-void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version)
-{
-    char etag[32];
-    int len = snprintf(etag, sizeof(etag), "\"%llu\"", (unsigned long long)version);
-
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, h2o_strdup(&req->pool, etag, len).base, len);
-    if (body == NULL) {
-        req->res.status = status;
-        req->res.reason = reason;
-        h2o_send_inline(req, "", 0);
-        return;
-    }
-    admin_send_json(req, status, reason, body);
-}
-
 /* Authorization: Bearer <token>, compared in constant time. */
 static int authorized(pd_admin_t *admin, h2o_req_t *req)
 {
@@ -132,7 +91,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
             send_method_not_allowed(req, "POST");
         else
-            change_queue_reload(admin->changes, req);
+            admin_submit_reload(req, admin->changes);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/services"))) {
         admin_services(req, admin->changes, h2o_iovec_init(NULL, 0));
     } else if (path.len > 10 && memcmp(path.base, "/services/", 10) == 0) {

@@ -100,9 +100,9 @@ void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name
         get_service(req, name);
     } else if (method_is(req, "PUT")) {
         if ((service = service_from_body(req, name)) != NULL)
-            change_queue_submit(changes, req, service, NULL);
+            admin_submit_change(req, changes, service, NULL);
     } else if (method_is(req, "DELETE")) {
-        change_queue_submit(changes, req, NULL, name);
+        admin_submit_change(req, changes, NULL, name);
     } else {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, PUT, DELETE"));
         admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET, PUT or DELETE");

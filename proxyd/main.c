@@ -83,7 +83,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     static int stopping;
 
     if (signum == SIGHUP) {
-        change_queue_reload(changes, NULL);
+        change_queue_reload(changes, NULL, NULL);
         return;
     }
     if (stopping++)

@@ -305,12 +305,31 @@ h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key);
 void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, const pd_path_t *path, h2o_iovec_t query,
                 h2o_iovec_t key);
 
-/* change_queue.c */
+/* change_queue.c: reports what became of a change through a callback; knows nothing of HTTP */
 typedef struct pd_change_queue pd_change_queue_t;
+typedef enum { PD_CHANGE_PUT, PD_CHANGE_DELETE, PD_CHANGE_RELOAD } pd_change_kind_t;
+typedef enum {
+    PD_CHANGE_APPLIED,             /* written (or reloaded) and published as `version` */
+    PD_CHANGE_STALE,               /* services.yaml changed on disk and the change could not be built on it */
+    PD_CHANGE_NOT_FOUND,           /* a delete of a name the registry does not have */
+    PD_CHANGE_PRECONDITION_FAILED, /* If-Match named another version */
+    PD_CHANGE_INVALID,             /* a reload found the file unusable */
+    PD_CHANGE_WRITE_FAILED,        /* the file could not be written; the registry is unchanged */
+} pd_change_status_t;
+typedef struct pd_change_result {
+    pd_change_kind_t kind;
+    pd_change_status_t status;
+    uint64_t version;            /* PD_CHANGE_APPLIED: the registry version the change created */
+    int created;                 /* PD_CHANGE_APPLIED put: the name was new */
+    const pd_service_t *service; /* PD_CHANGE_APPLIED put: borrowed during the callback */
+    const char *message;         /* otherwise: why, for the operator; borrowed during the callback */
+} pd_change_result_t;
+typedef void (*pd_change_done_cb)(void *data, const pd_change_result_t *result);
 pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf);
 void change_queue_free(pd_change_queue_t *q);
-void change_queue_submit(pd_change_queue_t *q, h2o_req_t *req, pd_service_t *put, const char *remove);
-void change_queue_reload(pd_change_queue_t *q, h2o_req_t *req);
+void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *remove, const char *if_match,
+                         pd_change_done_cb on_done, void *data);
+void change_queue_reload(pd_change_queue_t *q, pd_change_done_cb on_done, void *data);
 int change_queue_idle(pd_change_queue_t *q);
 void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
 
@@ -322,10 +341,14 @@ void admin_free(pd_admin_t *admin);
 
 /* admin_services.c */
 void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name);
+
+/* admin_reply.c: the admin API's answers, and change results turned into them */
 void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body);
 void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version);
+void admin_submit_change(h2o_req_t *req, pd_change_queue_t *changes, pd_service_t *put, const char *remove);
+void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes);
 
 /* body_limit.c */
 void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf);
