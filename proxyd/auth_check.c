@@ -9,12 +9,12 @@
 #define AUTH_MAX_BODY (64 * 1024)
 #define AUTH_MAX_HEADERS 32
 
-/* A check in flight, led by `aw` for the cache entry `entry`: the response as it arrives. */
+/* A check in flight: the response as it arrives, and whom to tell the decision. */
 typedef struct auth_check {
     CURL *easy;
     int final_head_done; /* the final (non-1xx) head ended: later header lines are trailers */
-    pd_auth_entry_t *entry;
-    pd_auth_worker_t *aw;
+    pd_auth_decided_cb on_decided;
+    void *data;
     struct curl_slist *headers;
     char *url;
     long status;
@@ -253,7 +253,7 @@ static void on_check_done(void *data, CURL *easy, CURLcode result)
         if (strcmp(check->kept[i].name, "cache-control") == 0)
             check->cache_control = check->kept[i].value;
     d = decide(check, result);
-    auth_decided(check->aw, check->entry, d, ttl_of(check, d));
+    check->on_decided(check->data, d, ttl_of(check, d));
     curl_easy_cleanup(easy);
     check_free(check);
 }
@@ -311,19 +311,20 @@ static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_se
     return easy;
 }
 
-/* Starts the check for `entry`; auth_decided() runs when it is decided. */
-void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_service_t *service,
-                      pd_service_t *auth_service, const pd_auth_input_t *in)
+/* Asks `auth_service` about `in` for `service`; `on_decided` gets the decision (its
+ * reference is handed over) and how long it may be reused, possibly before this returns. */
+void auth_check_start(pd_auth_client_t *client, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in,
+                      pd_auth_decided_cb on_decided, void *data)
 {
     auth_check_t *check = calloc(1, sizeof(*check));
     CURL *easy;
 
     if (check == NULL)
         fatal("%s", __func__);
-    check->entry = entry;
-    check->aw = aw;
+    check->on_decided = on_decided;
+    check->data = data;
     if ((easy = new_check_request(check, service, auth_service, in)) == NULL) {
-        auth_decided(aw, entry, auth_decision_fail("a request header cannot be shown to the auth service as it is%s", ""), 0);
+        on_decided(data, auth_decision_fail("a request header cannot be shown to the auth service as it is%s", ""), 0);
         check_free(check);
         return;
     }

@@ -67,6 +67,7 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     hostconf = h2o_config_register_host(globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     /* json_error.c logs failures without the query string, which may hold credentials */
     hostconf->fallback_path.error_log.emit_request_errors = 0;
+    workers_register(&hostconf->fallback_path); /* counts requests in flight, then passes them on */
     proxy_register(&hostconf->fallback_path, conf);
     json_error_register(&hostconf->fallback_path);
 }
@@ -202,6 +203,7 @@ int main(int argc, char **argv)
     registry_publish(snap, 0);
     setup_h2o(&globalconf, &conf);
     run(&conf, &globalconf, &rf);
+    auth_shutdown(); /* every worker stopped: no late decision can be posted any more */
     registry_shutdown();
     h2o_config_dispose(&globalconf);
     registry_file_free(&rf);

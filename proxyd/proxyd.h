@@ -217,8 +217,7 @@ void registry_shutdown(void);
 /* upstream.c: per worker thread, the socket pools and client contexts */
 typedef struct pd_upstreams pd_upstreams_t;
 pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf);
-void upstreams_dispose(pd_upstreams_t *ups);
-void upstreams_free(pd_upstreams_t *ups);
+void upstreams_close(pd_upstreams_t *ups);
 h2o_socketpool_t *upstreams_pool(pd_upstreams_t *ups, const h2o_url_t *url);
 h2o_http1client_ctx_t *upstreams_client(pd_upstreams_t *ups, uint64_t timeout_ms);
 
@@ -244,11 +243,7 @@ typedef struct pd_worker pd_worker_t;
 int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *err, size_t errlen);
 void workers_stop(void);
 void workers_join(void);
-pd_worker_t *worker_of(h2o_context_t *ctx);
-pd_snapshot_t *worker_snapshot(pd_worker_t *worker);
-pd_upstreams_t *worker_upstreams(pd_worker_t *worker);
-void worker_track_request(pd_worker_t *worker, h2o_req_t *req);
-pd_auth_worker_t *worker_auth(pd_worker_t *worker);
+void workers_register(h2o_pathconf_t *pathconf);
 
 /* request_path.c */
 int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, pd_path_t *path, const char **why);
@@ -260,10 +255,18 @@ int request_check(h2o_req_t *req, const pd_config_t *conf);
 void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf);
 
 /* proxy.c */
+/* Where a routed request goes once it may, in req->pool: proxy.c fills it in, and
+ * forward auth holds it until decided, then calls `forward` without naming proxy.c. */
+typedef struct pd_route {
+    pd_service_t *service; /* held by the request until it is freed */
+    h2o_iovec_t rest;      /* the canonical path after "/<name>" */
+    h2o_iovec_t query;     /* "?a=b" or "", without the key */
+    void (*forward)(h2o_req_t *req, const struct pd_route *route);
+    void *data; /* the forwarder's per-worker state */
+} pd_route_t;
 void proxy_register(h2o_pathconf_t *pathconf, const pd_config_t *conf);
-void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query);
-h2o_iovec_t proxy_client_host(h2o_req_t *req);
-h2o_iovec_t proxy_client_address(h2o_req_t *req, char *buf, size_t len);
+h2o_iovec_t request_client_host(h2o_req_t *req);
+h2o_iovec_t request_client_address(h2o_req_t *req, char *buf, size_t len);
 
 /* auth_client.c */
 typedef struct pd_auth_client pd_auth_client_t;
@@ -289,20 +292,20 @@ typedef struct pd_auth_input {
     h2o_iovec_t key, authorization, method, uri, client, host;
 } pd_auth_input_t;
 
-/* auth_check.c */
+/* auth_check.c: reports each decision through on_decided */
+typedef void (*pd_auth_decided_cb)(void *data, pd_auth_decision_t *d, uint64_t ttl_ms);
 void auth_check_init(const pd_config_t *conf);
 pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg);
-void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_service_t *service,
-                      pd_service_t *auth_service, const pd_auth_input_t *in);
+void auth_check_start(pd_auth_client_t *client, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in,
+                      pd_auth_decided_cb on_decided, void *data);
 
 /* auth.c */
-void auth_decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision_t *d, uint64_t ttl);
 void auth_init(const pd_config_t *conf);
+void auth_shutdown(void);
 pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx);
 void auth_worker_dispose(pd_auth_worker_t *aw);
-void auth_worker_free(pd_auth_worker_t *aw);
 h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key);
-void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, const pd_path_t *path, h2o_iovec_t query,
+void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, pd_snapshot_t *snap, const pd_path_t *path,
                 h2o_iovec_t key);
 
 /* change_queue.c: reports what became of a change through a callback; knows nothing of HTTP */
