@@ -45,6 +45,14 @@ void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *
     admin_send_json(req, status, reason, body);
 }
 
+/* 405 with the Allow header RFC 9110 section 15.5.6 requires; `hint` (or NULL) says more. */
+void admin_send_method_not_allowed(h2o_req_t *req, const char *allow, const char *hint)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
+    admin_send_error(req, 405, "Method Not Allowed", NULL, "method not allowed: use %s%s%s", allow, hint != NULL ? "; " : "",
+                     hint != NULL ? hint : "");
+}
+
 /* A request waiting for its change's result. The change outlives the request if the
  * client goes away (an accepted change is applied either way): then only the answer
  * is dropped. Freed by on_change_done, which the queue always calls. */

@@ -89,7 +89,7 @@ void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name
         if (method_is(req, "GET"))
             list_services(req);
         else
-            admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET /services, or PUT and DELETE /services/<name>");
+            admin_send_method_not_allowed(req, "GET", "PUT and DELETE go to /services/<name>");
         return;
     }
     if (strlen(name) != name_iov.len) {
@@ -104,7 +104,6 @@ void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name
     } else if (method_is(req, "DELETE")) {
         admin_submit_change(req, changes, NULL, name);
     } else {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, PUT, DELETE"));
-        admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET, PUT or DELETE");
+        admin_send_method_not_allowed(req, "GET, PUT, DELETE", NULL);
     }
 }

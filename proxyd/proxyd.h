@@ -238,6 +238,9 @@ void client_guard_dispose(pd_client_guard_t *g);
 void client_guard_add(pd_client_guard_t *g, pd_client_t *c, uv_handle_t *handle, h2o_socket_t *sock);
 void client_guard_remove(pd_client_guard_t *g, pd_client_t *c);
 
+/* listen.c */
+int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen);
+
 /* worker.c */
 typedef struct pd_worker pd_worker_t;
 int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *err, size_t errlen);
@@ -350,6 +353,7 @@ void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *bod
 void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version);
+void admin_send_method_not_allowed(h2o_req_t *req, const char *allow, const char *hint);
 void admin_submit_change(h2o_req_t *req, pd_change_queue_t *changes, pd_service_t *put, const char *remove);
 void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes);
 

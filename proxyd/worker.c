@@ -1,14 +1,10 @@
 /* worker.c: worker threads, each with its own libuv loop, h2o context and SO_REUSEPORT listeners. */
-#include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <uv.h>
 #include "proxyd.h"
 
@@ -65,43 +61,6 @@ void workers_register(h2o_pathconf_t *pathconf)
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
 
     handler->on_req = on_req_count;
-}
-
-/* One listening socket per address family a listen entry resolves to. */
-static int open_listener(const pd_listen_t *addr, int **fds, size_t *num_fds, char *err, size_t errlen)
-{
-    struct addrinfo hints = {0}, *res, *ai;
-    char port[8];
-    int gai, fd, on = 1;
-
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%u", addr->port);
-    if ((gai = getaddrinfo(addr->host, port, &hints, &res)) != 0) {
-        snprintf(err, errlen, "listen %s:%u: %s", addr->host != NULL ? addr->host : "*", addr->port, gai_strerror(gai));
-        return -1;
-    }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
-            goto fail;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
-        if (ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-            close(fd);
-            goto fail;
-        }
-        *fds = realloc(*fds, (*num_fds + 1) * sizeof(**fds));
-        (*fds)[(*num_fds)++] = fd;
-    }
-    freeaddrinfo(res);
-    return 0;
-fail:
-    snprintf(err, errlen, "listen %s:%u: %s", addr->host != NULL ? addr->host : "*", addr->port, strerror(errno));
-    freeaddrinfo(res);
-    return -1;
 }
 
 /* A client connection's libuv handle; h2o takes over handle.data, so the worker sits beside it. */
@@ -236,7 +195,7 @@ static int open_worker_listeners(pd_worker_t *worker, const pd_config_t *conf, c
     size_t i;
 
     for (i = 0; i < conf->num_listens; i++)
-        if (open_listener(&conf->listens[i], &worker->listen_fds, &worker->num_listeners, err, errlen) != 0)
+        if (listen_open("listen", &conf->listens[i], 1, &worker->listen_fds, &worker->num_listeners, err, errlen) != 0)
             return -1;
     return 0;
 }
