@@ -41,7 +41,30 @@ struct pd_change_queue {
 
 static void start_batch(pd_change_queue_t *q);
 
-pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf)
+/* The one place a new registry is published (registry.c swaps it in): at start,
+ * after the file was read again, and after a write. Only the main thread's loop
+ * calls it, so the version read back is the one just published. */
+static uint64_t publish(pd_snapshot_t *snap, uint64_t version)
+{
+    registry_publish(snap, version);
+    return snap->version;
+}
+
+/* The file as read again (SIGHUP, POST /reload, an edit caught up with) made current. */
+static uint64_t publish_reread(pd_change_queue_t *q, pd_snapshot_t *snap)
+{
+    size_t n = snap->num_services;
+    uint64_t version = publish(snap, 0);
+
+    log_info("reloaded %s: %zu service%s, version %llu", q->rf->path, n, n == 1 ? "" : "s", (unsigned long long)version);
+    if (n == 0)
+        log_warnx("%s has no services: every request now gets 404", q->rf->path);
+    return version;
+}
+
+/* A queue for `rf`, whose contents `first` (its reference is taken over) become the
+ * running registry before any worker starts. */
+pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf, pd_snapshot_t *first)
 {
     pd_change_queue_t *q = calloc(1, sizeof(*q));
 
@@ -51,6 +74,7 @@ pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf)
     q->rf = rf;
     h2o_linklist_init_anchor(&q->waiting);
     h2o_linklist_init_anchor(&q->writing);
+    publish(first, 0);
     return q;
 }
 
@@ -169,8 +193,11 @@ static void run_reload(pd_change_queue_t *q, op_t *op)
 {
     char err[1024], msg[sizeof(err) + 64];
     pd_change_result_t result = {.kind = PD_CHANGE_RELOAD, .status = PD_CHANGE_APPLIED};
+    pd_snapshot_t *snap = registry_file_reload(q->rf, err, sizeof(err));
 
-    if ((result.version = registry_file_reload(q->rf, err, sizeof(err))) == 0) {
+    if (snap != NULL) {
+        result.version = publish_reread(q, snap);
+    } else {
         result.status = PD_CHANGE_INVALID;
         snprintf(msg, sizeof(msg), "reload refused, the registry is unchanged: %s", err);
         result.message = msg;
@@ -184,12 +211,15 @@ static void run_reload(pd_change_queue_t *q, op_t *op)
 static int catch_up_with_file(pd_change_queue_t *q)
 {
     char err[1024];
+    pd_snapshot_t *snap;
 
     if (!registry_file_changed(q->rf))
         return 0;
     log_info("%s changed on disk: reading it before the API change", q->rf->path);
-    if (registry_file_catch_up(q->rf, err, sizeof(err)) != 0)
+    if ((snap = registry_file_catch_up(q->rf, err, sizeof(err))) != NULL) {
+        publish_reread(q, snap);
         return 0;
+    }
     snprintf(q->err, sizeof(q->err), "%s changed on disk and cannot be built on; fix it or reload: %s", q->rf->path, err);
     return -1;
 }
@@ -286,7 +316,7 @@ static void on_written(uv_work_t *work, int status)
     int result = status == 0 ? q->write_result : -1;
 
     if (result == 0)
-        registry_publish(q->next, q->next_version); /* memory follows the file, never leads it */
+        publish(q->next, q->next_version); /* memory follows the file, never leads it */
     else
         snapshot_decref(q->next);
     q->next = NULL;

@@ -5,11 +5,6 @@
 #include <string.h>
 #include "proxyd.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:8080"
-#define DEFAULT_REGISTRY "services.yaml"
-#define DEFAULT_ADMIN_LISTEN "127.0.0.1:8081"
-#define DEFAULT_ADMIN_TOKEN_FILE "admin.token"
-
 typedef struct parse_ctx {
     pd_yaml_doc_t *yd;
     pd_config_t *conf;
@@ -239,10 +234,7 @@ static const key_rule_t admin_rules[] = {
 
 static int set_admin(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    pc->conf->admin.enabled = 1;
-    if (config_parse_listen(DEFAULT_ADMIN_LISTEN, &pc->conf->admin.listen) != 0)
-        fatal("%s", __func__);
-    pc->conf->admin.token_file = config_resolve_path(pc->conf->path, DEFAULT_ADMIN_TOKEN_FILE);
+    config_admin_defaults(pc->conf);
     return walk_mapping(pc, key, value, admin_rules);
 }
 
@@ -354,18 +346,9 @@ static const key_rule_t auth_rules[] = {{"service", set_auth_service},
                                         {"copy_headers", set_auth_copy_headers},
                                         {NULL, NULL}};
 
-/* Defaults as proxyd.yaml(5) states them: checks go to the entry "auth". */
 static int set_auth(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    pd_config_t *conf = pc->conf;
-
-    conf->auth.enabled = 1;
-    if ((conf->auth.service = strdup("auth")) == NULL)
-        fatal("%s", __func__);
-    conf->auth.timeout_ms = 2000;
-    conf->auth.cache_ttl_ms = 30000;
-    conf->auth.negative_ttl_ms = 5000;
-    conf->auth.cache_size = 100000;
+    config_auth_defaults(pc->conf);
     return walk_mapping(pc, key, value, auth_rules);
 }
 
@@ -433,13 +416,6 @@ int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen)
     yaml_doc_free(&yd);
     if (ret != 0)
         return -1;
-    if (conf->num_listens == 0) {
-        conf->listens = calloc(1, sizeof(*conf->listens));
-        if (conf->listens == NULL || config_parse_listen(DEFAULT_LISTEN, conf->listens) != 0)
-            fatal("%s", __func__);
-        conf->num_listens = 1;
-    }
-    if (conf->registry == NULL)
-        conf->registry = config_resolve_path(file, DEFAULT_REGISTRY);
+    config_finish_defaults(conf);
     return 0;
 }

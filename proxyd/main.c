@@ -98,7 +98,7 @@ static void on_signal(uv_signal_t *handle, int signum)
 /* Runs until SIGTERM or SIGINT; SIGHUP re-reads the registry. The handlers are in
  * place before the first listener opens, so an early SIGHUP cannot kill proxyd.
  * The admin API shares this loop, so registry changes happen one at a time. */
-static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_registry_file_t *rf)
+static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_registry_file_t *rf, pd_snapshot_t *snap)
 {
     static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
     /* static: when admin connections are still open at exit, all of this stays in
@@ -112,7 +112,7 @@ static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_regist
     int admin_released = 1;
 
     uv_loop_init(&loop);
-    changes = change_queue_new(&loop, rf);
+    changes = change_queue_new(&loop, rf, snap); /* publishes `snap` */
     for (i = 0; i < 3; i++) {
         uv_signal_init(&loop, &signals[i]);
         signals[i].data = changes;
@@ -200,9 +200,8 @@ int main(int argc, char **argv)
         log_warnx("no auth: key in %s: forward auth is off, requests reach services unchecked", file);
     if (snap->num_services == 0)
         log_warnx("%s has no services: every request gets 404 until one is added", conf.registry);
-    registry_publish(snap, 0);
     setup_h2o(&globalconf, &conf);
-    run(&conf, &globalconf, &rf);
+    run(&conf, &globalconf, &rf, snap);
     auth_shutdown(); /* every worker stopped: no late decision can be posted any more */
     registry_shutdown();
     h2o_config_dispose(&globalconf);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <search.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -144,6 +145,9 @@ enum { AUTH_CACHE_HIT, AUTH_CACHE_WAIT, AUTH_CACHE_LEAD };
 
 /* config.c */
 void config_init(pd_config_t *conf);
+void config_admin_defaults(pd_config_t *conf);
+void config_auth_defaults(pd_config_t *conf);
+void config_finish_defaults(pd_config_t *conf);
 void config_free(pd_config_t *conf);
 int config_parse_duration(const char *s, uint64_t *ms);
 void config_format_duration(uint64_t ms, char *buf, size_t len);
@@ -179,14 +183,18 @@ typedef struct pd_service_opts {
 /* service.c */
 int service_check_name(const char *name, char *err, size_t errlen);
 void service_opts_init(pd_service_opts_t *opts);
+#define PD_OPT_UNKNOWN (-2) /* service_opts_set: no option of that name */
 int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text, char *err, size_t errlen);
+size_t service_each_option(const pd_service_t *service, void (*cb)(void *data, const char *key, const char *text, int is_bool),
+                           void *data);
 pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char *err, size_t errlen);
 json_t *service_to_json(const pd_service_t *service);
 void service_incref(pd_service_t *service);
 void service_decref(pd_service_t *service);
 
 /* registry_yaml.c */
-pd_snapshot_t *registry_load(const char *file, int *blank, char *err, size_t errlen);
+pd_snapshot_t *registry_yaml_load(const char *file, int *blank, char *err, size_t errlen);
+int registry_yaml_write(FILE *fp, pd_snapshot_t *snap);
 
 /* registry_file.c */
 void registry_file_init(pd_registry_file_t *rf, const char *path);
@@ -194,8 +202,8 @@ void registry_file_free(pd_registry_file_t *rf);
 pd_snapshot_t *registry_file_load(pd_registry_file_t *rf, char *err, size_t errlen);
 int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, size_t errlen);
 int registry_file_changed(pd_registry_file_t *rf);
-uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen);
-uint64_t registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen);
+pd_snapshot_t *registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen);
+pd_snapshot_t *registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen);
 void registry_file_remove_stale(pd_registry_file_t *rf);
 
 /* token.c */
@@ -331,7 +339,7 @@ typedef struct pd_change_result {
     const char *message;         /* otherwise: why, for the operator; borrowed during the callback */
 } pd_change_result_t;
 typedef void (*pd_change_done_cb)(void *data, const pd_change_result_t *result);
-pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf);
+pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf, pd_snapshot_t *first);
 void change_queue_free(pd_change_queue_t *q);
 void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *remove, const char *if_match,
                          pd_change_done_cb on_done, void *data);
