@@ -171,7 +171,7 @@ static void setup_h2o(pd_admin_t *admin)
     handler = (admin_handler_t *)h2o_create_handler(&hostconf->fallback_path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->admin = admin;
-    json_error_register(&hostconf->fallback_path);
+    reply_register(&hostconf->fallback_path);
     h2o_context_init(&admin->ctx, admin->loop, &admin->globalconf);
     admin->accept_ctx.ctx = &admin->ctx;
     admin->accept_ctx.hosts = admin->globalconf.hosts;

@@ -8,7 +8,7 @@ void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *bod
 {
     req->res.status = status;
     req->res.reason = reason;
-    json_send(req, body);
+    reply_json(req, body);
 }
 
 /* {"error": message, "field": field}; field is omitted when NULL. */

@@ -71,8 +71,10 @@ static pd_service_t *service_from_body(h2o_req_t *req, const char *name)
             goto out;
         }
     }
-    if ((service = service_new(name, &opts, why, sizeof(why))) == NULL)
-        admin_send_error(req, 400, "Bad Request", "url", strncmp(why, "url:", 4) == 0 ? "%s" : "url: %s", why);
+    if (opts.url == NULL)
+        admin_send_error(req, 400, "Bad Request", "url", "url: required");
+    else if ((service = service_new(name, &opts, why, sizeof(why))) == NULL) /* the name was checked: the URL is bad */
+        admin_send_error(req, 400, "Bad Request", "url", "url: %s", why);
 out:
     json_decref(body);
     return service;

@@ -101,12 +101,12 @@ static void resume(auth_waiter_t *w)
 
     if (w->req != NULL) {
         *w->slot = NULL;
-        if (d->kind == AUTH_ALLOW)
+        if (d->kind == PD_AUTH_ALLOW)
             apply_allow(w, d);
-        else if (d->kind == AUTH_DENY)
+        else if (d->kind == PD_AUTH_DENY)
             apply_deny(w->req, d);
         else
-            json_error_send(w->req, 503, "Service Unavailable", d->message, w->route->service->name);
+            reply_error(w->req, 503, "Service Unavailable", d->message, w->route->service->name);
     }
     auth_decision_decref(d);
     free(w);
@@ -224,9 +224,10 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
     return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
-/* What a check is asked and the digest that names it: the auth service decides for
- * this credential, service, method, path, client and host, so a decision is reused
- * (or a running check shared) only for what it was shown. The key is never kept. */
+/* ---- the digest: the auth service decides for this credential, service, method,
+ * path, client and host, so a decision is reused (or a running check shared) only
+ * for what it was shown. The key is never kept. ---- */
+
 /* Appends one field as its length, whether it is present, then its bytes: no two
  * different inputs share an encoding, whatever bytes the fields hold. */
 static char *put_field(char *p, h2o_iovec_t field)
@@ -330,14 +331,14 @@ void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, p
                            request_client_host(req)};
     digest_of(aw->md, req, &in, route->service->name, digest);
     switch (auth_cache_lookup(digest, now_ms(), &w->link, &hit, &lead)) {
-    case AUTH_CACHE_HIT:
+    case PD_AUTH_CACHE_HIT:
         w->decision = hit;
         resume(w);
         break;
-    case AUTH_CACHE_LEAD:
+    case PD_AUTH_CACHE_LEAD:
         start_check(aw, lead, snap, route->service, &in);
         break;
-    default: /* AUTH_CACHE_WAIT: a check for the very same request is running */
+    default: /* PD_AUTH_CACHE_WAIT: a check for the very same request is running */
         break;
     }
 }

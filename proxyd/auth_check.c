@@ -138,7 +138,7 @@ static pd_auth_decision_t *new_decision(int kind, int status)
 
 pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg)
 {
-    pd_auth_decision_t *d = new_decision(AUTH_FAIL, 503);
+    pd_auth_decision_t *d = new_decision(PD_AUTH_FAIL, 503);
 
     if (asprintf(&d->message, fmt, arg) < 0)
         fatal("%s", __func__);
@@ -198,12 +198,12 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
     if (has_control_char(check))
         return auth_decision_fail("auth service sent a header with a control character%s", "");
     if (check->status >= 200 && check->status <= 299) {
-        d = new_decision(AUTH_ALLOW, (int)check->status);
+        d = new_decision(PD_AUTH_ALLOW, (int)check->status);
         take_headers(d, check, is_copy_header);
         return d;
     }
     if (check->status == 401 || check->status == 403 || (check->status >= 300 && check->status <= 399)) {
-        d = new_decision(AUTH_DENY, (int)check->status);
+        d = new_decision(PD_AUTH_DENY, (int)check->status);
         take_headers(d, check, is_relayed_header);
         d->body = check->body;
         d->body_len = check->body_len;
@@ -218,7 +218,9 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
 /* How long the decision may be reused: the settings, capped by the answer's Cache-Control. */
 static uint64_t ttl_of(auth_check_t *check, pd_auth_decision_t *d)
 {
-    uint64_t ttl = d->kind == AUTH_ALLOW ? settings->auth.cache_ttl_ms : d->kind == AUTH_DENY ? settings->auth.negative_ttl_ms : 0;
+    uint64_t ttl = d->kind == PD_AUTH_ALLOW  ? settings->auth.cache_ttl_ms
+                   : d->kind == PD_AUTH_DENY ? settings->auth.negative_ttl_ms
+                                             : 0;
     const char *cc = check->cache_control, *max_age;
 
     if (cc == NULL || ttl == 0)

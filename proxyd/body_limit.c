@@ -39,6 +39,6 @@ int body_limit_refuse(h2o_req_t *req, const pd_config_t *conf, const pd_service_
     if (req->entity.base == NULL || req->entity.len <= limit)
         return 0;
     /* libh2o read the whole body: an HTTP/1 connection stays usable */
-    json_error_send(req, 413, "Request Entity Too Large", "request body too large", service->name);
+    reply_error(req, 413, "Request Entity Too Large", "request body too large", service->name);
     return 1;
 }

@@ -63,13 +63,13 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     snprintf(spill_template, sizeof(spill_template), "%s/proxyd.body.XXXXXX", tmpdir != NULL ? tmpdir : "/tmp");
     h2o_socket_buffer_mmap_settings.threshold = BODY_SPILL_THRESHOLD;
     strcpy(h2o_socket_buffer_mmap_settings.fn_template, spill_template);
-    /* one catch-all host and path: every request reaches proxy.c, every error json_error.c */
+    /* one catch-all host and path: every request reaches proxy.c, every error reply.c */
     hostconf = h2o_config_register_host(globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    /* json_error.c logs failures without the query string, which may hold credentials */
+    /* reply.c logs failures without the query string, which may hold credentials */
     hostconf->fallback_path.error_log.emit_request_errors = 0;
     workers_register(&hostconf->fallback_path); /* counts requests in flight, then passes them on */
     proxy_register(&hostconf->fallback_path, conf);
-    json_error_register(&hostconf->fallback_path);
+    reply_register(&hostconf->fallback_path);
 }
 
 static void on_changes_done(void *loop)

@@ -91,7 +91,7 @@ static void redirect_to_root(h2o_req_t *req, h2o_iovec_t name, h2o_iovec_t query
     req->res.status = 301;
     req->res.reason = "Moved Permanently";
     /* like every answer proxyd makes itself, JSON rather than libh2o's HTML */
-    json_send(req, json_pack("{s:s%}", "location", location.base, location.len));
+    reply_json(req, json_pack("{s:s%}", "location", location.base, location.len));
 }
 
 /* The auth service's own entry is reachable through the front end only when it says public: true. */
@@ -110,7 +110,7 @@ static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_
     if (service != NULL && !is_hidden_auth_service(conf, service))
         return service;
     /* a name that cannot be a service is not echoed into logs and answers */
-    json_error_send(req, 404, "Not Found", "unknown service", service_check_name(shown, why, sizeof(why)) == 0 ? shown : NULL);
+    reply_error(req, 404, "Not Found", "unknown service", service_check_name(shown, why, sizeof(why)) == 0 ? shown : NULL);
     return NULL;
 }
 
@@ -118,11 +118,11 @@ static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_
 static int encoding_allowed(h2o_req_t *req, pd_service_t *service, const pd_path_t *path)
 {
     if (path->encoded_slash && !service->allow_encoded_slash) {
-        json_error_send(req, 400, "Bad Request", "encoded slash or backslash in path", service->name);
+        reply_error(req, 400, "Bad Request", "encoded slash or backslash in path", service->name);
         return 0;
     }
     if (path->encoded_nul && !service->allow_encoded_nul) {
-        json_error_send(req, 400, "Bad Request", "encoded NUL in path", service->name);
+        reply_error(req, 400, "Bad Request", "encoded NUL in path", service->name);
         return 0;
     }
     return 1;
@@ -142,7 +142,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (request_check(req, conf) != 0)
         return 0;
     if (request_path_canonicalize(&req->pool, req->input.path.base, path_len, &path, &why) != 0) {
-        json_error_send(req, 400, "Bad Request", why, NULL);
+        reply_error(req, 400, "Bad Request", why, NULL);
         return 0;
     }
     if ((service = route(req, conf, current_snapshot(pw), &path)) == NULL)

@@ -99,10 +99,10 @@ typedef struct pd_path {
 } pd_path_t;
 
 /* A parsed YAML document with the file it came from, for error messages. */
-typedef struct pd_yaml_doc {
+typedef struct pd_ydoc {
     const char *file;
     yaml_document_t doc;
-} pd_yaml_doc_t;
+} pd_ydoc_t;
 
 /* log.c */
 void log_init(const char *progname);
@@ -131,17 +131,17 @@ typedef struct pd_auth_header {
 } pd_auth_header_t;
 typedef struct pd_auth_decision {
     int refcnt; /* atomic */
-    enum { AUTH_ALLOW, AUTH_DENY, AUTH_FAIL } kind;
-    int status;                /* AUTH_DENY: relayed to the client */
+    enum { PD_AUTH_ALLOW, PD_AUTH_DENY, PD_AUTH_FAIL } kind;
+    int status;                /* PD_AUTH_DENY: relayed to the client */
     pd_auth_header_t *headers; /* ALLOW: copy_headers' values; DENY: WWW-Authenticate, Location, Content-Type */
     size_t num_headers;
-    char *body; /* AUTH_DENY */
+    char *body; /* PD_AUTH_DENY */
     size_t body_len;
-    char *message; /* AUTH_FAIL: why, for the 503 */
+    char *message; /* PD_AUTH_FAIL: why, for the 503 */
 } pd_auth_decision_t;
 typedef struct pd_auth_entry pd_auth_entry_t;
 typedef struct pd_auth_worker pd_auth_worker_t;
-enum { AUTH_CACHE_HIT, AUTH_CACHE_WAIT, AUTH_CACHE_LEAD };
+enum { PD_AUTH_CACHE_HIT, PD_AUTH_CACHE_WAIT, PD_AUTH_CACHE_LEAD };
 
 /* config.c */
 void config_init(pd_config_t *conf);
@@ -157,13 +157,13 @@ int config_parse_listen(const char *s, pd_listen_t *listen);
 char *config_resolve_path(const char *base_file, const char *path);
 unsigned config_default_threads(void);
 
-/* yaml_doc.c */
-int yaml_doc_load(pd_yaml_doc_t *yd, const char *file, char *err, size_t errlen);
-void yaml_doc_free(pd_yaml_doc_t *yd);
-yaml_node_t *yaml_doc_root(pd_yaml_doc_t *yd);
-yaml_node_t *yaml_doc_node(pd_yaml_doc_t *yd, int index);
-const char *yaml_doc_scalar(yaml_node_t *node);
-int yaml_doc_error(pd_yaml_doc_t *yd, yaml_node_t *node, char *err, size_t errlen, const char *fmt, ...)
+/* ydoc.c */
+int ydoc_load(pd_ydoc_t *yd, const char *file, char *err, size_t errlen);
+void ydoc_free(pd_ydoc_t *yd);
+yaml_node_t *ydoc_root(pd_ydoc_t *yd);
+yaml_node_t *ydoc_node(pd_ydoc_t *yd, int index);
+const char *ydoc_scalar(yaml_node_t *node);
+int ydoc_error(pd_ydoc_t *yd, yaml_node_t *node, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 /* config_yaml.c */
@@ -294,11 +294,10 @@ int auth_cache_lookup(const unsigned char *digest, uint64_t now, h2o_linklist_t 
                       pd_auth_entry_t **lead);
 void auth_cache_complete(pd_auth_entry_t *e, pd_auth_decision_t *d, uint64_t ttl_ms, uint64_t now, h2o_linklist_t *waiters);
 void auth_cache_clear(void);
-size_t auth_cache_count(void);
 
-/* What a check shows the auth service; its digest names the check and the decision. */
-/* Everything in it is in the digest: a decision is reused only for what the auth
- * service was shown (issue 7). */
+/* What a check shows the auth service. Everything in it is in the digest that names
+ * the check and its decision: a decision is reused only for what the auth service
+ * was shown (issue 7). */
 typedef struct pd_auth_input {
     h2o_iovec_t key, authorization, method, uri, client, host;
 } pd_auth_input_t;
@@ -369,9 +368,9 @@ void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes);
 void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf);
 int body_limit_refuse(h2o_req_t *req, const pd_config_t *conf, const pd_service_t *service);
 
-/* json_error.c */
-void json_send(h2o_req_t *req, json_t *body);
-void json_error_send(h2o_req_t *req, int status, const char *reason, const char *message, const char *service);
-void json_error_register(h2o_pathconf_t *pathconf);
+/* reply.c */
+void reply_json(h2o_req_t *req, json_t *body);
+void reply_error(h2o_req_t *req, int status, const char *reason, const char *message, const char *service);
+void reply_register(h2o_pathconf_t *pathconf);
 
 #endif
