@@ -6,7 +6,7 @@
 #include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include "proxyd.h"
+#include "auth.h"
 
 /* Per worker: its curl multi handle and the inbox for decisions made on other workers.
  * Created and listed on the main thread before the workers start; disposed by its
@@ -381,7 +381,7 @@ void auth_worker_dispose(pd_auth_worker_t *aw)
 }
 
 /* After every worker thread stopped: until then another worker may still post a late
- * decision to a stopped one's (closed) inbox. A worker that skipped its teardown
+ * decision to a stopped one's (closed) inbox. Empties the cache too. A worker that skipped its teardown
  * (connections still open at exit) still owns its part, which stays allocated. */
 void auth_shutdown(void)
 {
@@ -398,4 +398,5 @@ void auth_shutdown(void)
         pthread_mutex_destroy(&aw->inbox.lock);
         free(aw);
     }
+    auth_cache_clear();
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
-#include "proxyd.h"
+#include "auth.h"
 
 /* One (credential, service) pair: a decision until it expires, or a check running
  * with the requests that wait for it. Only the digest is kept, never the key. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "proxyd.h"
+#include "auth.h"
 
 #define AUTH_MAX_BODY (64 * 1024)
 #define AUTH_MAX_HEADERS 32

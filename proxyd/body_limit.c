@@ -23,7 +23,7 @@ static void on_publish(pd_snapshot_t *snap)
     __atomic_store_n(&limits.globalconf->max_request_entity_size, cap, __ATOMIC_RELAXED);
 }
 
-/* Before the workers start; the registry has its first snapshot. */
+/* Before the registry's first snapshot is published and the workers start: the cap follows every snapshot. */
 void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf)
 {
     limits.globalconf = globalconf;

@@ -202,12 +202,11 @@ int main(int argc, char **argv)
         log_warnx("%s has no services: every request gets 404 until one is added", conf.registry);
     setup_h2o(&globalconf, &conf);
     run(&conf, &globalconf, &rf, snap);
-    auth_shutdown(); /* every worker stopped: no late decision can be posted any more */
+    auth_shutdown(); /* every worker stopped: no late decision can be posted any more; empties the cache */
     registry_shutdown();
     h2o_config_dispose(&globalconf);
     registry_file_free(&rf);
     config_free(&conf);
-    auth_cache_clear();
     curl_global_cleanup();
     return 0;
 }
