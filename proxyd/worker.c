@@ -1,5 +1,4 @@
 /* worker.c: worker threads, each with its own libuv loop, h2o context and SO_REUSEPORT listeners. */
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
