@@ -1,15 +1,19 @@
 /* admin.c: the admin HTTP API's listener, bearer-token check and routing, on the main thread's loop. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "proxyd.h"
 
 /* Admin bodies are small JSON documents; more is a mistake or an attack. */
 #define ADMIN_MAX_BODY (64 * 1024)
+
+/* A listener or a connection: TCP, or a unix socket. */
+typedef union admin_stream {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+} admin_stream_t;
 
 /* Owned by the main thread, whose loop also runs SIGHUP; changes go through one
  * queue (change_queue.c), which is what serialises them. */
@@ -18,10 +22,8 @@ struct pd_admin {
     h2o_globalconf_t globalconf;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } listener;
+    admin_stream_t *listeners; /* one per address the listen entry resolves to */
+    size_t num_listeners;
     char *unix_path; /* the socket file to remove at exit, or NULL */
     char *token;     /* wiped before it is freed */
     pd_change_queue_t *changes;
@@ -34,53 +36,9 @@ typedef struct admin_handler {
 } admin_handler_t;
 
 typedef struct admin_conn {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } stream;
+    admin_stream_t stream;
     pd_admin_t *admin;
 } admin_conn_t;
-
-void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body)
-{
-    req->res.status = status;
-    req->res.reason = reason;
-    json_send(req, body);
-}
-
-/* {"error": message, "field": field}; field is omitted when NULL. */
-void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    json_t *body;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    body = json_pack("{s:s}", "error", msg);
-    if (field != NULL)
-        json_object_set_new(body, "field", json_string(field));
-    log_warnx("admin %.*s %.*s: %d %s", (int)req->method.len, req->method.base, (int)req->path_normalized.len,
-              req->path_normalized.base, status, msg);
-    admin_send_json(req, status, reason, body);
-}
-
-/* Answers with the registry version as the ETag, so clients can send it back in If-Match. */
-void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version)
-{
-    char etag[32];
-    int len = snprintf(etag, sizeof(etag), "\"%llu\"", (unsigned long long)version);
-
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, h2o_strdup(&req->pool, etag, len).base, len);
-    if (body == NULL) {
-        req->res.status = status;
-        req->res.reason = reason;
-        h2o_send_inline(req, "", 0);
-        return;
-    }
-    admin_send_json(req, status, reason, body);
-}
 
 /* Authorization: Bearer <token>, compared in constant time. */
 static int authorized(pd_admin_t *admin, h2o_req_t *req)
@@ -94,12 +52,6 @@ static int authorized(pd_admin_t *admin, h2o_req_t *req)
     if (value.len < 7 || !h2o_lcstris(value.base, 7, H2O_STRLIT("bearer ")))
         return 0;
     return token_equal(admin->token, value.base + 7, value.len - 7);
-}
-
-static void send_method_not_allowed(h2o_req_t *req, const char *allow)
-{
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, strlen(allow));
-    admin_send_error(req, 405, "Method Not Allowed", NULL, "method not allowed: use %s", allow);
 }
 
 static void on_health(h2o_req_t *req)
@@ -125,14 +77,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/health"))) {
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
-            send_method_not_allowed(req, "GET");
+            admin_send_method_not_allowed(req, "GET", NULL);
         else
             on_health(req);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/reload"))) {
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
-            send_method_not_allowed(req, "POST");
+            admin_send_method_not_allowed(req, "POST", NULL);
         else
-            change_queue_reload(admin->changes, req);
+            admin_submit_reload(req, admin->changes);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/services"))) {
         admin_services(req, admin->changes, h2o_iovec_init(NULL, 0));
     } else if (path.len > 10 && memcmp(path.base, "/services/", 10) == 0) {
@@ -173,32 +125,34 @@ static void on_accept(uv_stream_t *listener, int status)
     h2o_accept(&admin->accept_ctx, h2o_uv_socket_create((uv_stream_t *)&conn->stream, on_conn_close));
 }
 
-/* The listening socket: TCP, or a unix socket only the owner may use. */
-static int open_listener(pd_admin_t *admin, const pd_listen_t *addr, char *err, size_t errlen)
+/* listen.c opens the sockets (a unix one only its owner may use); libuv listens on them. */
+static int open_listeners(pd_admin_t *admin, const pd_listen_t *addr, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    int r;
+    int *fds = NULL, r = 0;
+    size_t i, num_fds = 0;
 
-    if (addr->unix_path != NULL) {
-        if ((admin->unix_path = strdup(addr->unix_path)) == NULL)
-            fatal("%s", __func__);
-        unlink(addr->unix_path); /* a socket file left by an earlier run */
-        uv_pipe_init(admin->loop, &admin->listener.pipe, 0);
-        if ((r = uv_pipe_bind(&admin->listener.pipe, addr->unix_path)) == 0 && chmod(addr->unix_path, 0600) != 0)
-            r = -errno; /* libuv's error codes are negated errno values */
-    } else {
-        uv_tcp_init(admin->loop, &admin->listener.tcp);
-        if ((r = uv_ip4_addr(addr->host != NULL ? addr->host : "0.0.0.0", addr->port, (struct sockaddr_in *)&ss)) != 0)
-            r = uv_ip6_addr(addr->host != NULL ? addr->host : "::", addr->port, (struct sockaddr_in6 *)&ss);
+    if (listen_open("admin listen", addr, 0, &fds, &num_fds, err, errlen) != 0)
+        return -1;
+    if (addr->unix_path != NULL && (admin->unix_path = strdup(addr->unix_path)) == NULL)
+        fatal("%s", __func__);
+    if ((admin->listeners = calloc(num_fds, sizeof(*admin->listeners))) == NULL)
+        fatal("%s", __func__);
+    for (i = 0; i < num_fds && r == 0; i++, admin->num_listeners++) {
+        admin_stream_t *l = &admin->listeners[i];
+        if (admin->unix_path != NULL) {
+            uv_pipe_init(admin->loop, &l->pipe, 0);
+            r = uv_pipe_open(&l->pipe, fds[i]);
+        } else {
+            uv_tcp_init(admin->loop, &l->tcp);
+            r = uv_tcp_open(&l->tcp, fds[i]);
+        }
+        l->tcp.data = admin;
         if (r == 0)
-            r = uv_tcp_bind(&admin->listener.tcp, (struct sockaddr *)&ss, 0);
+            r = uv_listen((uv_stream_t *)l, 64, on_accept);
     }
-    admin->listener.tcp.data = admin;
-    if (r == 0)
-        r = uv_listen((uv_stream_t *)&admin->listener, 64, on_accept);
+    free(fds);
     if (r != 0) {
-        snprintf(err, errlen, "admin listen %s: %s", addr->unix_path != NULL ? addr->unix_path : (addr->host ? addr->host : "*"),
-                 uv_strerror(r));
+        snprintf(err, errlen, "admin listen: %s", uv_strerror(r));
         return -1;
     }
     return 0;
@@ -217,7 +171,7 @@ static void setup_h2o(pd_admin_t *admin)
     handler = (admin_handler_t *)h2o_create_handler(&hostconf->fallback_path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->admin = admin;
-    json_error_register(&hostconf->fallback_path);
+    reply_register(&hostconf->fallback_path);
     h2o_context_init(&admin->ctx, admin->loop, &admin->globalconf);
     admin->accept_ctx.ctx = &admin->ctx;
     admin->accept_ctx.hosts = admin->globalconf.hosts;
@@ -234,7 +188,7 @@ pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queu
     admin->changes = changes;
     /* on error the process exits: nothing here is worth unwinding */
     if ((admin->token = token_load(conf->admin.token_file, err, errlen)) == NULL ||
-        open_listener(admin, &conf->admin.listen, err, errlen) != 0)
+        open_listeners(admin, &conf->admin.listen, err, errlen) != 0)
         return NULL;
     setup_h2o(admin);
     return admin;
@@ -246,7 +200,10 @@ pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queu
  * process exit does, and nothing is freed. */
 int admin_stop(pd_admin_t *admin)
 {
-    uv_close((uv_handle_t *)&admin->listener, NULL);
+    size_t i;
+
+    for (i = 0; i < admin->num_listeners; i++)
+        uv_close((uv_handle_t *)&admin->listeners[i], NULL);
     if (admin->unix_path != NULL)
         unlink(admin->unix_path);
     if (admin->num_conns != 0)
@@ -263,5 +220,6 @@ void admin_free(pd_admin_t *admin)
     OPENSSL_cleanse(admin->token, strlen(admin->token));
     free(admin->token);
     free(admin->unix_path);
+    free(admin->listeners);
     free(admin);
 }

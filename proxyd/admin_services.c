@@ -71,8 +71,10 @@ static pd_service_t *service_from_body(h2o_req_t *req, const char *name)
             goto out;
         }
     }
-    if ((service = service_new(name, &opts, why, sizeof(why))) == NULL)
-        admin_send_error(req, 400, "Bad Request", "url", strncmp(why, "url:", 4) == 0 ? "%s" : "url: %s", why);
+    if (opts.url == NULL)
+        admin_send_error(req, 400, "Bad Request", "url", "url: required");
+    else if ((service = service_new(name, &opts, why, sizeof(why))) == NULL) /* the name was checked: the URL is bad */
+        admin_send_error(req, 400, "Bad Request", "url", "url: %s", why);
 out:
     json_decref(body);
     return service;
@@ -89,7 +91,7 @@ void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name
         if (method_is(req, "GET"))
             list_services(req);
         else
-            admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET /services, or PUT and DELETE /services/<name>");
+            admin_send_method_not_allowed(req, "GET", "PUT and DELETE go to /services/<name>");
         return;
     }
     if (strlen(name) != name_iov.len) {
@@ -100,11 +102,10 @@ void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name
         get_service(req, name);
     } else if (method_is(req, "PUT")) {
         if ((service = service_from_body(req, name)) != NULL)
-            change_queue_submit(changes, req, service, NULL);
+            admin_submit_change(req, changes, service, NULL);
     } else if (method_is(req, "DELETE")) {
-        change_queue_submit(changes, req, NULL, name);
+        admin_submit_change(req, changes, NULL, name);
     } else {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET, PUT, DELETE"));
-        admin_send_error(req, 405, "Method Not Allowed", NULL, "use GET, PUT or DELETE");
+        admin_send_method_not_allowed(req, "GET, PUT, DELETE", NULL);
     }
 }

@@ -6,11 +6,15 @@
 #include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include "proxyd.h"
+#include "auth.h"
 
-/* Per worker: its curl multi handle and the inbox for decisions made on other workers. */
+/* Per worker: its curl multi handle and the inbox for decisions made on other workers.
+ * Created and listed on the main thread before the workers start; disposed by its
+ * worker, freed by auth_shutdown() once every worker stopped. */
 struct pd_auth_worker {
     h2o_context_t *ctx;
+    pd_auth_worker_t *next; /* in `auth_workers` */
+    int disposed;
     EVP_MD_CTX *md; /* reused for every digest: allocating one each time costs more than hashing */
     pd_auth_client_t *client;
     /* decisions made on other workers for this worker's requests; once `closed`
@@ -28,16 +32,20 @@ struct pd_auth_worker {
 typedef struct auth_waiter {
     h2o_linklist_t link; /* in the cache entry's list, then in an inbox */
     pd_auth_worker_t *aw;
-    pd_worker_t *worker;
     h2o_req_t *req;
     struct auth_waiter **slot; /* in req->pool */
-    pd_service_t *service;     /* borrowed: the request holds it */
-    h2o_iovec_t rest, query;   /* in req->pool; query without the key */
+    const pd_route_t *route;   /* in req->pool: where the request goes once allowed */
     pd_auth_decision_t *decision;
 } auth_waiter_t;
 
-/* The leader's transfer: the response as it arrives. */
+/* A check this worker leads, for the cache entry `entry`. */
+typedef struct auth_lead {
+    pd_auth_worker_t *aw;
+    pd_auth_entry_t *entry;
+} auth_lead_t;
+
 static const pd_config_t *settings;
+static pd_auth_worker_t *auth_workers; /* every worker's, for auth_shutdown() */
 static EVP_MD *sha256; /* fetched once: OpenSSL 3's implicit fetch per digest costs more than the digest */
 
 static uint64_t now_ms(void)
@@ -67,7 +75,7 @@ static void apply_allow(auth_waiter_t *w, pd_auth_decision_t *d)
         h2o_iovec_t value = h2o_strdup(&req->pool, d->headers[i].value, strlen(d->headers[i].value));
         h2o_add_header_by_str(&req->pool, &req->headers, name.base, name.len, 0, NULL, value.base, value.len);
     }
-    proxy_forward(req, w->worker, w->service, w->rest, w->query);
+    w->route->forward(req, w->route);
 }
 
 static void apply_deny(h2o_req_t *req, pd_auth_decision_t *d)
@@ -93,12 +101,12 @@ static void resume(auth_waiter_t *w)
 
     if (w->req != NULL) {
         *w->slot = NULL;
-        if (d->kind == AUTH_ALLOW)
+        if (d->kind == PD_AUTH_ALLOW)
             apply_allow(w, d);
-        else if (d->kind == AUTH_DENY)
+        else if (d->kind == PD_AUTH_DENY)
             apply_deny(w->req, d);
         else
-            json_error_send(w->req, 503, "Service Unavailable", d->message, w->service->name);
+            reply_error(w->req, 503, "Service Unavailable", d->message, w->route->service->name);
     }
     auth_decision_decref(d);
     free(w);
@@ -216,9 +224,10 @@ static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
     return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
-/* What a check is asked and the digest that names it: the auth service decides for
- * this credential, service, method, path, client and host, so a decision is reused
- * (or a running check shared) only for what it was shown. The key is never kept. */
+/* ---- the digest: the auth service decides for this credential, service, method,
+ * path, client and host, so a decision is reused (or a running check shared) only
+ * for what it was shown. The key is never kept. ---- */
+
 /* Appends one field as its length, whether it is present, then its bytes: no two
  * different inputs share an encoding, whatever bytes the fields hold. */
 static char *put_field(char *p, h2o_iovec_t field)
@@ -253,9 +262,8 @@ static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, const pd_auth_input_t *in,
 
 /* ---- the decision ---- */
 
-/* Called by auth_check.c when the check `entry` is decided: the cache learns it and
- * every waiting request gets it. */
-void auth_decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision_t *d, uint64_t ttl)
+/* The check `entry` is decided: the cache learns it and every waiting request gets it. */
+static void decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision_t *d, uint64_t ttl)
 {
     h2o_linklist_t waiters;
 
@@ -265,26 +273,41 @@ void auth_decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision
     auth_decision_decref(d);
 }
 
-/* GET <auth URL>?key=<key> with the client's Authorization and where the request was going. */
-/* The leader of a new check: ask the auth service the registry names now. */
-static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, auth_waiter_t *w, const pd_auth_input_t *in)
+/* auth_check.c's on_decided, on the leading worker's thread. */
+static void on_check_decided(void *data, pd_auth_decision_t *d, uint64_t ttl)
 {
-    const char *name = settings->auth.service;
-    pd_service_t *auth_service = snapshot_lookup(worker_snapshot(w->worker), name, strlen(name));
+    auth_lead_t *lead = data;
 
-    if (auth_service == NULL)
-        auth_decided(aw, entry, auth_decision_fail("auth service '%s' is not in the registry", name), 0);
-    else
-        auth_check_start(aw->client, aw, entry, w->service, auth_service, in);
+    decided(lead->aw, lead->entry, d, ttl);
+    free(lead);
 }
 
-/* Holds `req` until the auth service (or the cache) decides; then it is forwarded
- * with proxy_forward(), or answered with the denial or a 503. `path` is the
- * canonical path, `query` what goes upstream (auth_strip_key() took the key out). */
-void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, const pd_path_t *path, h2o_iovec_t query,
+/* The leader of a new check: ask the auth service `snap` names (the registry this
+ * request was routed with). */
+static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_snapshot_t *snap, pd_service_t *service,
+                        const pd_auth_input_t *in)
+{
+    const char *name = settings->auth.service;
+    pd_service_t *auth_service = snapshot_lookup(snap, name, strlen(name));
+    auth_lead_t *lead;
+
+    if (auth_service == NULL) {
+        decided(aw, entry, auth_decision_fail("auth service '%s' is not in the registry", name), 0);
+        return;
+    }
+    if ((lead = malloc(sizeof(*lead))) == NULL)
+        fatal("%s", __func__);
+    *lead = (auth_lead_t){aw, entry};
+    auth_check_start(aw->client, service, auth_service, in, on_check_decided, lead);
+}
+
+/* Holds `req` until the auth service (or the cache) decides; then it is handed on
+ * through route->forward, or answered with the denial or a 503. `route` (in
+ * req->pool) carries the query without the key (auth_strip_key()); `path` is the
+ * canonical path; `snap` is the registry the request was routed with, borrowed. */
+void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, pd_snapshot_t *snap, const pd_path_t *path,
                 h2o_iovec_t key)
 {
-    pd_auth_worker_t *aw = worker_auth(worker);
     auth_waiter_t *w = calloc(1, sizeof(*w));
     unsigned char digest[PD_AUTH_DIGEST_LEN];
     pd_auth_decision_t *hit = NULL;
@@ -295,30 +318,27 @@ void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, cons
     if (w == NULL)
         fatal("%s", __func__);
     w->aw = aw;
-    w->worker = worker;
     w->req = req;
-    w->service = service;
-    w->rest = path->rest;
-    w->query = query;
+    w->route = route;
     w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_req_gone);
     *w->slot = w;
     /* the one canonical path (issue 7): what is routed is what the auth service sees */
     in = (pd_auth_input_t){key,
                            header_value(req, H2O_TOKEN_AUTHORIZATION),
                            req->method,
-                           h2o_concat(&req->pool, path->path, query),
-                           proxy_client_address(req, addr, sizeof(addr)),
-                           proxy_client_host(req)};
-    digest_of(aw->md, req, &in, service->name, digest);
+                           h2o_concat(&req->pool, path->path, route->query),
+                           request_client_address(req, addr, sizeof(addr)),
+                           request_client_host(req)};
+    digest_of(aw->md, req, &in, route->service->name, digest);
     switch (auth_cache_lookup(digest, now_ms(), &w->link, &hit, &lead)) {
-    case AUTH_CACHE_HIT:
+    case PD_AUTH_CACHE_HIT:
         w->decision = hit;
         resume(w);
         break;
-    case AUTH_CACHE_LEAD:
-        start_check(aw, lead, w, &in);
+    case PD_AUTH_CACHE_LEAD:
+        start_check(aw, lead, snap, route->service, &in);
         break;
-    default: /* AUTH_CACHE_WAIT: a check for the very same request is running */
+    default: /* PD_AUTH_CACHE_WAIT: a check for the very same request is running */
         break;
     }
 }
@@ -337,6 +357,8 @@ pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx)
     h2o_linklist_init_anchor(&aw->inbox.waiters);
     uv_async_init(ctx->loop, &aw->inbox.wakeup, on_inbox);
     aw->inbox.wakeup.data = aw;
+    aw->next = auth_workers;
+    auth_workers = aw;
     return aw;
 }
 
@@ -355,12 +377,26 @@ void auth_worker_dispose(pd_auth_worker_t *aw)
     while ((w = pop(&late)) != NULL)
         drop(w);
     uv_close((uv_handle_t *)&aw->inbox.wakeup, NULL);
+    aw->disposed = 1;
 }
 
-void auth_worker_free(pd_auth_worker_t *aw)
+/* After every worker thread stopped: until then another worker may still post a late
+ * decision to a stopped one's (closed) inbox. Empties the cache too. A worker that skipped its teardown
+ * (connections still open at exit) still owns its part, which stays allocated. */
+void auth_shutdown(void)
 {
-    auth_client_free(aw->client);
-    EVP_MD_CTX_free(aw->md);
-    pthread_mutex_destroy(&aw->inbox.lock);
-    free(aw);
+    pd_auth_worker_t *aw, **link = &auth_workers;
+
+    while ((aw = *link) != NULL) {
+        if (!aw->disposed) {
+            link = &aw->next;
+            continue;
+        }
+        *link = aw->next;
+        auth_client_free(aw->client);
+        EVP_MD_CTX_free(aw->md);
+        pthread_mutex_destroy(&aw->inbox.lock);
+        free(aw);
+    }
+    auth_cache_clear();
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
-#include "proxyd.h"
+#include "auth.h"
 
 /* One (credential, service) pair: a decision until it expires, or a check running
  * with the requests that wait for it. Only the digest is kept, never the key. */
@@ -70,8 +70,8 @@ static void evict(void)
     }
 }
 
-/* AUTH_CACHE_HIT: *hit holds a reference to the decision. AUTH_CACHE_WAIT: `waiter`
- * was queued on the running check. AUTH_CACHE_LEAD: `waiter` was queued on a new
+/* PD_AUTH_CACHE_HIT: *hit holds a reference to the decision. PD_AUTH_CACHE_WAIT: `waiter`
+ * was queued on the running check. PD_AUTH_CACHE_LEAD: `waiter` was queued on a new
  * check that the caller must run and end with auth_cache_complete(*lead, ...). */
 int auth_cache_lookup(const unsigned char *digest, uint64_t now, h2o_linklist_t *waiter, pd_auth_decision_t **hit,
                       pd_auth_entry_t **lead)
@@ -85,10 +85,10 @@ int auth_cache_lookup(const unsigned char *digest, uint64_t now, h2o_linklist_t 
         HASH_DEL(cache.table, e); /* to the most recent end */
         HASH_ADD(hh, cache.table, digest, PD_AUTH_DIGEST_LEN, e);
         auth_decision_incref(*hit = e->decision);
-        ret = AUTH_CACHE_HIT;
+        ret = PD_AUTH_CACHE_HIT;
     } else if (e != NULL && e->decision == NULL) {
         h2o_linklist_insert(&e->waiters, waiter);
-        ret = AUTH_CACHE_WAIT;
+        ret = PD_AUTH_CACHE_WAIT;
     } else {
         if (e == NULL) {
             if ((e = calloc(1, sizeof(*e))) == NULL)
@@ -103,7 +103,7 @@ int auth_cache_lookup(const unsigned char *digest, uint64_t now, h2o_linklist_t 
         }
         h2o_linklist_insert(&e->waiters, waiter);
         *lead = e;
-        ret = AUTH_CACHE_LEAD;
+        ret = PD_AUTH_CACHE_LEAD;
     }
     pthread_mutex_unlock(&cache.lock);
     return ret;
@@ -143,14 +143,4 @@ void auth_cache_clear(void)
             entry_free(e);
     }
     pthread_mutex_unlock(&cache.lock);
-}
-
-size_t auth_cache_count(void)
-{
-    size_t n;
-
-    pthread_mutex_lock(&cache.lock);
-    n = HASH_COUNT(cache.table);
-    pthread_mutex_unlock(&cache.lock);
-    return n;
 }

@@ -4,17 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include "proxyd.h"
+#include "auth.h"
 
 #define AUTH_MAX_BODY (64 * 1024)
 #define AUTH_MAX_HEADERS 32
 
-/* A check in flight, led by `aw` for the cache entry `entry`: the response as it arrives. */
+/* A check in flight: the response as it arrives, and whom to tell the decision. */
 typedef struct auth_check {
     CURL *easy;
     int final_head_done; /* the final (non-1xx) head ended: later header lines are trailers */
-    pd_auth_entry_t *entry;
-    pd_auth_worker_t *aw;
+    pd_auth_decided_cb on_decided;
+    void *data;
     struct curl_slist *headers;
     char *url;
     long status;
@@ -138,7 +138,7 @@ static pd_auth_decision_t *new_decision(int kind, int status)
 
 pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg)
 {
-    pd_auth_decision_t *d = new_decision(AUTH_FAIL, 503);
+    pd_auth_decision_t *d = new_decision(PD_AUTH_FAIL, 503);
 
     if (asprintf(&d->message, fmt, arg) < 0)
         fatal("%s", __func__);
@@ -198,12 +198,12 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
     if (has_control_char(check))
         return auth_decision_fail("auth service sent a header with a control character%s", "");
     if (check->status >= 200 && check->status <= 299) {
-        d = new_decision(AUTH_ALLOW, (int)check->status);
+        d = new_decision(PD_AUTH_ALLOW, (int)check->status);
         take_headers(d, check, is_copy_header);
         return d;
     }
     if (check->status == 401 || check->status == 403 || (check->status >= 300 && check->status <= 399)) {
-        d = new_decision(AUTH_DENY, (int)check->status);
+        d = new_decision(PD_AUTH_DENY, (int)check->status);
         take_headers(d, check, is_relayed_header);
         d->body = check->body;
         d->body_len = check->body_len;
@@ -218,7 +218,9 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
 /* How long the decision may be reused: the settings, capped by the answer's Cache-Control. */
 static uint64_t ttl_of(auth_check_t *check, pd_auth_decision_t *d)
 {
-    uint64_t ttl = d->kind == AUTH_ALLOW ? settings->auth.cache_ttl_ms : d->kind == AUTH_DENY ? settings->auth.negative_ttl_ms : 0;
+    uint64_t ttl = d->kind == PD_AUTH_ALLOW  ? settings->auth.cache_ttl_ms
+                   : d->kind == PD_AUTH_DENY ? settings->auth.negative_ttl_ms
+                                             : 0;
     const char *cc = check->cache_control, *max_age;
 
     if (cc == NULL || ttl == 0)
@@ -253,7 +255,7 @@ static void on_check_done(void *data, CURL *easy, CURLcode result)
         if (strcmp(check->kept[i].name, "cache-control") == 0)
             check->cache_control = check->kept[i].value;
     d = decide(check, result);
-    auth_decided(check->aw, check->entry, d, ttl_of(check, d));
+    check->on_decided(check->data, d, ttl_of(check, d));
     curl_easy_cleanup(easy);
     check_free(check);
 }
@@ -311,19 +313,20 @@ static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_se
     return easy;
 }
 
-/* Starts the check for `entry`; auth_decided() runs when it is decided. */
-void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_service_t *service,
-                      pd_service_t *auth_service, const pd_auth_input_t *in)
+/* Asks `auth_service` about `in` for `service`; `on_decided` gets the decision (its
+ * reference is handed over) and how long it may be reused, possibly before this returns. */
+void auth_check_start(pd_auth_client_t *client, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in,
+                      pd_auth_decided_cb on_decided, void *data)
 {
     auth_check_t *check = calloc(1, sizeof(*check));
     CURL *easy;
 
     if (check == NULL)
         fatal("%s", __func__);
-    check->entry = entry;
-    check->aw = aw;
+    check->on_decided = on_decided;
+    check->data = data;
     if ((easy = new_check_request(check, service, auth_service, in)) == NULL) {
-        auth_decided(aw, entry, auth_decision_fail("a request header cannot be shown to the auth service as it is%s", ""), 0);
+        on_decided(data, auth_decision_fail("a request header cannot be shown to the auth service as it is%s", ""), 0);
         check_free(check);
         return;
     }

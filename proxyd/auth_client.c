@@ -1,7 +1,7 @@
 /* auth_client.c: libcurl's multi interface driven by a worker's libuv loop, for the forward-auth checks. */
 #include <stdlib.h>
 #include <string.h>
-#include "proxyd.h"
+#include "auth.h"
 
 /* One socket libcurl asked us to watch. */
 typedef struct curl_poll {

@@ -23,7 +23,7 @@ static void on_publish(pd_snapshot_t *snap)
     __atomic_store_n(&limits.globalconf->max_request_entity_size, cap, __ATOMIC_RELAXED);
 }
 
-/* Before the workers start; the registry has its first snapshot. */
+/* Before the registry's first snapshot is published and the workers start: the cap follows every snapshot. */
 void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf)
 {
     limits.globalconf = globalconf;
@@ -39,6 +39,6 @@ int body_limit_refuse(h2o_req_t *req, const pd_config_t *conf, const pd_service_
     if (req->entity.base == NULL || req->entity.len <= limit)
         return 0;
     /* libh2o read the whole body: an HTTP/1 connection stays usable */
-    json_error_send(req, 413, "Request Entity Too Large", "request body too large", service->name);
+    reply_error(req, 413, "Request Entity Too Large", "request body too large", service->name);
     return 1;
 }

@@ -4,22 +4,20 @@
 #include <string.h>
 #include "proxyd.h"
 
-typedef enum { OP_PUT, OP_DELETE, OP_RELOAD } op_kind_t;
-
 /* Writes of one batch that may find services.yaml edited by hand before it is
  * answered with 409: each time, the edit is read and the batch applied on top. */
 #define MAX_WRITE_ATTEMPTS 3
 
-/* One submitted change. It outlives its request if the client goes away: a change
- * that was accepted is applied either way, only the answer is dropped. */
+/* One submitted change. A change that was accepted is applied even if whoever
+ * submitted it no longer waits: only its on_done decides what to do with the result. */
 typedef struct op {
     h2o_linklist_t link;
-    op_kind_t kind;
-    h2o_req_t *req;        /* NULL once the client went away, or for SIGHUP */
-    struct op **req_slot;  /* in req->pool: how the request's end reaches us */
-    pd_service_t *put;     /* OP_PUT: owned reference */
-    char *name;            /* OP_PUT and OP_DELETE */
-    char *if_match;        /* the If-Match header's value, or NULL */
+    pd_change_kind_t kind;
+    pd_change_done_cb on_done; /* NULL: nobody waits for the result (SIGHUP) */
+    void *data;
+    pd_service_t *put; /* PD_CHANGE_PUT: owned reference */
+    char *name;        /* PD_CHANGE_PUT and PD_CHANGE_DELETE */
+    char *if_match;    /* the If-Match header's value, or NULL */
     int existed;
     uint64_t version; /* the registry version this change creates */
 } op_t;
@@ -43,7 +41,30 @@ struct pd_change_queue {
 
 static void start_batch(pd_change_queue_t *q);
 
-pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf)
+/* The one place a new registry is published (registry.c swaps it in): at start,
+ * after the file was read again, and after a write. Only the main thread's loop
+ * calls it, so the version read back is the one just published. */
+static uint64_t publish(pd_snapshot_t *snap, uint64_t version)
+{
+    registry_publish(snap, version);
+    return snap->version;
+}
+
+/* The file as read again (SIGHUP, POST /reload, an edit caught up with) made current. */
+static uint64_t publish_reread(pd_change_queue_t *q, pd_snapshot_t *snap)
+{
+    size_t n = snap->num_services;
+    uint64_t version = publish(snap, 0);
+
+    log_info("reloaded %s: %zu service%s, version %llu", q->rf->path, n, n == 1 ? "" : "s", (unsigned long long)version);
+    if (n == 0)
+        log_warnx("%s has no services: every request now gets 404", q->rf->path);
+    return version;
+}
+
+/* A queue for `rf`, whose contents `first` (its reference is taken over) become the
+ * running registry before any worker starts. */
+pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf, pd_snapshot_t *first)
 {
     pd_change_queue_t *q = calloc(1, sizeof(*q));
 
@@ -53,6 +74,7 @@ pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf)
     q->rf = rf;
     h2o_linklist_init_anchor(&q->waiting);
     h2o_linklist_init_anchor(&q->writing);
+    publish(first, 0);
     return q;
 }
 
@@ -77,18 +99,8 @@ void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data)
     q->on_idle_data = data;
 }
 
-static void on_req_gone(void *p)
-{
-    op_t *op = *(op_t **)p;
-
-    if (op != NULL)
-        op->req = NULL;
-}
-
 static void finish(op_t *op)
 {
-    if (op->req_slot != NULL && op->req != NULL)
-        *op->req_slot = NULL;
     h2o_linklist_unlink(&op->link);
     if (op->put != NULL)
         service_decref(op->put);
@@ -97,44 +109,48 @@ static void finish(op_t *op)
     free(op);
 }
 
-static void submit(pd_change_queue_t *q, op_t *op, h2o_req_t *req)
+/* Hands `result` to whoever submitted `op`, then frees it. */
+static void report(op_t *op, const pd_change_result_t *result)
 {
-    ssize_t i;
+    if (op->on_done != NULL)
+        op->on_done(op->data, result);
+    finish(op);
+}
 
-    op->req = req;
-    if (req != NULL) {
-        op->req_slot = h2o_mem_alloc_shared(&req->pool, sizeof(*op->req_slot), on_req_gone);
-        *op->req_slot = op;
-        if ((i = h2o_find_header(&req->headers, H2O_TOKEN_IF_MATCH, -1)) != -1 &&
-            (op->if_match = strndup(req->headers.entries[i].value.base, req->headers.entries[i].value.len)) == NULL)
-            fatal("%s", __func__);
-    }
+static void submit(pd_change_queue_t *q, op_t *op, pd_change_done_cb on_done, void *data)
+{
+    op->on_done = on_done;
+    op->data = data;
     h2o_linklist_insert(&q->waiting, &op->link);
     if (h2o_linklist_is_empty(&q->writing))
         start_batch(q);
 }
 
-/* PUT (`put`, whose reference is taken over) or DELETE (`remove`). */
-void change_queue_submit(pd_change_queue_t *q, h2o_req_t *req, pd_service_t *put, const char *remove)
+/* PUT (`put`, whose reference is taken over) or DELETE (`remove`), applied only
+ * while the registry is at the version `if_match` names (NULL: any). `on_done`
+ * gets the result once it is known, on this loop. */
+void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *remove, const char *if_match,
+                         pd_change_done_cb on_done, void *data)
 {
     op_t *op = calloc(1, sizeof(*op));
 
-    if (op == NULL || (op->name = strdup(put != NULL ? put->name : remove)) == NULL)
+    if (op == NULL || (op->name = strdup(put != NULL ? put->name : remove)) == NULL ||
+        (if_match != NULL && (op->if_match = strdup(if_match)) == NULL))
         fatal("%s", __func__);
-    op->kind = put != NULL ? OP_PUT : OP_DELETE;
+    op->kind = put != NULL ? PD_CHANGE_PUT : PD_CHANGE_DELETE;
     op->put = put;
-    submit(q, op, req);
+    submit(q, op, on_done, data);
 }
 
-/* POST /reload (req) or SIGHUP (req == NULL): re-read the file, in turn with the changes. */
-void change_queue_reload(pd_change_queue_t *q, h2o_req_t *req)
+/* POST /reload or SIGHUP (on_done == NULL): re-read the file, in turn with the changes. */
+void change_queue_reload(pd_change_queue_t *q, pd_change_done_cb on_done, void *data)
 {
     op_t *op = calloc(1, sizeof(*op));
 
     if (op == NULL)
         fatal("%s", __func__);
-    op->kind = OP_RELOAD;
-    submit(q, op, req);
+    op->kind = PD_CHANGE_RELOAD;
+    submit(q, op, on_done, data);
 }
 
 /* If-Match: "N" (or N, or *) holds when the registry is at version N. */
@@ -148,38 +164,45 @@ static int if_match_holds(const char *if_match, uint64_t version)
     return strcmp(if_match, quoted) == 0 || (strlen(if_match) == strlen(quoted) - 2 && strncmp(if_match, quoted + 1, strlen(if_match)) == 0);
 }
 
-/* The answer to a change that was written (0), refused for edits on disk (1) or whose write failed (-1). */
-static void answer_written(pd_change_queue_t *q, op_t *op, int result)
+/* The result of a change that was written (0), refused for edits on disk (1) or whose write failed (-1). */
+static void report_written(pd_change_queue_t *q, op_t *op, int written)
 {
-    if (result != 0) {
-        if (op->req != NULL && result == 1)
-            admin_send_error(op->req, 409, "Conflict", NULL, "%s; the registry is unchanged, try again", q->err);
-        else if (op->req != NULL)
-            admin_send_error(op->req, 500, "Internal Server Error", NULL, "%s; the registry is unchanged", q->err);
+    pd_change_result_t result = {.kind = op->kind};
+    char msg[sizeof(q->err) + 64];
+
+    if (written != 0) {
+        result.status = written == 1 ? PD_CHANGE_STALE : PD_CHANGE_WRITE_FAILED;
+        snprintf(msg, sizeof(msg), "%s; the registry is unchanged%s", q->err, written == 1 ? ", try again" : "");
+        result.message = msg;
+        report(op, &result);
         return;
     }
-    log_info("admin: %s %s, registry version %llu", op->kind == OP_DELETE ? "deleted" : op->existed ? "replaced" : "created",
+    log_info("admin: %s %s, registry version %llu",
+             op->kind == PD_CHANGE_DELETE ? "deleted"
+             : op->existed                ? "replaced"
+                                          : "created",
              op->name, (unsigned long long)op->version);
-    if (op->req == NULL)
-        return;
-    if (op->kind == OP_DELETE)
-        admin_send_version(op->req, 204, "No Content", NULL, op->version);
-    else
-        admin_send_version(op->req, op->existed ? 200 : 201, op->existed ? "OK" : "Created", service_to_json(op->put), op->version);
+    result.status = PD_CHANGE_APPLIED;
+    result.version = op->version;
+    result.created = !op->existed;
+    result.service = op->put;
+    report(op, &result);
 }
 
 static void run_reload(pd_change_queue_t *q, op_t *op)
 {
-    char err[1024];
-    uint64_t version = registry_file_reload(q->rf, err, sizeof(err));
+    char err[1024], msg[sizeof(err) + 64];
+    pd_change_result_t result = {.kind = PD_CHANGE_RELOAD, .status = PD_CHANGE_APPLIED};
+    pd_snapshot_t *snap = registry_file_reload(q->rf, err, sizeof(err));
 
-    if (op->req == NULL)
-        return;
-    if (version == 0)
-        admin_send_error(op->req, 400, "Bad Request", NULL, "reload refused, the registry is unchanged: %s", err);
-    else
-        admin_send_version(op->req, 200, "OK", json_pack("{s:s,s:I}", "status", "reloaded", "version", (json_int_t)version),
-                           version);
+    if (snap != NULL) {
+        result.version = publish_reread(q, snap);
+    } else {
+        result.status = PD_CHANGE_INVALID;
+        snprintf(msg, sizeof(msg), "reload refused, the registry is unchanged: %s", err);
+        result.message = msg;
+    }
+    report(op, &result);
 }
 
 /* An operator's edit on disk is read before API changes are applied over it, so the
@@ -188,12 +211,15 @@ static void run_reload(pd_change_queue_t *q, op_t *op)
 static int catch_up_with_file(pd_change_queue_t *q)
 {
     char err[1024];
+    pd_snapshot_t *snap;
 
     if (!registry_file_changed(q->rf))
         return 0;
     log_info("%s changed on disk: reading it before the API change", q->rf->path);
-    if (registry_file_catch_up(q->rf, err, sizeof(err)) != 0)
+    if ((snap = registry_file_catch_up(q->rf, err, sizeof(err))) != NULL) {
+        publish_reread(q, snap);
         return 0;
+    }
     snprintf(q->err, sizeof(q->err), "%s changed on disk and cannot be built on; fix it or reload: %s", q->rf->path, err);
     return -1;
 }
@@ -203,11 +229,11 @@ static op_t *first_waiting(pd_change_queue_t *q)
     return h2o_linklist_is_empty(&q->waiting) ? NULL : H2O_STRUCT_FROM_MEMBER(op_t, link, q->waiting.next);
 }
 
-static void refuse(op_t *op, int status, const char *reason, const char *fmt, const char *arg)
+static void refuse(op_t *op, pd_change_status_t status, const char *message)
 {
-    if (op->req != NULL)
-        admin_send_error(op->req, status, reason, NULL, fmt, arg);
-    finish(op);
+    pd_change_result_t result = {.kind = op->kind, .status = status, .message = message};
+
+    report(op, &result);
 }
 
 /* Applies the waiting changes up to the next reload to the running registry's
@@ -216,18 +242,19 @@ static pd_snapshot_t *apply_waiting(pd_change_queue_t *q, uint64_t *version)
 {
     pd_snapshot_t *snap = registry_acquire(), *next;
     op_t *op;
-    char why[64];
+    char why[PD_SERVICE_NAME_MAX + 128];
 
     *version = snap->version;
-    while ((op = first_waiting(q)) != NULL && op->kind != OP_RELOAD) {
+    while ((op = first_waiting(q)) != NULL && op->kind != PD_CHANGE_RELOAD) {
         op->existed = snapshot_lookup(snap, op->name, strlen(op->name)) != NULL;
         if (!if_match_holds(op->if_match, *version)) {
-            snprintf(why, sizeof(why), "%llu", (unsigned long long)*version);
-            refuse(op, 412, "Precondition Failed", "the registry is at version %s, not the one in If-Match", why);
-        } else if (op->kind == OP_DELETE && !op->existed) {
-            refuse(op, 404, "Not Found", "no service named '%s'", op->name);
+            snprintf(why, sizeof(why), "the registry is at version %llu, not the one in If-Match", (unsigned long long)*version);
+            refuse(op, PD_CHANGE_PRECONDITION_FAILED, why);
+        } else if (op->kind == PD_CHANGE_DELETE && !op->existed) {
+            snprintf(why, sizeof(why), "no service named '%s'", op->name);
+            refuse(op, PD_CHANGE_NOT_FOUND, why);
         } else {
-            next = snapshot_with(snap, op->put, op->kind == OP_DELETE ? op->name : NULL);
+            next = snapshot_with(snap, op->put, op->kind == PD_CHANGE_DELETE ? op->name : NULL);
             snapshot_decref(snap);
             snap = next;
             op->version = ++*version;
@@ -289,7 +316,7 @@ static void on_written(uv_work_t *work, int status)
     int result = status == 0 ? q->write_result : -1;
 
     if (result == 0)
-        registry_publish(q->next, q->next_version); /* memory follows the file, never leads it */
+        publish(q->next, q->next_version); /* memory follows the file, never leads it */
     else
         snapshot_decref(q->next);
     q->next = NULL;
@@ -300,8 +327,7 @@ static void on_written(uv_work_t *work, int status)
     q->write_attempts = 0;
     while (!h2o_linklist_is_empty(&q->writing)) {
         op_t *op = H2O_STRUCT_FROM_MEMBER(op_t, link, q->writing.next);
-        answer_written(q, op, result);
-        finish(op);
+        report_written(q, op, result);
     }
     start_batch(q);
 }
@@ -313,14 +339,13 @@ static void start_batch(pd_change_queue_t *q)
     op_t *op;
 
     while ((op = first_waiting(q)) != NULL) {
-        if (op->kind == OP_RELOAD) {
+        if (op->kind == PD_CHANGE_RELOAD) {
             run_reload(q, op);
-            finish(op);
             continue;
         }
         if (catch_up_with_file(q) != 0) {
-            while ((op = first_waiting(q)) != NULL && op->kind != OP_RELOAD)
-                refuse(op, 409, "Conflict", "%s", q->err);
+            while ((op = first_waiting(q)) != NULL && op->kind != PD_CHANGE_RELOAD)
+                refuse(op, PD_CHANGE_STALE, q->err);
             continue;
         }
         if ((q->next = apply_waiting(q, &q->next_version)) == NULL)

@@ -1,4 +1,4 @@
-/* config.c: the settings struct: defaults, value parsers, free. No I/O. */
+/* config.c: the settings struct: every default (as proxyd.yaml(5) states them), value parsers, free. No I/O. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +16,15 @@
 #define DEFAULT_MAX_TARGET_BYTES (8 * 1024) /* nginx's large_client_header_buffers */
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 #define DEFAULT_BODY_BUDGET (64 * 1024 * 1024)
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_REGISTRY "services.yaml"
+#define DEFAULT_ADMIN_LISTEN "127.0.0.1:8081"
+#define DEFAULT_ADMIN_TOKEN_FILE "admin.token"
+#define DEFAULT_AUTH_SERVICE "auth" /* checks go to the registry entry "auth" */
+#define DEFAULT_AUTH_TIMEOUT_MS 2000
+#define DEFAULT_AUTH_CACHE_TTL_MS 30000
+#define DEFAULT_AUTH_NEGATIVE_TTL_MS 5000
+#define DEFAULT_AUTH_CACHE_SIZE 100000
 
 void config_init(pd_config_t *conf)
 {
@@ -29,6 +38,40 @@ void config_init(pd_config_t *conf)
     conf->client.max_target_bytes = DEFAULT_MAX_TARGET_BYTES;
     conf->client.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     conf->client.body_budget = DEFAULT_BODY_BUDGET;
+}
+
+/* An admin: block was given: its keys' defaults. conf->path must be set. */
+void config_admin_defaults(pd_config_t *conf)
+{
+    conf->admin.enabled = 1;
+    if (config_parse_listen(DEFAULT_ADMIN_LISTEN, &conf->admin.listen) != 0)
+        fatal("%s", __func__);
+    conf->admin.token_file = config_resolve_path(conf->path, DEFAULT_ADMIN_TOKEN_FILE);
+}
+
+/* An auth: block was given: its keys' defaults. */
+void config_auth_defaults(pd_config_t *conf)
+{
+    conf->auth.enabled = 1;
+    if ((conf->auth.service = strdup(DEFAULT_AUTH_SERVICE)) == NULL)
+        fatal("%s", __func__);
+    conf->auth.timeout_ms = DEFAULT_AUTH_TIMEOUT_MS;
+    conf->auth.cache_ttl_ms = DEFAULT_AUTH_CACHE_TTL_MS;
+    conf->auth.negative_ttl_ms = DEFAULT_AUTH_NEGATIVE_TTL_MS;
+    conf->auth.cache_size = DEFAULT_AUTH_CACHE_SIZE;
+}
+
+/* After the file was read: the defaults of lists and paths it did not give. */
+void config_finish_defaults(pd_config_t *conf)
+{
+    if (conf->num_listens == 0) {
+        conf->listens = calloc(1, sizeof(*conf->listens));
+        if (conf->listens == NULL || config_parse_listen(DEFAULT_LISTEN, conf->listens) != 0)
+            fatal("%s", __func__);
+        conf->num_listens = 1;
+    }
+    if (conf->registry == NULL)
+        conf->registry = config_resolve_path(conf->path, DEFAULT_REGISTRY);
 }
 
 void config_free(pd_config_t *conf)

@@ -5,13 +5,8 @@
 #include <string.h>
 #include "proxyd.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:8080"
-#define DEFAULT_REGISTRY "services.yaml"
-#define DEFAULT_ADMIN_LISTEN "127.0.0.1:8081"
-#define DEFAULT_ADMIN_TOKEN_FILE "admin.token"
-
 typedef struct parse_ctx {
-    pd_yaml_doc_t *yd;
+    pd_ydoc_t *yd;
     pd_config_t *conf;
     char *err;
     size_t errlen;
@@ -27,11 +22,11 @@ static int walk_mapping(parse_ctx_t *pc, const char *section, yaml_node_t *node,
 
 static const char *expect_scalar(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    const char *s = yaml_doc_scalar(value);
+    const char *s = ydoc_scalar(value);
 
     if (s == NULL || *s == '\0')
-        yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: expected a value, not %s", key,
-                       s == NULL ? "a list or mapping" : "nothing");
+        ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: expected a value, not %s", key,
+                   s == NULL ? "a list or mapping" : "nothing");
     return s != NULL && *s != '\0' ? s : NULL;
 }
 
@@ -46,8 +41,8 @@ static int add_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
         fatal("%s", __func__);
     if (config_parse_listen(s, &conf->listens[conf->num_listens]) != 0 || conf->listens[conf->num_listens].unix_path != NULL) {
         free(conf->listens[conf->num_listens].unix_path);
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen,
-                              "%s: '%s' is not an address: use 127.0.0.1:8080, \"[::1]:8080\" or \"*:8080\"", key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen,
+                          "%s: '%s' is not an address: use 127.0.0.1:8080, \"[::1]:8080\" or \"*:8080\"", key, s);
     }
     conf->num_listens++;
     return 0;
@@ -60,9 +55,9 @@ static int set_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     if (value->type != YAML_SEQUENCE_NODE)
         return add_listen(pc, key, value);
     if (value->data.sequence.items.start == value->data.sequence.items.top)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: the list is empty", key);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: the list is empty", key);
     for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
-        if (add_listen(pc, key, yaml_doc_node(pc->yd, *item)) != 0)
+        if (add_listen(pc, key, ydoc_node(pc->yd, *item)) != 0)
             return -1;
     return 0;
 }
@@ -77,8 +72,8 @@ static int set_threads(parse_ctx_t *pc, const char *key, yaml_node_t *value)
         return -1;
     n = strtol(s, &end, 10);
     if (*end != '\0' || n < 1 || n > PD_MAX_THREADS)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to %d", key, s,
-                              PD_MAX_THREADS);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to %d", key, s,
+                          PD_MAX_THREADS);
     pc->conf->threads = (unsigned)n;
     return 0;
 }
@@ -101,8 +96,8 @@ static int set_duration(parse_ctx_t *pc, const char *key, yaml_node_t *value, ui
     if ((s = expect_scalar(pc, key, value)) == NULL)
         return -1;
     if (config_parse_duration(s, ms) != 0 || *ms == 0 || *ms > PD_MAX_TIMEOUT_MS)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a duration from 1ms to 24h: use 250ms, 5s or 2m",
-                              key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a duration from 1ms to 24h: use 250ms, 5s or 2m",
+                          key, s);
     return 0;
 }
 
@@ -124,8 +119,7 @@ static int set_size(parse_ctx_t *pc, const char *key, yaml_node_t *value, size_t
     if ((s = expect_scalar(pc, key, value)) == NULL)
         return -1;
     if (config_parse_size(s, bytes) != 0 || *bytes == 0)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a size: use 1048576, 512k, 64MiB or 1G",
-                              key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a size: use 1048576, 512k, 64MiB or 1G", key, s);
     return 0;
 }
 
@@ -139,7 +133,7 @@ static int set_bool(parse_ctx_t *pc, const char *key, yaml_node_t *value, int *f
         *flag = strcmp(s, "true") == 0;
         return 0;
     }
-    return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not true or false", key, s);
+    return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not true or false", key, s);
 }
 
 static int set_client_max_headers(parse_ctx_t *pc, const char *key, yaml_node_t *value)
@@ -153,7 +147,7 @@ static int set_client_max_headers(parse_ctx_t *pc, const char *key, yaml_node_t 
     n = strtol(s, &end, 10);
     /* HTTP/1 requests with more fields are refused by libh2o itself (H2O_MAX_HEADERS) */
     if (*end != '\0' || n < 1 || n > 100)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to 100", key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to 100", key, s);
     pc->conf->client.max_headers = (size_t)n;
     return 0;
 }
@@ -218,8 +212,8 @@ static int set_admin_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value
     free(pc->conf->admin.listen.host);
     free(pc->conf->admin.listen.unix_path);
     if (config_parse_listen(s, &pc->conf->admin.listen) != 0)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen,
-                              "%s: '%s' is not an address: use 127.0.0.1:8081 or unix:/run/proxyd/admin.sock", key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen,
+                          "%s: '%s' is not an address: use 127.0.0.1:8081 or unix:/run/proxyd/admin.sock", key, s);
     return 0;
 }
 
@@ -239,10 +233,7 @@ static const key_rule_t admin_rules[] = {
 
 static int set_admin(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    pc->conf->admin.enabled = 1;
-    if (config_parse_listen(DEFAULT_ADMIN_LISTEN, &pc->conf->admin.listen) != 0)
-        fatal("%s", __func__);
-    pc->conf->admin.token_file = config_resolve_path(pc->conf->path, DEFAULT_ADMIN_TOKEN_FILE);
+    config_admin_defaults(pc->conf);
     return walk_mapping(pc, key, value, admin_rules);
 }
 
@@ -254,7 +245,7 @@ static int set_auth_service(parse_ctx_t *pc, const char *key, yaml_node_t *value
     if ((s = expect_scalar(pc, key, value)) == NULL)
         return -1;
     if (service_check_name(s, why, sizeof(why)) != 0)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: %s", key, why);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: %s", key, why);
     free(pc->conf->auth.service);
     if ((pc->conf->auth.service = strdup(s)) == NULL)
         fatal("%s", __func__);
@@ -273,7 +264,7 @@ static int set_ttl(parse_ctx_t *pc, const char *key, yaml_node_t *value, uint64_
         return 0;
     }
     if (config_parse_duration(s, ms) != 0)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a duration: use 0, 250ms, 5s or 2m", key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a duration: use 0, 250ms, 5s or 2m", key, s);
     return 0;
 }
 
@@ -302,7 +293,7 @@ static int set_auth_cache_size(parse_ctx_t *pc, const char *key, yaml_node_t *va
         return -1;
     n = strtoull(s, &end, 10);
     if (*s == '-' || *end != '\0' || n < 1 || n > 100000000)
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to 100000000", key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to 100000000", key, s);
     pc->conf->auth.cache_size = n;
     return 0;
 }
@@ -318,7 +309,7 @@ static int add_copy_header(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     if ((s = expect_scalar(pc, key, value)) == NULL)
         return -1;
     if (strspn(s, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != strlen(s))
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a header name", key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a header name", key, s);
     if ((name = strdup(s)) == NULL ||
         (conf->auth.copy_headers = realloc(conf->auth.copy_headers, (conf->auth.num_copy_headers + 1) * sizeof(char *))) == NULL)
         fatal("%s", __func__);
@@ -328,7 +319,7 @@ static int add_copy_header(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     if (strcmp(name, "host") == 0 || strcmp(name, "content-length") == 0 || strcmp(name, "transfer-encoding") == 0 ||
         strcmp(name, "connection") == 0 || strcmp(name, "upgrade") == 0 || strcmp(name, "te") == 0) {
         free(name);
-        return yaml_doc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' cannot be copied from the auth service", key, s);
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' cannot be copied from the auth service", key, s);
     }
     conf->auth.copy_headers[conf->auth.num_copy_headers++] = name;
     return 0;
@@ -341,7 +332,7 @@ static int set_auth_copy_headers(parse_ctx_t *pc, const char *key, yaml_node_t *
     if (value->type != YAML_SEQUENCE_NODE)
         return add_copy_header(pc, key, value);
     for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
-        if (add_copy_header(pc, key, yaml_doc_node(pc->yd, *item)) != 0)
+        if (add_copy_header(pc, key, ydoc_node(pc->yd, *item)) != 0)
             return -1;
     return 0;
 }
@@ -354,18 +345,9 @@ static const key_rule_t auth_rules[] = {{"service", set_auth_service},
                                         {"copy_headers", set_auth_copy_headers},
                                         {NULL, NULL}};
 
-/* Defaults as proxyd.yaml(5) states them: checks go to the entry "auth". */
 static int set_auth(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    pd_config_t *conf = pc->conf;
-
-    conf->auth.enabled = 1;
-    if ((conf->auth.service = strdup("auth")) == NULL)
-        fatal("%s", __func__);
-    conf->auth.timeout_ms = 2000;
-    conf->auth.cache_ttl_ms = 30000;
-    conf->auth.negative_ttl_ms = 5000;
-    conf->auth.cache_size = 100000;
+    config_auth_defaults(pc->conf);
     return walk_mapping(pc, key, value, auth_rules);
 }
 
@@ -394,22 +376,22 @@ static int walk_mapping(parse_ctx_t *pc, const char *section, yaml_node_t *node,
     char qualified[128];
 
     if (node->type != YAML_MAPPING_NODE)
-        return yaml_doc_error(pc->yd, node, pc->err, pc->errlen, "%s: expected a mapping of keys to values",
-                              section != NULL ? section : "settings");
+        return ydoc_error(pc->yd, node, pc->err, pc->errlen, "%s: expected a mapping of keys to values",
+                          section != NULL ? section : "settings");
     for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
-        yaml_node_t *k = yaml_doc_node(pc->yd, pair->key);
-        const char *name = yaml_doc_scalar(k);
+        yaml_node_t *k = ydoc_node(pc->yd, pair->key);
+        const char *name = ydoc_scalar(k);
         const key_rule_t *rule;
 
         if (name == NULL)
-            return yaml_doc_error(pc->yd, k, pc->err, pc->errlen, "keys must be plain names");
+            return ydoc_error(pc->yd, k, pc->err, pc->errlen, "keys must be plain names");
         for (prev = node->data.mapping.pairs.start; prev < pair; prev++)
-            if (strcmp(yaml_doc_scalar(yaml_doc_node(pc->yd, prev->key)), name) == 0)
-                return yaml_doc_error(pc->yd, k, pc->err, pc->errlen, "%s: repeated key", name);
+            if (strcmp(ydoc_scalar(ydoc_node(pc->yd, prev->key)), name) == 0)
+                return ydoc_error(pc->yd, k, pc->err, pc->errlen, "%s: repeated key", name);
         snprintf(qualified, sizeof(qualified), "%s%s%s", section != NULL ? section : "", section != NULL ? "." : "", name);
         if ((rule = find_rule(rules, name)) == NULL)
-            return yaml_doc_error(pc->yd, k, pc->err, pc->errlen, "%s: unknown key", qualified);
-        if (rule->set(pc, qualified, yaml_doc_node(pc->yd, pair->value)) != 0)
+            return ydoc_error(pc->yd, k, pc->err, pc->errlen, "%s: unknown key", qualified);
+        if (rule->set(pc, qualified, ydoc_node(pc->yd, pair->value)) != 0)
             return -1;
     }
     return 0;
@@ -418,7 +400,7 @@ static int walk_mapping(parse_ctx_t *pc, const char *section, yaml_node_t *node,
 /* Fills `conf` from `file`; on error `conf` holds partial values and must still be freed. */
 int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen)
 {
-    pd_yaml_doc_t yd;
+    pd_ydoc_t yd;
     parse_ctx_t pc = {&yd, conf, err, errlen};
     yaml_node_t *root;
     int ret = 0;
@@ -426,20 +408,13 @@ int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen)
     conf->path = strdup(file);
     if (conf->path == NULL)
         fatal("%s", __func__);
-    if (yaml_doc_load(&yd, file, err, errlen) != 0)
+    if (ydoc_load(&yd, file, err, errlen) != 0)
         return -1;
-    if ((root = yaml_doc_root(&yd)) != NULL)
+    if ((root = ydoc_root(&yd)) != NULL)
         ret = walk_mapping(&pc, NULL, root, top_rules);
-    yaml_doc_free(&yd);
+    ydoc_free(&yd);
     if (ret != 0)
         return -1;
-    if (conf->num_listens == 0) {
-        conf->listens = calloc(1, sizeof(*conf->listens));
-        if (conf->listens == NULL || config_parse_listen(DEFAULT_LISTEN, conf->listens) != 0)
-            fatal("%s", __func__);
-        conf->num_listens = 1;
-    }
-    if (conf->registry == NULL)
-        conf->registry = config_resolve_path(file, DEFAULT_REGISTRY);
+    config_finish_defaults(conf);
     return 0;
 }

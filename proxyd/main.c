@@ -63,12 +63,13 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     snprintf(spill_template, sizeof(spill_template), "%s/proxyd.body.XXXXXX", tmpdir != NULL ? tmpdir : "/tmp");
     h2o_socket_buffer_mmap_settings.threshold = BODY_SPILL_THRESHOLD;
     strcpy(h2o_socket_buffer_mmap_settings.fn_template, spill_template);
-    /* one catch-all host and path: every request reaches proxy.c, every error json_error.c */
+    /* one catch-all host and path: every request reaches proxy.c, every error reply.c */
     hostconf = h2o_config_register_host(globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    /* json_error.c logs failures without the query string, which may hold credentials */
+    /* reply.c logs failures without the query string, which may hold credentials */
     hostconf->fallback_path.error_log.emit_request_errors = 0;
+    workers_register(&hostconf->fallback_path); /* counts requests in flight, then passes them on */
     proxy_register(&hostconf->fallback_path, conf);
-    json_error_register(&hostconf->fallback_path);
+    reply_register(&hostconf->fallback_path);
 }
 
 static void on_changes_done(void *loop)
@@ -83,7 +84,7 @@ static void on_signal(uv_signal_t *handle, int signum)
     static int stopping;
 
     if (signum == SIGHUP) {
-        change_queue_reload(changes, NULL);
+        change_queue_reload(changes, NULL, NULL);
         return;
     }
     if (stopping++)
@@ -97,7 +98,7 @@ static void on_signal(uv_signal_t *handle, int signum)
 /* Runs until SIGTERM or SIGINT; SIGHUP re-reads the registry. The handlers are in
  * place before the first listener opens, so an early SIGHUP cannot kill proxyd.
  * The admin API shares this loop, so registry changes happen one at a time. */
-static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_registry_file_t *rf)
+static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_registry_file_t *rf, pd_snapshot_t *snap)
 {
     static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
     /* static: when admin connections are still open at exit, all of this stays in
@@ -111,7 +112,7 @@ static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_regist
     int admin_released = 1;
 
     uv_loop_init(&loop);
-    changes = change_queue_new(&loop, rf);
+    changes = change_queue_new(&loop, rf, snap); /* publishes `snap` */
     for (i = 0; i < 3; i++) {
         uv_signal_init(&loop, &signals[i]);
         signals[i].data = changes;
@@ -199,14 +200,13 @@ int main(int argc, char **argv)
         log_warnx("no auth: key in %s: forward auth is off, requests reach services unchecked", file);
     if (snap->num_services == 0)
         log_warnx("%s has no services: every request gets 404 until one is added", conf.registry);
-    registry_publish(snap, 0);
     setup_h2o(&globalconf, &conf);
-    run(&conf, &globalconf, &rf);
+    run(&conf, &globalconf, &rf, snap);
+    auth_shutdown(); /* every worker stopped: no late decision can be posted any more; empties the cache */
     registry_shutdown();
     h2o_config_dispose(&globalconf);
     registry_file_free(&rf);
     config_free(&conf);
-    auth_cache_clear();
     curl_global_cleanup();
     return 0;
 }

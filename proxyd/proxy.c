@@ -1,7 +1,35 @@
 /* proxy.c: the front-end handler: find the service in the registry, then hand the request to libh2o's proxy. */
+#include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include "proxyd.h"
+
+typedef struct proxy_handler {
+    h2o_handler_t super;
+    const pd_config_t *conf;
+} proxy_handler_t;
+
+/* Per worker, as libh2o's handler context: made by on_context_init on the main thread
+ * before the worker starts, then touched only from the worker's thread. */
+typedef struct proxy_worker {
+    pd_upstreams_t *upstreams;
+    pd_auth_worker_t *auth;  /* NULL without forward auth */
+    pd_snapshot_t *snapshot; /* this worker's reference to the registry */
+    uint64_t generation;     /* of `snapshot` */
+} proxy_worker_t;
+
+/* The current registry, borrowed until this worker's next request; one atomic load
+ * when nothing changed. */
+static pd_snapshot_t *current_snapshot(proxy_worker_t *pw)
+{
+    uint64_t generation = registry_generation();
+
+    if (generation != pw->generation) {
+        snapshot_decref(pw->snapshot);
+        pw->snapshot = registry_acquire();
+        pw->generation = generation;
+    }
+    return pw->snapshot;
+}
 
 /* The request keeps its service alive until it is freed: a registry swap while it is
  * in flight must not free the URL and Location rewrite data libh2o still reads. */
@@ -18,33 +46,11 @@ static void hold_service(h2o_req_t *req, pd_service_t *service)
     *ref = service;
 }
 
-/* The client's Host, or {NULL, 0}: without a Host header (HTTP/1.0) libh2o fills
- * in the host configuration's name, which is not the client's. */
-h2o_iovec_t proxy_client_host(h2o_req_t *req)
-{
-    if (req->input.authority.base == req->hostconf->authority.hostport.base)
-        return h2o_iovec_init(NULL, 0);
-    return req->input.authority;
-}
-
-/* The client's address as text in `buf`, or {NULL, 0}. */
-h2o_iovec_t proxy_client_address(h2o_req_t *req, char *buf, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    const void *addr = ss.ss_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-                                                : (void *)&((struct sockaddr_in *)&ss)->sin_addr;
-
-    if (sslen == 0 || inet_ntop(ss.ss_family, addr, buf, len) == NULL)
-        return h2o_iovec_init(NULL, 0);
-    return h2o_iovec_init(buf, strlen(buf));
-}
-
 /* proxyd's own forwarding headers; request_headers_scrub() removed the client's copies.
  * libh2o adds X-Forwarded-For and X-Forwarded-Proto itself. */
 static void set_forwarded_headers(h2o_req_t *req, pd_service_t *service)
 {
-    h2o_iovec_t host = proxy_client_host(req);
+    h2o_iovec_t host = request_client_host(req);
 
     if (host.base != NULL)
         h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, NULL, host.base, host.len);
@@ -58,13 +64,13 @@ static h2o_iovec_t upstream_path(h2o_req_t *req, pd_service_t *service, h2o_iove
     return h2o_concat(&req->pool, service->upstream.path, rest, query);
 }
 
-/* Hands `req` to libh2o's proxy. `rest` is the canonical path after "/<name>",
- * `query` the query string to send ("?a=b" or ""). The request must hold
- * `service` (hold_service). */
-void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query)
+/* pd_route_t's forward: hands `req` to libh2o's proxy. The request must hold the
+ * route's service (hold_service); route->data is the worker's proxy_worker_t. */
+static void forward(h2o_req_t *req, const pd_route_t *route)
 {
     h2o_req_overrides_t *overrides = h2o_mem_alloc_pool(&req->pool, sizeof(*overrides));
-    pd_upstreams_t *ups = worker_upstreams(worker);
+    pd_upstreams_t *ups = ((proxy_worker_t *)route->data)->upstreams;
+    pd_service_t *service = route->service;
 
     memset(overrides, 0, sizeof(*overrides));
     overrides->client_ctx = upstreams_client(ups, service->timeout_ms);
@@ -73,7 +79,7 @@ void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h
     overrides->location_rewrite.path_prefix = h2o_iovec_init(service->path_prefix, strlen(service->path_prefix));
     /* is_delegated = 0: upstream redirects go back to the client instead of being followed */
     h2o_reprocess_request(req, req->method, service->upstream.scheme, service->upstream.authority,
-                          upstream_path(req, service, rest, query), overrides, 0);
+                          upstream_path(req, service, route->rest, route->query), overrides, 0);
 }
 
 /* "/weather" alone: the service's root is "/weather/", as nginx does for a location with a slash. */
@@ -85,13 +91,8 @@ static void redirect_to_root(h2o_req_t *req, h2o_iovec_t name, h2o_iovec_t query
     req->res.status = 301;
     req->res.reason = "Moved Permanently";
     /* like every answer proxyd makes itself, JSON rather than libh2o's HTML */
-    json_send(req, json_pack("{s:s%}", "location", location.base, location.len));
+    reply_json(req, json_pack("{s:s%}", "location", location.base, location.len));
 }
-
-typedef struct proxy_handler {
-    h2o_handler_t super;
-    const pd_config_t *conf;
-} proxy_handler_t;
 
 /* The auth service's own entry is reachable through the front end only when it says public: true. */
 static int is_hidden_auth_service(const pd_config_t *conf, pd_service_t *service)
@@ -100,16 +101,16 @@ static int is_hidden_auth_service(const pd_config_t *conf, pd_service_t *service
 }
 
 /* The registry entry `path` names, or NULL when the request has been answered (404). */
-static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_worker_t *worker, const pd_path_t *path)
+static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_t *snap, const pd_path_t *path)
 {
-    pd_service_t *service = snapshot_lookup(worker_snapshot(worker), path->name.base, path->name.len);
+    pd_service_t *service = snapshot_lookup(snap, path->name.base, path->name.len);
     const char *shown = h2o_strdup(&req->pool, path->name.base, path->name.len).base;
     char why[256];
 
     if (service != NULL && !is_hidden_auth_service(conf, service))
         return service;
     /* a name that cannot be a service is not echoed into logs and answers */
-    json_error_send(req, 404, "Not Found", "unknown service", service_check_name(shown, why, sizeof(why)) == 0 ? shown : NULL);
+    reply_error(req, 404, "Not Found", "unknown service", service_check_name(shown, why, sizeof(why)) == 0 ? shown : NULL);
     return NULL;
 }
 
@@ -117,11 +118,11 @@ static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_worker_t 
 static int encoding_allowed(h2o_req_t *req, pd_service_t *service, const pd_path_t *path)
 {
     if (path->encoded_slash && !service->allow_encoded_slash) {
-        json_error_send(req, 400, "Bad Request", "encoded slash or backslash in path", service->name);
+        reply_error(req, 400, "Bad Request", "encoded slash or backslash in path", service->name);
         return 0;
     }
     if (path->encoded_nul && !service->allow_encoded_nul) {
-        json_error_send(req, 400, "Bad Request", "encoded NUL in path", service->name);
+        reply_error(req, 400, "Bad Request", "encoded NUL in path", service->name);
         return 0;
     }
     return 1;
@@ -130,21 +131,21 @@ static int encoding_allowed(h2o_req_t *req, pd_service_t *service, const pd_path
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     const pd_config_t *conf = ((proxy_handler_t *)self)->conf;
-    pd_worker_t *worker = worker_of(req->conn->ctx);
+    proxy_worker_t *pw = h2o_context_get_handler_context(req->conn->ctx, self);
     const char *q = memchr(req->input.path.base, '?', req->input.path.len), *why;
     size_t path_len = q != NULL ? (size_t)(q - req->input.path.base) : req->input.path.len;
     h2o_iovec_t query = h2o_iovec_init(q != NULL ? q : "", req->input.path.len - path_len), key;
     pd_service_t *service;
+    pd_route_t *to;
     pd_path_t path;
 
-    worker_track_request(worker, req);
     if (request_check(req, conf) != 0)
         return 0;
     if (request_path_canonicalize(&req->pool, req->input.path.base, path_len, &path, &why) != 0) {
-        json_error_send(req, 400, "Bad Request", why, NULL);
+        reply_error(req, 400, "Bad Request", why, NULL);
         return 0;
     }
-    if ((service = route(req, conf, worker, &path)) == NULL)
+    if ((service = route(req, conf, current_snapshot(pw), &path)) == NULL)
         return 0;
     if (body_limit_refuse(req, conf, service))
         return 0;
@@ -157,23 +158,54 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     hold_service(req, service);
     request_headers_scrub(req, conf);
     set_forwarded_headers(req, service);
+    to = h2o_mem_alloc_pool(&req->pool, sizeof(*to));
+    *to = (pd_route_t){service, path.rest, query, forward, pw};
     /* without forward auth, and for the auth service itself (public: true), the key is the service's */
     if (!conf->auth.enabled || strcmp(service->name, conf->auth.service) == 0) {
-        proxy_forward(req, worker, service, path.rest, query);
+        forward(req, to);
         return 0;
     }
-    query = auth_strip_key(req, query, &key); /* no service ever sees the key */
+    to->query = auth_strip_key(req, query, &key); /* no service ever sees the key */
     if (service->auth)
-        auth_begin(req, worker, service, &path, query, key); /* forwards once allowed */
+        auth_begin(pw->auth, req, to, pw->snapshot, &path, key); /* forwards once allowed */
     else
-        proxy_forward(req, worker, service, path.rest, query);
+        forward(req, to);
     return 0;
+}
+
+static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
+{
+    const pd_config_t *conf = ((proxy_handler_t *)self)->conf;
+    proxy_worker_t *pw = calloc(1, sizeof(*pw));
+
+    if (pw == NULL)
+        fatal("%s", __func__);
+    pw->upstreams = upstreams_new(ctx, conf);
+    if (conf->auth.enabled)
+        pw->auth = auth_worker_new(ctx);
+    pw->generation = registry_generation();
+    pw->snapshot = registry_acquire();
+    h2o_context_set_handler_context(ctx, self, pw);
+}
+
+/* From h2o_context_dispose(), once the worker's loop stopped with no connection left. */
+static void on_context_dispose(h2o_handler_t *self, h2o_context_t *ctx)
+{
+    proxy_worker_t *pw = h2o_context_get_handler_context(ctx, self);
+
+    snapshot_decref(pw->snapshot);
+    upstreams_close(pw->upstreams);
+    if (pw->auth != NULL)
+        auth_worker_dispose(pw->auth);
+    free(pw);
 }
 
 void proxy_register(h2o_pathconf_t *pathconf, const pd_config_t *conf)
 {
     proxy_handler_t *handler = (proxy_handler_t *)h2o_create_handler(pathconf, sizeof(*handler));
 
+    handler->super.on_context_init = on_context_init;
+    handler->super.on_context_dispose = on_context_dispose;
     handler->super.on_req = on_req;
     handler->conf = conf;
 }

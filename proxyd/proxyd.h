@@ -1,10 +1,11 @@
-/* proxyd.h: types shared by the daemon's files, prototypes grouped by file. */
+/* proxyd.h: the daemon's one header: types in layer order, then prototypes grouped by file. */
 #ifndef PROXYD_H
 #define PROXYD_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <search.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,6 +18,36 @@
 #define PD_SERVICE_NAME_MAX 63
 #define PD_MAX_THREADS 256
 #define PD_MAX_TIMEOUT_MS (24ULL * 3600 * 1000) /* longer timeouts are mistakes, and overflow timer arithmetic */
+
+/*
+ * Threads and the data they share.
+ *
+ * The main thread reads the settings and the registry, starts the workers, then
+ * runs one loop for signals, the admin API and the change queue. Each worker
+ * thread runs its own loop and h2o context.
+ *
+ * Shared by every thread:
+ * - pd_config_t: built before any thread starts, read-only afterwards.
+ * - pd_snapshot_t and its pd_service_t: immutable once built, with atomic
+ *   reference counts. registry.c's mutex guards which snapshot is current;
+ *   only change_queue.c publishes one, on the main thread. A worker keeps its
+ *   own reference and takes a new one when registry_generation() (atomic) moves.
+ * - the auth cache (auth_cache.c), under its own mutex; its decisions are
+ *   immutable with atomic reference counts (auth.h).
+ * - libh2o's globalconf: read-only once the workers start, except the body cap
+ *   (max_request_entity_size), which body_limit.c stores atomically on publish.
+ *
+ * Per worker, touched only from its own thread once it started (set up on the
+ * main thread before): pd_worker_t with its h2o context and connections
+ * (pd_client_guard_t); proxy.c's handler context with the worker's
+ * pd_upstreams_t, pd_auth_worker_t and registry reference. The one exception is
+ * the pd_auth_worker_t inbox, to which other workers post decisions under its mutex.
+ *
+ * Main thread only: pd_change_queue_t, pd_admin_t and pd_registry_file_t, which
+ * libuv's thread pool uses while a write is in flight and the loop leaves it be.
+ */
+
+/* ---- settings (config.c, config_yaml.c) ---- */
 
 /* A listening address from the settings ("127.0.0.1:8080", "[::1]:8080", "*:8080"). */
 typedef struct pd_listen {
@@ -60,6 +91,25 @@ typedef struct pd_config {
     } auth;
 } pd_config_t;
 
+/* A parsed YAML document with the file it came from, for error messages. */
+typedef struct pd_ydoc {
+    const char *file;
+    yaml_document_t doc;
+} pd_ydoc_t;
+
+/* ---- the registry (service.c, registry.c, registry_*.c, change_queue.c) ---- */
+
+/* A service's options as the file's long form and the admin API's body give them. */
+typedef struct pd_service_opts {
+    const char *url;
+    uint64_t timeout_ms;
+    int auth;
+    int public;
+    int allow_encoded_slash;
+    int allow_encoded_nul;
+    size_t max_request_body; /* 0: the settings' default */
+} pd_service_opts_t;
+
 /* One registry entry, immutable once built; shared by snapshots and by the
  * requests in flight through its reference count. */
 typedef struct pd_service {
@@ -87,30 +137,6 @@ typedef struct pd_snapshot {
     int refcnt; /* atomic */
 } pd_snapshot_t;
 
-/* A request's path in its one canonical form (request_path.c), in the request's pool:
- * routed, shown to the auth service, in the cache key and sent upstream. */
-typedef struct pd_path {
-    h2o_iovec_t path; /* "/weather/today", NUL-terminated; no query */
-    h2o_iovec_t name; /* "weather": the first segment, inside path */
-    h2o_iovec_t rest; /* "/today": what follows the name, inside path; "" for "/weather" */
-    int encoded_slash; /* an encoded slash or a backslash inside a segment */
-    int encoded_nul;   /* "%00" */
-} pd_path_t;
-
-/* A parsed YAML document with the file it came from, for error messages. */
-typedef struct pd_yaml_doc {
-    const char *file;
-    yaml_document_t doc;
-} pd_yaml_doc_t;
-
-/* log.c */
-void log_init(const char *progname);
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
 /* The registry file and what proxyd last read from or wrote to it. */
 typedef struct pd_registry_file {
     char *path;
@@ -121,29 +147,85 @@ typedef struct pd_registry_file {
     struct timespec seen_mtime;
 } pd_registry_file_t;
 
-/* What the auth service decided for one (credential, service): immutable, shared
- * by the cache and the requests it is applied to. */
-#define PD_AUTH_DIGEST_LEN 32
-typedef struct pd_auth_header {
-    char *name; /* lower case */
-    char *value;
-} pd_auth_header_t;
-typedef struct pd_auth_decision {
-    int refcnt; /* atomic */
-    enum { AUTH_ALLOW, AUTH_DENY, AUTH_FAIL } kind;
-    int status;                /* AUTH_DENY: relayed to the client */
-    pd_auth_header_t *headers; /* ALLOW: copy_headers' values; DENY: WWW-Authenticate, Location, Content-Type */
-    size_t num_headers;
-    char *body; /* AUTH_DENY */
-    size_t body_len;
-    char *message; /* AUTH_FAIL: why, for the 503 */
-} pd_auth_decision_t;
-typedef struct pd_auth_entry pd_auth_entry_t;
-typedef struct pd_auth_worker pd_auth_worker_t;
-enum { AUTH_CACHE_HIT, AUTH_CACHE_WAIT, AUTH_CACHE_LEAD };
+/* What became of a registry change (change_queue.c): the queue reports it through a
+ * callback and knows nothing of HTTP. */
+typedef enum { PD_CHANGE_PUT, PD_CHANGE_DELETE, PD_CHANGE_RELOAD } pd_change_kind_t;
+typedef enum {
+    PD_CHANGE_APPLIED,             /* written (or reloaded) and published as `version` */
+    PD_CHANGE_STALE,               /* services.yaml changed on disk and the change could not be built on it */
+    PD_CHANGE_NOT_FOUND,           /* a delete of a name the registry does not have */
+    PD_CHANGE_PRECONDITION_FAILED, /* If-Match named another version */
+    PD_CHANGE_INVALID,             /* a reload found the file unusable */
+    PD_CHANGE_WRITE_FAILED,        /* the file could not be written; the registry is unchanged */
+} pd_change_status_t;
+typedef struct pd_change_result {
+    pd_change_kind_t kind;
+    pd_change_status_t status;
+    uint64_t version;            /* PD_CHANGE_APPLIED: the registry version the change created */
+    int created;                 /* PD_CHANGE_APPLIED put: the name was new */
+    const pd_service_t *service; /* PD_CHANGE_APPLIED put: borrowed during the callback */
+    const char *message;         /* otherwise: why, for the operator; borrowed during the callback */
+} pd_change_result_t;
+typedef void (*pd_change_done_cb)(void *data, const pd_change_result_t *result);
+
+/* ---- the front end, per request and per worker ---- */
+
+/* A request's path in its one canonical form (request_path.c), in the request's pool:
+ * routed, shown to the auth service, in the cache key and sent upstream. */
+typedef struct pd_path {
+    h2o_iovec_t path; /* "/weather/today", NUL-terminated; no query */
+    h2o_iovec_t name; /* "weather": the first segment, inside path */
+    h2o_iovec_t rest; /* "/today": what follows the name, inside path; "" for "/weather" */
+    int encoded_slash; /* an encoded slash or a backslash inside a segment */
+    int encoded_nul;   /* "%00" */
+} pd_path_t;
+
+/* Where a routed request goes once it may, in req->pool: proxy.c fills it in, and
+ * forward auth holds it until decided, then calls `forward` without naming proxy.c. */
+typedef struct pd_route {
+    pd_service_t *service; /* held by the request until it is freed */
+    h2o_iovec_t rest;      /* the canonical path after "/<name>" */
+    h2o_iovec_t query;     /* "?a=b" or "", without the key */
+    void (*forward)(h2o_req_t *req, const struct pd_route *route);
+    void *data; /* the forwarder's per-worker state */
+} pd_route_t;
+
+typedef struct pd_worker pd_worker_t;
+typedef struct pd_upstreams pd_upstreams_t;
+typedef struct pd_auth_worker pd_auth_worker_t; /* auth.c; the auth subsystem's own types are in auth.h */
+
+/* A client connection, kept by worker.c and watched by client_guard.c. */
+typedef struct pd_client_guard pd_client_guard_t;
+typedef struct pd_client {
+    h2o_linklist_t link; /* in its worker's guard */
+    uv_handle_t *handle; /* closing once libh2o let go of `sock` */
+    h2o_socket_t *sock;  /* borrowed from libh2o while `handle` is not closing */
+    int state;
+    size_t seen_size; /* the request's buffered bytes at the last change */
+    const char *seen_bytes;
+    uint64_t since; /* loop time of the last change */
+} pd_client_t;
+
+/* ---- the admin API ---- */
+
+typedef struct pd_change_queue pd_change_queue_t;
+typedef struct pd_admin pd_admin_t;
+
+/* ======== prototypes, lower layers first ======== */
+
+/* log.c */
+void log_init(const char *progname);
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* config.c */
 void config_init(pd_config_t *conf);
+void config_admin_defaults(pd_config_t *conf);
+void config_auth_defaults(pd_config_t *conf);
+void config_finish_defaults(pd_config_t *conf);
 void config_free(pd_config_t *conf);
 int config_parse_duration(const char *s, uint64_t *ms);
 void config_format_duration(uint64_t ms, char *buf, size_t len);
@@ -153,54 +235,29 @@ int config_parse_listen(const char *s, pd_listen_t *listen);
 char *config_resolve_path(const char *base_file, const char *path);
 unsigned config_default_threads(void);
 
-/* yaml_doc.c */
-int yaml_doc_load(pd_yaml_doc_t *yd, const char *file, char *err, size_t errlen);
-void yaml_doc_free(pd_yaml_doc_t *yd);
-yaml_node_t *yaml_doc_root(pd_yaml_doc_t *yd);
-yaml_node_t *yaml_doc_node(pd_yaml_doc_t *yd, int index);
-const char *yaml_doc_scalar(yaml_node_t *node);
-int yaml_doc_error(pd_yaml_doc_t *yd, yaml_node_t *node, char *err, size_t errlen, const char *fmt, ...)
+/* ydoc.c */
+int ydoc_load(pd_ydoc_t *yd, const char *file, char *err, size_t errlen);
+void ydoc_free(pd_ydoc_t *yd);
+yaml_node_t *ydoc_root(pd_ydoc_t *yd);
+yaml_node_t *ydoc_node(pd_ydoc_t *yd, int index);
+const char *ydoc_scalar(yaml_node_t *node);
+int ydoc_error(pd_ydoc_t *yd, yaml_node_t *node, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 /* config_yaml.c */
 int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen);
 
-/* A service's options as the file's long form and the admin API's body give them. */
-typedef struct pd_service_opts {
-    const char *url;
-    uint64_t timeout_ms;
-    int auth;
-    int public;
-    int allow_encoded_slash;
-    int allow_encoded_nul;
-    size_t max_request_body; /* 0: the settings' default */
-} pd_service_opts_t;
-
 /* service.c */
 int service_check_name(const char *name, char *err, size_t errlen);
 void service_opts_init(pd_service_opts_t *opts);
+#define PD_OPT_UNKNOWN (-2) /* service_opts_set: no option of that name */
 int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text, char *err, size_t errlen);
+size_t service_each_option(const pd_service_t *service, void (*cb)(void *data, const char *key, const char *text, int is_bool),
+                           void *data);
 pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char *err, size_t errlen);
 json_t *service_to_json(const pd_service_t *service);
 void service_incref(pd_service_t *service);
 void service_decref(pd_service_t *service);
-
-/* registry_yaml.c */
-pd_snapshot_t *registry_load(const char *file, int *blank, char *err, size_t errlen);
-
-/* registry_file.c */
-void registry_file_init(pd_registry_file_t *rf, const char *path);
-void registry_file_free(pd_registry_file_t *rf);
-pd_snapshot_t *registry_file_load(pd_registry_file_t *rf, char *err, size_t errlen);
-int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, size_t errlen);
-int registry_file_changed(pd_registry_file_t *rf);
-uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen);
-uint64_t registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen);
-void registry_file_remove_stale(pd_registry_file_t *rf);
-
-/* token.c */
-char *token_load(const char *file, char *err, size_t errlen);
-int token_equal(const char *expected, const char *given, size_t given_len);
 
 /* registry.c */
 pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char *remove);
@@ -214,25 +271,43 @@ void registry_watch(const char *name, void (*on_change)(void));
 void registry_on_publish(void (*cb)(pd_snapshot_t *snap));
 void registry_shutdown(void);
 
-/* upstream.c: per worker thread, the socket pools and client contexts */
-typedef struct pd_upstreams pd_upstreams_t;
+/* registry_yaml.c */
+pd_snapshot_t *registry_yaml_load(const char *file, int *blank, char *err, size_t errlen);
+int registry_yaml_write(FILE *fp, pd_snapshot_t *snap);
+
+/* registry_file.c */
+void registry_file_init(pd_registry_file_t *rf, const char *path);
+void registry_file_free(pd_registry_file_t *rf);
+pd_snapshot_t *registry_file_load(pd_registry_file_t *rf, char *err, size_t errlen);
+int registry_file_save(pd_registry_file_t *rf, pd_snapshot_t *snap, char *err, size_t errlen);
+int registry_file_changed(pd_registry_file_t *rf);
+pd_snapshot_t *registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen);
+pd_snapshot_t *registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen);
+void registry_file_remove_stale(pd_registry_file_t *rf);
+
+/* token.c */
+char *token_load(const char *file, char *err, size_t errlen);
+int token_equal(const char *expected, const char *given, size_t given_len);
+
+/* change_queue.c */
+pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf, pd_snapshot_t *first);
+void change_queue_free(pd_change_queue_t *q);
+void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *remove, const char *if_match,
+                         pd_change_done_cb on_done, void *data);
+void change_queue_reload(pd_change_queue_t *q, pd_change_done_cb on_done, void *data);
+int change_queue_idle(pd_change_queue_t *q);
+void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
+
+/* listen.c */
+int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen);
+
+/* upstream.c */
 pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf);
-void upstreams_dispose(pd_upstreams_t *ups);
-void upstreams_free(pd_upstreams_t *ups);
+void upstreams_close(pd_upstreams_t *ups);
 h2o_socketpool_t *upstreams_pool(pd_upstreams_t *ups, const h2o_url_t *url);
 h2o_http1client_ctx_t *upstreams_client(pd_upstreams_t *ups, uint64_t timeout_ms);
 
-/* client_guard.c: per worker thread; a record per client connection, kept by worker.c */
-typedef struct pd_client_guard pd_client_guard_t;
-typedef struct pd_client {
-    h2o_linklist_t link; /* in its worker's guard */
-    uv_handle_t *handle; /* closing once libh2o let go of `sock` */
-    h2o_socket_t *sock;  /* borrowed from libh2o while `handle` is not closing */
-    int state;
-    size_t seen_size; /* the request's buffered bytes at the last change */
-    const char *seen_bytes;
-    uint64_t since; /* loop time of the last change */
-} pd_client_t;
+/* client_guard.c */
 void client_guard_configure(h2o_globalconf_t *globalconf, const pd_config_t *conf);
 pd_client_guard_t *client_guard_new(uv_loop_t *loop, const pd_config_t *conf);
 void client_guard_dispose(pd_client_guard_t *g);
@@ -240,15 +315,15 @@ void client_guard_add(pd_client_guard_t *g, pd_client_t *c, uv_handle_t *handle,
 void client_guard_remove(pd_client_guard_t *g, pd_client_t *c);
 
 /* worker.c */
-typedef struct pd_worker pd_worker_t;
 int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *err, size_t errlen);
 void workers_stop(void);
 void workers_join(void);
-pd_worker_t *worker_of(h2o_context_t *ctx);
-pd_snapshot_t *worker_snapshot(pd_worker_t *worker);
-pd_upstreams_t *worker_upstreams(pd_worker_t *worker);
-void worker_track_request(pd_worker_t *worker, h2o_req_t *req);
-pd_auth_worker_t *worker_auth(pd_worker_t *worker);
+void workers_register(h2o_pathconf_t *pathconf);
+
+/* reply.c */
+void reply_json(h2o_req_t *req, json_t *body);
+void reply_error(h2o_req_t *req, int status, const char *reason, const char *message, const char *service);
+void reply_register(h2o_pathconf_t *pathconf);
 
 /* request_path.c */
 int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, pd_path_t *path, const char **why);
@@ -259,81 +334,41 @@ int request_check(h2o_req_t *req, const pd_config_t *conf);
 /* request_headers.c */
 void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf);
 
-/* proxy.c */
-void proxy_register(h2o_pathconf_t *pathconf, const pd_config_t *conf);
-void proxy_forward(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query);
-h2o_iovec_t proxy_client_host(h2o_req_t *req);
-h2o_iovec_t proxy_client_address(h2o_req_t *req, char *buf, size_t len);
-
-/* auth_client.c */
-typedef struct pd_auth_client pd_auth_client_t;
-pd_auth_client_t *auth_client_new(uv_loop_t *loop);
-void auth_client_start(pd_auth_client_t *client, CURL *easy, void (*on_done)(void *, CURL *, CURLcode), void *data);
-void auth_client_dispose(pd_auth_client_t *client);
-void auth_client_free(pd_auth_client_t *client);
-
-/* auth_cache.c */
-void auth_cache_init(size_t limit);
-void auth_decision_incref(pd_auth_decision_t *d);
-void auth_decision_decref(pd_auth_decision_t *d);
-int auth_cache_lookup(const unsigned char *digest, uint64_t now, h2o_linklist_t *waiter, pd_auth_decision_t **hit,
-                      pd_auth_entry_t **lead);
-void auth_cache_complete(pd_auth_entry_t *e, pd_auth_decision_t *d, uint64_t ttl_ms, uint64_t now, h2o_linklist_t *waiters);
-void auth_cache_clear(void);
-size_t auth_cache_count(void);
-
-/* What a check shows the auth service; its digest names the check and the decision. */
-/* Everything in it is in the digest: a decision is reused only for what the auth
- * service was shown (issue 7). */
-typedef struct pd_auth_input {
-    h2o_iovec_t key, authorization, method, uri, client, host;
-} pd_auth_input_t;
-
-/* auth_check.c */
-void auth_check_init(const pd_config_t *conf);
-pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg);
-void auth_check_start(pd_auth_client_t *client, pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_service_t *service,
-                      pd_service_t *auth_service, const pd_auth_input_t *in);
-
-/* auth.c */
-void auth_decided(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_auth_decision_t *d, uint64_t ttl);
-void auth_init(const pd_config_t *conf);
-pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx);
-void auth_worker_dispose(pd_auth_worker_t *aw);
-void auth_worker_free(pd_auth_worker_t *aw);
-h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key);
-void auth_begin(h2o_req_t *req, pd_worker_t *worker, pd_service_t *service, const pd_path_t *path, h2o_iovec_t query,
-                h2o_iovec_t key);
-
-/* change_queue.c */
-typedef struct pd_change_queue pd_change_queue_t;
-pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf);
-void change_queue_free(pd_change_queue_t *q);
-void change_queue_submit(pd_change_queue_t *q, h2o_req_t *req, pd_service_t *put, const char *remove);
-void change_queue_reload(pd_change_queue_t *q, h2o_req_t *req);
-int change_queue_idle(pd_change_queue_t *q);
-void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
-
-/* admin.c */
-typedef struct pd_admin pd_admin_t;
-pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queue_t *changes, char *err, size_t errlen);
-int admin_stop(pd_admin_t *admin);
-void admin_free(pd_admin_t *admin);
-
-/* admin_services.c */
-void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name);
-void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body);
-void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version);
-
 /* body_limit.c */
 void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf);
 int body_limit_refuse(h2o_req_t *req, const pd_config_t *conf, const pd_service_t *service);
 
-/* json_error.c */
-void json_send(h2o_req_t *req, json_t *body);
-void json_error_send(h2o_req_t *req, int status, const char *reason, const char *message, const char *service);
-void json_error_register(h2o_pathconf_t *pathconf);
+/* auth.c */
+void auth_init(const pd_config_t *conf);
+void auth_shutdown(void);
+pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx);
+void auth_worker_dispose(pd_auth_worker_t *aw);
+h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key);
+void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, pd_snapshot_t *snap, const pd_path_t *path,
+                h2o_iovec_t key);
+
+/* request_client.c */
+h2o_iovec_t request_client_host(h2o_req_t *req);
+h2o_iovec_t request_client_address(h2o_req_t *req, char *buf, size_t len);
+
+/* proxy.c */
+void proxy_register(h2o_pathconf_t *pathconf, const pd_config_t *conf);
+
+/* admin_reply.c */
+void admin_send_json(h2o_req_t *req, int status, const char *reason, json_t *body);
+void admin_send_error(h2o_req_t *req, int status, const char *reason, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *body, uint64_t version);
+void admin_send_method_not_allowed(h2o_req_t *req, const char *allow, const char *hint);
+void admin_submit_change(h2o_req_t *req, pd_change_queue_t *changes, pd_service_t *put, const char *remove);
+void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes);
+
+/* admin_services.c */
+void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name);
+
+/* admin.c */
+pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queue_t *changes, char *err, size_t errlen);
+int admin_stop(pd_admin_t *admin);
+void admin_free(pd_admin_t *admin);
 
 #endif

@@ -54,7 +54,7 @@ static pd_snapshot_t *read_file(pd_registry_file_t *rf, struct stat *st, int *bl
         snprintf(err, errlen, "%s: %s", rf->path, strerror(errno));
         return NULL;
     }
-    return registry_load(rf->path, blank, err, errlen);
+    return registry_yaml_load(rf->path, blank, err, errlen);
 }
 
 /* Start-up: a blank file is a registry without services. */
@@ -67,84 +67,6 @@ pd_snapshot_t *registry_file_load(pd_registry_file_t *rf, char *err, size_t errl
     if ((snap = read_file(rf, &st, &blank, err, errlen)) != NULL)
         remember(rf, &st);
     return snap;
-}
-
-static int on_emitter_write(void *data, unsigned char *buffer, size_t size)
-{
-    FILE *fp = data;
-
-    return fwrite(buffer, 1, size, fp) == size;
-}
-
-static int emit_scalar(yaml_emitter_t *em, const char *value)
-{
-    yaml_event_t ev;
-
-    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)value, -1, 1, 1, YAML_ANY_SCALAR_STYLE);
-    return yaml_emitter_emit(em, &ev);
-}
-
-/* `name: url`, or the long form `name: {url: ..., timeout: ..., auth: false}` when an option is set. */
-static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
-{
-    yaml_event_t ev;
-    char timeout[32], size[32];
-    int ok;
-
-    if (!emit_scalar(em, service->name))
-        return 0;
-    if (service->timeout_ms == 0 && service->auth && !service->public && service->max_request_body == 0 &&
-        !service->allow_encoded_slash && !service->allow_encoded_nul)
-        return emit_scalar(em, service->url);
-    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_MAPPING_STYLE);
-    ok = yaml_emitter_emit(em, &ev) && emit_scalar(em, "url") && emit_scalar(em, service->url);
-    if (ok && service->timeout_ms != 0) {
-        config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
-        ok = emit_scalar(em, "timeout") && emit_scalar(em, timeout);
-    }
-    if (ok && !service->auth)
-        ok = emit_scalar(em, "auth") && emit_scalar(em, "false");
-    if (ok && service->public)
-        ok = emit_scalar(em, "public") && emit_scalar(em, "true");
-    if (ok && service->max_request_body != 0) {
-        config_format_size(service->max_request_body, size, sizeof(size));
-        ok = emit_scalar(em, "max_request_body") && emit_scalar(em, size);
-    }
-    if (ok && service->allow_encoded_slash)
-        ok = emit_scalar(em, "allow_encoded_slash") && emit_scalar(em, "true");
-    if (ok && service->allow_encoded_nul)
-        ok = emit_scalar(em, "allow_encoded_nul") && emit_scalar(em, "true");
-    yaml_mapping_end_event_initialize(&ev);
-    return ok && yaml_emitter_emit(em, &ev);
-}
-
-/* The snapshot as YAML into `fp`, written by libyaml's emitter. */
-static int emit_snapshot(FILE *fp, pd_snapshot_t *snap)
-{
-    yaml_emitter_t em;
-    yaml_event_t ev;
-    size_t i;
-    int ok;
-
-    yaml_emitter_initialize(&em);
-    yaml_emitter_set_output(&em, on_emitter_write, fp);
-    yaml_emitter_set_unicode(&em, 1);
-    yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
-    ok = yaml_emitter_emit(&em, &ev);
-    yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
-    ok = ok && yaml_emitter_emit(&em, &ev);
-    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
-    ok = ok && yaml_emitter_emit(&em, &ev);
-    for (i = 0; ok && i < snap->num_services; i++)
-        ok = emit_service(&em, snap->services[i]);
-    yaml_mapping_end_event_initialize(&ev);
-    ok = ok && yaml_emitter_emit(&em, &ev);
-    yaml_document_end_event_initialize(&ev, 1);
-    ok = ok && yaml_emitter_emit(&em, &ev);
-    yaml_stream_end_event_initialize(&ev);
-    ok = ok && yaml_emitter_emit(&em, &ev);
-    yaml_emitter_delete(&em);
-    return ok ? 0 : -1;
 }
 
 static int fsync_dir(const char *path)
@@ -230,7 +152,7 @@ static char *write_temp(pd_registry_file_t *rf, pd_snapshot_t *snap, struct stat
         fchmod(fd, st->st_mode & 07777);
     else
         fchmod(fd, 0644);
-    if (emit_snapshot(fp, snap) != 0) {
+    if (registry_yaml_write(fp, snap) != 0) {
         errno = EIO; /* libyaml's emitter sets no errno */
         goto fail;
     }
@@ -338,14 +260,13 @@ static const char *refusal(pd_snapshot_t *snap, int blank, int catch_up)
     return NULL;
 }
 
-/* The file read again while running replaces the registry in one step; a file
- * that is invalid or refused changes nothing. Returns the new version, or 0 with `err`. */
-static uint64_t reread(pd_registry_file_t *rf, int catch_up, char *err, size_t errlen)
+/* The file read again while running, as a new snapshot for the caller to publish;
+ * NULL with `err` for a file that is invalid or refused, which changes nothing. */
+static pd_snapshot_t *reread(pd_registry_file_t *rf, int catch_up, char *err, size_t errlen)
 {
     struct stat st;
     int blank;
     const char *why;
-    uint64_t version;
     pd_snapshot_t *snap = read_file(rf, &st, &blank, err, errlen);
 
     if (snap != NULL && (why = refusal(snap, blank, catch_up)) != NULL) {
@@ -355,26 +276,20 @@ static uint64_t reread(pd_registry_file_t *rf, int catch_up, char *err, size_t e
     }
     if (snap == NULL) {
         log_warnx("reload refused, the registry is unchanged: %s", err);
-        return 0;
+        return NULL;
     }
     remember(rf, &st);
-    registry_publish(snap, 0);
-    version = snap->version; /* safe: only this thread publishes */
-    log_info("reloaded %s: %zu service%s, version %llu", rf->path, snap->num_services, snap->num_services == 1 ? "" : "s",
-             (unsigned long long)version);
-    if (snap->num_services == 0)
-        log_warnx("%s has no services: every request now gets 404", rf->path);
-    return version;
+    return snap;
 }
 
 /* SIGHUP and POST /reload. */
-uint64_t registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen)
+pd_snapshot_t *registry_file_reload(pd_registry_file_t *rf, char *err, size_t errlen)
 {
     return reread(rf, 0, err, errlen);
 }
 
 /* Before an API change, when the file was edited by hand. */
-uint64_t registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen)
+pd_snapshot_t *registry_file_catch_up(pd_registry_file_t *rf, char *err, size_t errlen)
 {
     return reread(rf, 1, err, errlen);
 }

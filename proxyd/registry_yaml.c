@@ -1,69 +1,69 @@
-/* registry_yaml.c: services.yaml -> a registry snapshot, errors with file:line:column. */
+/* registry_yaml.c: services.yaml <-> a registry snapshot: read with errors at file:line:column, and written. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proxyd.h"
 
 /* `name: {url: ..., timeout: 5s, auth: false}`: the options of service.c's table. */
-static int parse_long_form(pd_yaml_doc_t *yd, const char *name, yaml_node_t *node, pd_service_opts_t *opts, char *err,
-                           size_t errlen)
+static int parse_long_form(pd_ydoc_t *yd, const char *name, yaml_node_t *node, pd_service_opts_t *opts, char *err, size_t errlen)
 {
     yaml_node_pair_t *pair;
     char why[256];
+    int r;
 
     for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
-        yaml_node_t *k = yaml_doc_node(yd, pair->key), *v = yaml_doc_node(yd, pair->value);
-        const char *key = yaml_doc_scalar(k), *value = yaml_doc_scalar(v);
+        yaml_node_t *k = ydoc_node(yd, pair->key), *v = ydoc_node(yd, pair->value);
+        const char *key = ydoc_scalar(k), *value = ydoc_scalar(v);
 
         if (key == NULL)
-            return yaml_doc_error(yd, k, err, errlen, "%s: option names must be plain names", name);
+            return ydoc_error(yd, k, err, errlen, "%s: option names must be plain names", name);
         if (value == NULL)
-            return yaml_doc_error(yd, v, err, errlen, "%s.%s: expected a value, not a list or mapping", name, key);
-        if (service_opts_set(opts, key, value, why, sizeof(why)) != 0)
-            return yaml_doc_error(yd, strstr(why, "unknown option") != NULL ? k : v, err, errlen, "%s.%s", name, why);
+            return ydoc_error(yd, v, err, errlen, "%s.%s: expected a value, not a list or mapping", name, key);
+        if ((r = service_opts_set(opts, key, value, why, sizeof(why))) != 0)
+            return ydoc_error(yd, r == PD_OPT_UNKNOWN ? k : v, err, errlen, "%s.%s", name, why);
     }
     if (opts->url == NULL)
-        return yaml_doc_error(yd, node, err, errlen, "%s: the url option is missing", name);
+        return ydoc_error(yd, node, err, errlen, "%s: the url option is missing", name);
     return 0;
 }
 
 /* One `name: url` or `name: {url: ...}` pair -> a service with one reference. */
-static pd_service_t *parse_entry(pd_yaml_doc_t *yd, yaml_node_pair_t *pair, char *err, size_t errlen)
+static pd_service_t *parse_entry(pd_ydoc_t *yd, yaml_node_pair_t *pair, char *err, size_t errlen)
 {
-    yaml_node_t *k = yaml_doc_node(yd, pair->key), *v = yaml_doc_node(yd, pair->value);
-    const char *name = yaml_doc_scalar(k);
+    yaml_node_t *k = ydoc_node(yd, pair->key), *v = ydoc_node(yd, pair->value);
+    const char *name = ydoc_scalar(k);
     pd_service_opts_t opts;
     char why[256];
     pd_service_t *service;
 
     if (name == NULL)
-        return yaml_doc_error(yd, k, err, errlen, "service names must be plain names"), NULL;
+        return ydoc_error(yd, k, err, errlen, "service names must be plain names"), NULL;
     if (service_check_name(name, why, sizeof(why)) != 0)
-        return yaml_doc_error(yd, k, err, errlen, "%s", why), NULL;
+        return ydoc_error(yd, k, err, errlen, "%s", why), NULL;
     service_opts_init(&opts);
     if (v->type == YAML_MAPPING_NODE) {
         if (parse_long_form(yd, name, v, &opts, err, errlen) != 0)
             return NULL;
-    } else if ((opts.url = yaml_doc_scalar(v)) == NULL || *opts.url == '\0') {
-        return yaml_doc_error(yd, v, err, errlen, "%s: expected a URL or a mapping with url", name), NULL;
+    } else if ((opts.url = ydoc_scalar(v)) == NULL || *opts.url == '\0') {
+        return ydoc_error(yd, v, err, errlen, "%s: expected a URL or a mapping with url", name), NULL;
     }
     if ((service = service_new(name, &opts, why, sizeof(why))) == NULL)
-        yaml_doc_error(yd, v, err, errlen, "%s: %s", name, why);
+        ydoc_error(yd, v, err, errlen, "%s: %s", name, why);
     return service;
 }
 
-static int check_unique(pd_yaml_doc_t *yd, yaml_node_t *root, yaml_node_pair_t *pair, char *err, size_t errlen)
+static int check_unique(pd_ydoc_t *yd, yaml_node_t *root, yaml_node_pair_t *pair, char *err, size_t errlen)
 {
     yaml_node_pair_t *prev;
-    yaml_node_t *k = yaml_doc_node(yd, pair->key);
+    yaml_node_t *k = ydoc_node(yd, pair->key);
 
     for (prev = root->data.mapping.pairs.start; prev < pair; prev++)
-        if (strcmp(yaml_doc_scalar(yaml_doc_node(yd, prev->key)), yaml_doc_scalar(k)) == 0)
-            return yaml_doc_error(yd, k, err, errlen, "%s: service defined twice", yaml_doc_scalar(k));
+        if (strcmp(ydoc_scalar(ydoc_node(yd, prev->key)), ydoc_scalar(k)) == 0)
+            return ydoc_error(yd, k, err, errlen, "%s: service defined twice", ydoc_scalar(k));
     return 0;
 }
 
-static pd_snapshot_t *parse_services(pd_yaml_doc_t *yd, yaml_node_t *root, char *err, size_t errlen)
+static pd_snapshot_t *parse_services(pd_ydoc_t *yd, yaml_node_t *root, char *err, size_t errlen)
 {
     yaml_node_pair_t *pair;
     pd_service_t **services;
@@ -71,7 +71,7 @@ static pd_snapshot_t *parse_services(pd_yaml_doc_t *yd, yaml_node_t *root, char 
     pd_snapshot_t *snap = NULL;
 
     if (root->type != YAML_MAPPING_NODE)
-        return yaml_doc_error(yd, root, err, errlen, "expected a mapping of service names to URLs"), NULL;
+        return ydoc_error(yd, root, err, errlen, "expected a mapping of service names to URLs"), NULL;
     if ((services = calloc(root->data.mapping.pairs.top - root->data.mapping.pairs.start + 1, sizeof(*services))) == NULL)
         fatal("%s", __func__);
     for (pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
@@ -90,19 +90,95 @@ out:
 /* A new snapshot (one reference, version 0) from `file`, or NULL with `err` set.
  * `blank` tells a file with no YAML document at all (empty, or comments only),
  * read as no services, from one that says so with `{}`. */
-pd_snapshot_t *registry_load(const char *file, int *blank, char *err, size_t errlen)
+pd_snapshot_t *registry_yaml_load(const char *file, int *blank, char *err, size_t errlen)
 {
-    pd_yaml_doc_t yd;
+    pd_ydoc_t yd;
     yaml_node_t *root;
     pd_snapshot_t *snap;
 
-    if (yaml_doc_load(&yd, file, err, errlen) != 0)
+    if (ydoc_load(&yd, file, err, errlen) != 0)
         return NULL;
-    *blank = (root = yaml_doc_root(&yd)) == NULL;
+    *blank = (root = ydoc_root(&yd)) == NULL;
     if (*blank)
         snap = snapshot_new(NULL, 0);
     else
         snap = parse_services(&yd, root, err, errlen);
-    yaml_doc_free(&yd);
+    ydoc_free(&yd);
     return snap;
+}
+
+static int on_emitter_write(void *data, unsigned char *buffer, size_t size)
+{
+    FILE *fp = data;
+
+    return fwrite(buffer, 1, size, fp) == size;
+}
+
+static int emit_scalar(yaml_emitter_t *em, const char *value)
+{
+    yaml_event_t ev;
+
+    yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)value, -1, 1, 1, YAML_ANY_SCALAR_STYLE);
+    return yaml_emitter_emit(em, &ev);
+}
+
+/* What service_each_option() hands emit_option(). */
+typedef struct emit_state {
+    yaml_emitter_t *em;
+    int ok;
+} emit_state_t;
+
+static void emit_option(void *data, const char *key, const char *text, int is_bool)
+{
+    emit_state_t *st = data;
+
+    (void)is_bool; /* "true" and "false" read back as booleans */
+    st->ok = st->ok && emit_scalar(st->em, key) && emit_scalar(st->em, text);
+}
+
+/* `name: url`, or the long form `name: {url: ..., timeout: ..., auth: false}` when an option is set. */
+static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
+{
+    yaml_event_t ev;
+    emit_state_t st = {em, 1};
+
+    if (!emit_scalar(em, service->name))
+        return 0;
+    if (service_each_option(service, NULL, NULL) == 0)
+        return emit_scalar(em, service->url);
+    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_MAPPING_STYLE);
+    st.ok = yaml_emitter_emit(em, &ev) && emit_scalar(em, "url") && emit_scalar(em, service->url);
+    service_each_option(service, emit_option, &st);
+    yaml_mapping_end_event_initialize(&ev);
+    return st.ok && yaml_emitter_emit(em, &ev);
+}
+
+/* The snapshot as YAML into `fp`, written by libyaml's emitter: what
+ * registry_yaml_load() reads back as the same services. 0, or -1. */
+int registry_yaml_write(FILE *fp, pd_snapshot_t *snap)
+{
+    yaml_emitter_t em;
+    yaml_event_t ev;
+    size_t i;
+    int ok;
+
+    yaml_emitter_initialize(&em);
+    yaml_emitter_set_output(&em, on_emitter_write, fp);
+    yaml_emitter_set_unicode(&em, 1);
+    yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING);
+    ok = yaml_emitter_emit(&em, &ev);
+    yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1);
+    ok = ok && yaml_emitter_emit(&em, &ev);
+    yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
+    ok = ok && yaml_emitter_emit(&em, &ev);
+    for (i = 0; ok && i < snap->num_services; i++)
+        ok = emit_service(&em, snap->services[i]);
+    yaml_mapping_end_event_initialize(&ev);
+    ok = ok && yaml_emitter_emit(&em, &ev);
+    yaml_document_end_event_initialize(&ev, 1);
+    ok = ok && yaml_emitter_emit(&em, &ev);
+    yaml_stream_end_event_initialize(&ev);
+    ok = ok && yaml_emitter_emit(&em, &ev);
+    yaml_emitter_delete(&em);
+    return ok ? 0 : -1;
 }

@@ -35,7 +35,7 @@ static int reject(h2o_req_t *req, int status, const char *reason, const char *me
 {
     /* the bytes after a request we refuse are not trusted to be the next request (RFC 9112 §6.3, §11.2) */
     req->http1_is_persistent = 0;
-    json_error_send(req, status, reason, message, NULL);
+    reply_error(req, status, reason, message, NULL);
     return -1;
 }
 

@@ -1,5 +1,6 @@
 /* service.c: one registry entry: name and URL validation, parsing, reference count. */
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +72,37 @@ static int parse_url(pd_service_t *service, const char *url, char *err, size_t e
     return 0;
 }
 
+/* The one table of service options: services.yaml's long form and the admin API's
+ * PUT body are parsed with it, services.yaml is written and the API's JSON made
+ * from it. Each row names the field in the options and in the built service. */
+typedef enum { OPT_URL, OPT_DURATION, OPT_BOOL, OPT_SIZE } opt_type_t;
+static const struct service_option {
+    const char *name;
+    opt_type_t type;
+    size_t opts_field;    /* in pd_service_opts_t */
+    size_t service_field; /* in pd_service_t */
+    int default_bool;     /* OPT_BOOL; the others default to 0 (the settings' value) */
+} options[] = {
+    {"url", OPT_URL, offsetof(pd_service_opts_t, url), offsetof(pd_service_t, url), 0},
+    {"timeout", OPT_DURATION, offsetof(pd_service_opts_t, timeout_ms), offsetof(pd_service_t, timeout_ms), 0},
+    {"auth", OPT_BOOL, offsetof(pd_service_opts_t, auth), offsetof(pd_service_t, auth), 1},
+    {"public", OPT_BOOL, offsetof(pd_service_opts_t, public), offsetof(pd_service_t, public), 0},
+    {"max_request_body", OPT_SIZE, offsetof(pd_service_opts_t, max_request_body), offsetof(pd_service_t, max_request_body), 0},
+    {"allow_encoded_slash", OPT_BOOL, offsetof(pd_service_opts_t, allow_encoded_slash), offsetof(pd_service_t, allow_encoded_slash),
+     0},
+    {"allow_encoded_nul", OPT_BOOL, offsetof(pd_service_opts_t, allow_encoded_nul), offsetof(pd_service_t, allow_encoded_nul), 0},
+};
+#define NUM_OPTIONS (sizeof(options) / sizeof(options[0]))
+#define FIELD(type, base, offset) ((type *)((char *)(base) + (offset)))
+
 void service_opts_init(pd_service_opts_t *opts)
 {
+    size_t i;
+
     memset(opts, 0, sizeof(*opts));
-    opts->auth = 1;
+    for (i = 0; i < NUM_OPTIONS; i++)
+        if (options[i].type == OPT_BOOL)
+            *FIELD(int, opts, options[i].opts_field) = options[i].default_bool;
 }
 
 static int parse_bool(const char *key, const char *text, int *value, char *err, size_t errlen)
@@ -88,59 +116,119 @@ static int parse_bool(const char *key, const char *text, int *value, char *err, 
     return 0;
 }
 
-/* One option by name, its value as text ("5s", "true"); the one table of options
- * for services.yaml's long form and the admin API's PUT body. */
+static int parse_option(const struct service_option *o, pd_service_opts_t *opts, const char *text, char *err, size_t errlen)
+{
+    uint64_t *ms;
+    size_t *bytes;
+
+    switch (o->type) {
+    case OPT_URL:
+        *FIELD(const char *, opts, o->opts_field) = text;
+        return 0;
+    case OPT_DURATION:
+        ms = FIELD(uint64_t, opts, o->opts_field);
+        if (config_parse_duration(text, ms) != 0 || *ms == 0 || *ms > PD_MAX_TIMEOUT_MS)
+            return snprintf(err, errlen, "%s: '%s' is not a duration from 1ms to 24h: use 250ms, 5s or 2m", o->name, text), -1;
+        return 0;
+    case OPT_BOOL:
+        return parse_bool(o->name, text, FIELD(int, opts, o->opts_field), err, errlen);
+    case OPT_SIZE:
+        bytes = FIELD(size_t, opts, o->opts_field);
+        if (config_parse_size(text, bytes) != 0 || *bytes == 0)
+            return snprintf(err, errlen, "%s: '%s' is not a size: use 1048576, 512k, 64MiB or 1G", o->name, text), -1;
+        return 0;
+    }
+    return -1;
+}
+
+/* One option by name, its value as text ("5s", "true"). 0; -1 for a bad value;
+ * PD_OPT_UNKNOWN for a name that is no option. `err` says why. */
 int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text, char *err, size_t errlen)
 {
-    if (strcmp(key, "url") == 0) {
-        opts->url = text;
-    } else if (strcmp(key, "timeout") == 0) {
-        if (config_parse_duration(text, &opts->timeout_ms) != 0 || opts->timeout_ms == 0 || opts->timeout_ms > PD_MAX_TIMEOUT_MS)
-            return snprintf(err, errlen, "timeout: '%s' is not a duration from 1ms to 24h: use 250ms, 5s or 2m", text), -1;
-    } else if (strcmp(key, "auth") == 0) {
-        return parse_bool(key, text, &opts->auth, err, errlen);
-    } else if (strcmp(key, "public") == 0) {
-        return parse_bool(key, text, &opts->public, err, errlen);
-    } else if (strcmp(key, "allow_encoded_slash") == 0) {
-        return parse_bool(key, text, &opts->allow_encoded_slash, err, errlen);
-    } else if (strcmp(key, "allow_encoded_nul") == 0) {
-        return parse_bool(key, text, &opts->allow_encoded_nul, err, errlen);
-    } else if (strcmp(key, "max_request_body") == 0) {
-        if (config_parse_size(text, &opts->max_request_body) != 0 || opts->max_request_body == 0)
-            return snprintf(err, errlen, "max_request_body: '%s' is not a size: use 1048576, 512k, 64MiB or 1G", text), -1;
-    } else {
-        return snprintf(err, errlen,
-                        "%s: unknown option (known: url, timeout, auth, public, max_request_body, allow_encoded_slash, "
-                        "allow_encoded_nul)",
-                        key),
-               -1;
+    size_t i, len;
+
+    for (i = 0; i < NUM_OPTIONS; i++)
+        if (strcmp(key, options[i].name) == 0)
+            return parse_option(&options[i], opts, text, err, errlen);
+    len = (size_t)snprintf(err, errlen, "%s: unknown option (known:", key);
+    for (i = 0; i < NUM_OPTIONS && len < errlen; i++)
+        len += (size_t)snprintf(err + len, errlen - len, "%s %s", i == 0 ? "" : ",", options[i].name);
+    if (len < errlen)
+        snprintf(err + len, errlen - len, ")");
+    return PD_OPT_UNKNOWN;
+}
+
+/* Calls `cb` with each option of `service` other than url that differs from its
+ * default, as text, in the table's order; returns how many there are (cb may be NULL). */
+size_t service_each_option(const pd_service_t *service, void (*cb)(void *data, const char *key, const char *text, int is_bool),
+                           void *data)
+{
+    char text[32];
+    size_t i, n = 0;
+
+    for (i = 0; i < NUM_OPTIONS; i++) {
+        const struct service_option *o = &options[i];
+        switch (o->type) {
+        case OPT_URL:
+            continue;
+        case OPT_DURATION:
+            if (*FIELD(const uint64_t, service, o->service_field) == 0)
+                continue;
+            config_format_duration(*FIELD(const uint64_t, service, o->service_field), text, sizeof(text));
+            break;
+        case OPT_BOOL:
+            if (*FIELD(const int, service, o->service_field) == o->default_bool)
+                continue;
+            strcpy(text, *FIELD(const int, service, o->service_field) ? "true" : "false");
+            break;
+        case OPT_SIZE:
+            if (*FIELD(const size_t, service, o->service_field) == 0)
+                continue;
+            config_format_size(*FIELD(const size_t, service, o->service_field), text, sizeof(text));
+            break;
+        }
+        if (cb != NULL)
+            cb(data, o->name, text, o->type == OPT_BOOL);
+        n++;
     }
-    return 0;
+    return n;
+}
+
+static void add_json_option(void *obj, const char *key, const char *text, int is_bool)
+{
+    json_object_set_new(obj, key, is_bool ? json_boolean(strcmp(text, "true") == 0) : json_string(text));
 }
 
 /* The admin API's view: {"name", "url"} and the options that differ from the defaults. */
 json_t *service_to_json(const pd_service_t *service)
 {
     json_t *obj = json_pack("{s:s,s:s}", "name", service->name, "url", service->url);
-    char timeout[32], size[32];
 
-    if (service->timeout_ms != 0) {
-        config_format_duration(service->timeout_ms, timeout, sizeof(timeout));
-        json_object_set_new(obj, "timeout", json_string(timeout));
-    }
-    if (!service->auth)
-        json_object_set_new(obj, "auth", json_false());
-    if (service->public)
-        json_object_set_new(obj, "public", json_true());
-    if (service->allow_encoded_slash)
-        json_object_set_new(obj, "allow_encoded_slash", json_true());
-    if (service->allow_encoded_nul)
-        json_object_set_new(obj, "allow_encoded_nul", json_true());
-    if (service->max_request_body != 0) {
-        config_format_size(service->max_request_body, size, sizeof(size));
-        json_object_set_new(obj, "max_request_body", json_string(size));
-    }
+    service_each_option(service, add_json_option, obj);
     return obj;
+}
+
+/* Copies the options other than url into the service, row by row. */
+static void copy_options(pd_service_t *service, const pd_service_opts_t *opts)
+{
+    size_t i;
+
+    for (i = 0; i < NUM_OPTIONS; i++) {
+        const struct service_option *o = &options[i];
+        switch (o->type) {
+        case OPT_URL:
+            break;
+        case OPT_DURATION:
+            *FIELD(uint64_t, service, o->service_field) = *FIELD(const uint64_t, opts, o->opts_field);
+            break;
+        case OPT_BOOL:
+            *FIELD(int, service, o->service_field) = *FIELD(const int, opts, o->opts_field);
+            break;
+        case OPT_SIZE:
+            *FIELD(size_t, service, o->service_field) = *FIELD(const size_t, opts, o->opts_field);
+            break;
+        }
+    }
 }
 
 /* A new service with one reference, or NULL with `err` set. */
@@ -158,12 +246,7 @@ pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char 
     if ((service = calloc(1, sizeof(*service))) == NULL)
         fatal("%s", __func__);
     service->refcnt = 1;
-    service->timeout_ms = opts->timeout_ms;
-    service->auth = opts->auth;
-    service->public = opts->public;
-    service->allow_encoded_slash = opts->allow_encoded_slash;
-    service->allow_encoded_nul = opts->allow_encoded_nul;
-    service->max_request_body = opts->max_request_body;
+    copy_options(service, opts);
     if ((service->name = strdup(name)) == NULL || (service->url = strdup(url)) == NULL)
         fatal("%s", __func__);
     if (asprintf(&service->path_prefix, "/%s/", name) < 0)

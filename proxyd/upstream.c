@@ -27,6 +27,7 @@ typedef struct client_entry {
  * ever configured, and an unused pool holds no socket once its idle timer fired. */
 struct pd_upstreams {
     h2o_context_t *ctx;
+    uv_idle_t closing[2]; /* never started: closed one after the other to free `ups` late enough */
     uint64_t default_timeout_ms;
     SSL_CTX *ssl_ctx;
     H2O_VECTOR(pool_entry_t *) pools;
@@ -55,21 +56,13 @@ pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf)
     ups->ctx = ctx;
     ups->default_timeout_ms = conf->io_timeout_ms;
     ups->ssl_ctx = new_client_ssl_ctx();
+    uv_idle_init(ctx->loop, &ups->closing[0]);
+    uv_idle_init(ctx->loop, &ups->closing[1]);
+    ups->closing[0].data = ups->closing[1].data = ups;
     return ups;
 }
 
-/* Closes every idle upstream socket and timer; their handles close on the next loop turn, so free later. */
-void upstreams_dispose(pd_upstreams_t *ups)
-{
-    size_t i;
-
-    for (i = 0; i < ups->pools.size; i++)
-        h2o_socketpool_dispose(&ups->pools.entries[i]->pool);
-    for (i = 0; i < ups->clients.size; i++)
-        h2o_timeout_dispose(ups->ctx->loop, &ups->clients.entries[i]->io_timeout);
-}
-
-void upstreams_free(pd_upstreams_t *ups)
+static void free_upstreams(pd_upstreams_t *ups)
 {
     size_t i;
 
@@ -83,6 +76,34 @@ void upstreams_free(pd_upstreams_t *ups)
     free(ups->clients.entries);
     SSL_CTX_free(ups->ssl_ctx);
     free(ups);
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+    free_upstreams(handle->data);
+}
+
+/* Runs in the loop turn in which the timers closed by upstreams_close() finish
+ * closing: only once that turn is over may the memory they are embedded in go. */
+static void on_first_closed(uv_handle_t *handle)
+{
+    pd_upstreams_t *ups = handle->data;
+
+    uv_close((uv_handle_t *)&ups->closing[1], on_closed);
+}
+
+/* Closes every idle upstream socket and timer and frees `ups` once the loop has run
+ * their close callbacks: the pools' and clients' timers are embedded in its memory.
+ * Called once no client connection is left, so that no request holds a pool's socket. */
+void upstreams_close(pd_upstreams_t *ups)
+{
+    size_t i;
+
+    uv_close((uv_handle_t *)&ups->closing[0], on_first_closed);
+    for (i = 0; i < ups->pools.size; i++)
+        h2o_socketpool_dispose(&ups->pools.entries[i]->pool);
+    for (i = 0; i < ups->clients.size; i++)
+        h2o_timeout_dispose(ups->ctx->loop, &ups->clients.entries[i]->io_timeout);
 }
 
 static pool_entry_t *new_pool(pd_upstreams_t *ups, const h2o_url_t *url)

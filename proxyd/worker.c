@@ -1,14 +1,9 @@
 /* worker.c: worker threads, each with its own libuv loop, h2o context and SO_REUSEPORT listeners. */
-#include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <uv.h>
 #include "proxyd.h"
 
@@ -29,35 +24,16 @@ struct pd_worker {
     uv_timer_t drain_timer;
     uint64_t drain_deadline;
     size_t num_conns;    /* client connections open */
-    size_t num_requests; /* requests between proxy.c's handler and the end of their response */
-    pd_upstreams_t *upstreams;
-    pd_auth_worker_t *auth; /* NULL without forward auth */
+    size_t num_requests; /* requests between the counting handler and the end of their response */
     pd_client_guard_t *guard;
-    int torn_down;          /* worker_teardown() ran: its state is released */
-    pd_snapshot_t *snapshot; /* this worker's reference to the registry */
-    uint64_t generation;     /* of `snapshot` */
 };
 
 static pd_worker_t *workers;
 static size_t num_workers;
 
-pd_worker_t *worker_of(h2o_context_t *ctx)
+static pd_worker_t *worker_of(h2o_context_t *ctx)
 {
     return (pd_worker_t *)((char *)ctx - offsetof(pd_worker_t, ctx));
-}
-
-/* The current registry, borrowed until this worker's next request; one atomic load
- * when nothing changed. */
-pd_snapshot_t *worker_snapshot(pd_worker_t *worker)
-{
-    uint64_t generation = registry_generation();
-
-    if (generation != worker->generation) {
-        snapshot_decref(worker->snapshot);
-        worker->snapshot = registry_acquire();
-        worker->generation = generation;
-    }
-    return worker->snapshot;
 }
 
 static void on_request_done(void *p)
@@ -65,60 +41,25 @@ static void on_request_done(void *p)
     (*(pd_worker_t **)p)->num_requests--;
 }
 
-/* Counts `req` as in flight until its memory is freed, for the graceful shutdown. */
-void worker_track_request(pd_worker_t *worker, h2o_req_t *req)
+/* Counts `req` as in flight until its memory is freed, for the graceful shutdown,
+ * then lets the next handler answer it. */
+static int on_req_count(h2o_handler_t *self, h2o_req_t *req)
 {
+    pd_worker_t *worker = worker_of(req->conn->ctx);
     pd_worker_t **slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_request_done);
 
+    (void)self;
     *slot = worker;
     worker->num_requests++;
-}
-
-pd_auth_worker_t *worker_auth(pd_worker_t *worker)
-{
-    return worker->auth;
-}
-
-pd_upstreams_t *worker_upstreams(pd_worker_t *worker)
-{
-    return worker->upstreams;
-}
-
-/* One listening socket per address family a listen entry resolves to. */
-static int open_listener(const pd_listen_t *addr, int **fds, size_t *num_fds, char *err, size_t errlen)
-{
-    struct addrinfo hints = {0}, *res, *ai;
-    char port[8];
-    int gai, fd, on = 1;
-
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%u", addr->port);
-    if ((gai = getaddrinfo(addr->host, port, &hints, &res)) != 0) {
-        snprintf(err, errlen, "listen %s:%u: %s", addr->host != NULL ? addr->host : "*", addr->port, gai_strerror(gai));
-        return -1;
-    }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
-            goto fail;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
-        if (ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-            close(fd);
-            goto fail;
-        }
-        *fds = realloc(*fds, (*num_fds + 1) * sizeof(**fds));
-        (*fds)[(*num_fds)++] = fd;
-    }
-    freeaddrinfo(res);
-    return 0;
-fail:
-    snprintf(err, errlen, "listen %s:%u: %s", addr->host != NULL ? addr->host : "*", addr->port, strerror(errno));
-    freeaddrinfo(res);
     return -1;
+}
+
+/* The request counter, ahead of the handler that answers on `pathconf`. */
+void workers_register(h2o_pathconf_t *pathconf)
+{
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+
+    handler->on_req = on_req_count;
 }
 
 /* A client connection's libuv handle; h2o takes over handle.data, so the worker sits beside it. */
@@ -205,19 +146,13 @@ static void worker_teardown(pd_worker_t *worker)
     uv_close((uv_handle_t *)&worker->stop_async, NULL);
     uv_close((uv_handle_t *)&worker->drain_timer, NULL);
     client_guard_dispose(worker->guard);
-    snapshot_decref(worker->snapshot);
-    worker->snapshot = NULL;
-    upstreams_dispose(worker->upstreams);
-    if (worker->auth != NULL)
-        auth_worker_dispose(worker->auth);
     /* h2o_context_request_shutdown() arms HTTP/2's one-second GOAWAY timer even
      * with no HTTP/2 connection; disposing a timeout with a linked entry aborts */
     if (h2o_timeout_is_linked(&worker->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&worker->ctx.http2._graceful_shutdown_timeout);
-    h2o_context_dispose(&worker->ctx);
+    h2o_context_dispose(&worker->ctx); /* the handlers' per-worker state (proxy.c) goes with it */
     /* let the closed handles' callbacks run before their memory goes */
     uv_run(&worker->loop, UV_RUN_DEFAULT);
-    upstreams_free(worker->upstreams);
     free(worker->listeners);
     free(worker->listen_fds);
     if (uv_loop_close(&worker->loop) != 0)
@@ -231,7 +166,7 @@ static void *worker_main(void *arg)
     uv_run(&worker->loop, UV_RUN_DEFAULT);
     /* libh2o cannot close a connection from outside, and disposing a context
      * under open connections aborts: with some still open, the exit closes them */
-    if ((worker->torn_down = worker->num_conns == 0))
+    if (worker->num_conns == 0)
         worker_teardown(worker);
     else
         log_info("worker %u: closing %zu connections at exit%s", worker->id, worker->num_conns,
@@ -251,12 +186,7 @@ static void worker_init(pd_worker_t *worker, unsigned id, const pd_config_t *con
     worker->stop_async.data = worker;
     uv_timer_init(&worker->loop, &worker->drain_timer);
     worker->drain_timer.data = worker;
-    worker->upstreams = upstreams_new(&worker->ctx, conf);
     worker->guard = client_guard_new(&worker->loop, conf);
-    if (conf->auth.enabled)
-        worker->auth = auth_worker_new(&worker->ctx);
-    worker->generation = registry_generation();
-    worker->snapshot = registry_acquire();
 }
 
 static int open_worker_listeners(pd_worker_t *worker, const pd_config_t *conf, char *err, size_t errlen)
@@ -264,7 +194,7 @@ static int open_worker_listeners(pd_worker_t *worker, const pd_config_t *conf, c
     size_t i;
 
     for (i = 0; i < conf->num_listens; i++)
-        if (open_listener(&conf->listens[i], &worker->listen_fds, &worker->num_listeners, err, errlen) != 0)
+        if (listen_open("listen", &conf->listens[i], 1, &worker->listen_fds, &worker->num_listeners, err, errlen) != 0)
             return -1;
     return 0;
 }
@@ -302,10 +232,5 @@ void workers_join(void)
 
     for (i = 0; i < num_workers; i++)
         pthread_join(workers[i].thread, NULL);
-    /* only now: until every thread stopped, another worker may still post a late
-     * auth decision to this one's (closed) inbox */
-    for (i = 0; i < num_workers; i++)
-        if (workers[i].auth != NULL && workers[i].torn_down)
-            auth_worker_free(workers[i].auth);
     /* `workers` stays allocated: a worker that skipped its teardown still owns its connections */
 }

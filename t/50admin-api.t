@@ -122,9 +122,13 @@ subtest 'bad input changes nothing' => sub {
 subtest 'methods and paths' => sub {
     my ($status, undef, $res) = $proxyd->admin(POST => '/services/one', '{}');
     is $status, 405, 'POST /services/one: 405';
-    like $res->{headers}{allow}, qr/PUT/, 'Allow';
-    ($status) = $proxyd->admin(GET => '/reload');
+    is $res->{headers}{allow}, 'GET, PUT, DELETE', 'Allow';
+    ($status, undef, $res) = $proxyd->admin(POST => '/services', '{}');
+    is $status, 405, 'POST /services: 405';
+    is $res->{headers}{allow}, 'GET', 'with Allow (RFC 9110)';
+    ($status, undef, $res) = $proxyd->admin(GET => '/reload');
     is $status, 405, 'GET /reload: 405';
+    is $res->{headers}{allow}, 'POST', 'with Allow';
     ($status) = $proxyd->admin(GET => '/nothing');
     is $status, 404, 'unknown endpoint: 404';
 };
@@ -188,6 +192,19 @@ subtest 'the token file must exist, hold a token and be private' => sub {
     like $out, qr{readable by group or others \(mode 640\)}, 'says which';
     ($rc, $out) = proxyd_check("$dir/proxyd.yaml");
     is $rc, 1, '-t checks it too';
+};
+
+subtest 'admin on a host name' => sub {
+    my $dir = temp_dir();
+    my $port = empty_port();
+    write_file("$dir/admin.token", "$Util::ADMIN_TOKEN\n");
+    chmod 0600, "$dir/admin.token";
+    my $p = spawn_proxyd(dir => $dir, services => "one: http://127.0.0.1:@{[$one->port]}\n",
+        settings => "admin:\n  listen: localhost:$port\n  token_file: admin.token\n");
+    ok wait_for('admin', sub { Util::port_open($port) }), 'admin.listen: localhost:<port> listens';
+    my $res = $http->get("http://localhost:$port/health", { headers => { Authorization => "Bearer $Util::ADMIN_TOKEN" } });
+    is $res->{status}, 200, 'and answers' or diag $p->log;
+    is $p->stop, 0, 'exit 0';
 };
 
 subtest 'admin on a unix socket' => sub {

@@ -1,4 +1,4 @@
-/* json_error.c: every error proxyd itself answers is JSON, {"error": ..., "service": ...}, and is logged. */
+/* reply.c: every answer proxyd makes itself is JSON; its errors are {"error": ..., "service": ...} and logged. */
 #include <string.h>
 #include <jansson.h>
 #include "proxyd.h"
@@ -50,7 +50,7 @@ static void set_json_headers(h2o_req_t *req, int status, const char *reason, siz
 }
 
 /* Sends `body` (its reference is taken over) with the status and headers already set. */
-void json_send(h2o_req_t *req, json_t *body)
+void reply_json(h2o_req_t *req, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     h2o_iovec_t copy;
@@ -65,7 +65,7 @@ void json_send(h2o_req_t *req, json_t *body)
     h2o_send_inline(req, copy.base, copy.len);
 }
 
-void json_error_send(h2o_req_t *req, int status, const char *reason, const char *message, const char *service)
+void reply_error(h2o_req_t *req, int status, const char *reason, const char *message, const char *service)
 {
     h2o_iovec_t body = build_body(req, message, service);
 
@@ -127,6 +127,8 @@ static int classify(h2o_req_t *req, int *status, const char **reason, const char
         if (req->res.status != 502 || (failure = proxy_failure(req)) == NULL)
             return 0;
         *service = proxied_service(req);
+        /* the one place a message is matched: libh2o 2.2.5's proxy hands on its
+         * http1client's error only as this text (lib/common/http1client.c) */
         if (strcmp(failure, "I/O timeout") == 0) {
             *status = 504, *reason = "Gateway Timeout", *message = "upstream timed out";
         } else {
@@ -162,7 +164,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_setup_next_ostream(req, slot);
 }
 
-void json_error_register(h2o_pathconf_t *pathconf)
+void reply_register(h2o_pathconf_t *pathconf)
 {
     h2o_filter_t *filter = h2o_create_filter(pathconf, sizeof(*filter));
 

@@ -1,4 +1,4 @@
-/* yaml_doc.c: loads one YAML document with libyaml; errors carry file:line:column. */
+/* ydoc.c: loads one YAML document with libyaml; errors carry file:line:column. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +15,7 @@ static int parser_error(const char *file, yaml_parser_t *parser, char *err, size
 }
 
 /* Loads the first document of `file`; a second document is an error, an empty file is an empty document. */
-int yaml_doc_load(pd_yaml_doc_t *yd, const char *file, char *err, size_t errlen)
+int ydoc_load(pd_ydoc_t *yd, const char *file, char *err, size_t errlen)
 {
     yaml_parser_t parser;
     yaml_document_t extra;
@@ -54,30 +54,30 @@ out:
     return ret;
 }
 
-void yaml_doc_free(pd_yaml_doc_t *yd)
+void ydoc_free(pd_ydoc_t *yd)
 {
     yaml_document_delete(&yd->doc);
 }
 
 /* NULL for an empty document. */
-yaml_node_t *yaml_doc_root(pd_yaml_doc_t *yd)
+yaml_node_t *ydoc_root(pd_ydoc_t *yd)
 {
     return yaml_document_get_root_node(&yd->doc);
 }
 
-yaml_node_t *yaml_doc_node(pd_yaml_doc_t *yd, int index)
+yaml_node_t *ydoc_node(pd_ydoc_t *yd, int index)
 {
     return yaml_document_get_node(&yd->doc, index);
 }
 
 /* The scalar's text, or NULL when the node is not a scalar. */
-const char *yaml_doc_scalar(yaml_node_t *node)
+const char *ydoc_scalar(yaml_node_t *node)
 {
     return node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value : NULL;
 }
 
 /* Formats "file:line:column: message" for `node`; always returns -1. */
-int yaml_doc_error(pd_yaml_doc_t *yd, yaml_node_t *node, char *err, size_t errlen, const char *fmt, ...)
+int ydoc_error(pd_ydoc_t *yd, yaml_node_t *node, char *err, size_t errlen, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

@@ -1,0 +1,87 @@
+/* listen.c: the listening sockets of the front end and the admin API, opened before any thread starts so that bind errors stop
+ * start-up. */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "proxyd.h"
+
+static void add_fd(int **fds, size_t *num_fds, int fd)
+{
+    if ((*fds = realloc(*fds, (*num_fds + 1) * sizeof(**fds))) == NULL)
+        fatal("%s", __func__);
+    (*fds)[(*num_fds)++] = fd;
+}
+
+/* A unix socket only its owner may use; a socket file left by an earlier run is replaced. */
+static int open_unix(const char *what, const char *path, int **fds, size_t *num_fds, char *err, size_t errlen)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(ENAMETOOLONG));
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    unlink(path);
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+        goto fail;
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || chmod(path, 0600) != 0 || listen(fd, SOMAXCONN) != 0) {
+        close(fd);
+        goto fail;
+    }
+    add_fd(fds, num_fds, fd);
+    return 0;
+fail:
+    snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+    return -1;
+}
+
+/* Opens a socket for every address `addr` resolves to ("localhost" may be both
+ * 127.0.0.1 and ::1), or a unix socket, and appends them to *fds. `reuseport`: one
+ * socket per worker on the same address, the kernel spreading connections over
+ * them. `what` starts error messages ("listen", "admin listen"). */
+int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *res, *ai;
+    char port[8];
+    int gai, fd, on = 1;
+
+    if (addr->unix_path != NULL)
+        return open_unix(what, addr->unix_path, fds, num_fds, err, errlen);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%u", addr->port);
+    if ((gai = getaddrinfo(addr->host, port, &hints, &res)) != 0) {
+        snprintf(err, errlen, "%s %s:%u: %s", what, addr->host != NULL ? addr->host : "*", addr->port, gai_strerror(gai));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
+            goto fail;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        if (reuseport)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            close(fd);
+            goto fail;
+        }
+        add_fd(fds, num_fds, fd);
+    }
+    freeaddrinfo(res);
+    return 0;
+fail:
+    snprintf(err, errlen, "%s %s:%u: %s", what, addr->host != NULL ? addr->host : "*", addr->port, strerror(errno));
+    freeaddrinfo(res);
+    return -1;
+}
