@@ -1,0 +1,191 @@
+/* t/unit/config.c: the value parsers of config.c: durations, sizes, listen addresses. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proxyd.h"
+#include "tap.h"
+
+static void test_parse_duration(void)
+{
+    static const struct {
+        const char *text;
+        uint64_t ms;
+    } good[] = {{"250ms", 250},
+                {"5s", 5000},
+                {"2m", 120000},
+                {"1h", 3600000},
+                {"0s", 0},
+                {"0ms", 0},
+                {"007s", 7000},
+                {"18446744073709551615ms", UINT64_MAX},
+                {"18446744073709551s", 18446744073709551000ULL}};
+    static const char *const bad[] = {"",
+                                      "5",
+                                      "s",
+                                      "-1s",
+                                      "+5s",
+                                      " 5s",
+                                      "5s ",
+                                      "5 s",
+                                      "5S",
+                                      "5sec",
+                                      "1d",
+                                      "1.5s",
+                                      "0x10s",
+                                      "5msx",
+                                      "ms5",
+                                      "18446744073709551616ms",
+                                      "18446744073709552s",
+                                      "5124095576030432h"};
+    size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        uint64_t ms = 42;
+        ok(config_parse_duration(good[i].text, &ms) == 0, "duration '%s' is read", good[i].text);
+        is_u64(ms, good[i].ms, "duration '%s' is %llu ms", good[i].text, (unsigned long long)good[i].ms);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t ms = 42;
+        ok(config_parse_duration(bad[i], &ms) == -1, "duration '%s' is refused", bad[i]);
+        is_u64(ms, 42, "a refused duration '%s' leaves the value alone", bad[i]);
+    }
+}
+
+static void test_format_duration(void)
+{
+    static const struct {
+        uint64_t ms;
+        const char *text;
+    } cases[] = {{0, "0s"},        {1, "1ms"},     {250, "250ms"},       {1000, "1s"},
+                 {1500, "1500ms"}, {60000, "60s"}, {86400000, "86400s"}, {UINT64_MAX, "18446744073709551615ms"}};
+    char buf[32], small[3];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t back = 0;
+        config_format_duration(cases[i].ms, buf, sizeof(buf));
+        is_str(buf, cases[i].text, "%llu ms is written '%s'", (unsigned long long)cases[i].ms, cases[i].text);
+        ok(config_parse_duration(buf, &back) == 0 && back == cases[i].ms, "'%s' reads back as %llu ms", buf,
+           (unsigned long long)cases[i].ms);
+    }
+    config_format_duration(250, small, sizeof(small));
+    is_str(small, "25", "a short buffer is truncated and NUL-terminated");
+}
+
+static void test_parse_size(void)
+{
+    static const struct {
+        const char *text;
+        size_t bytes;
+    } good[] = {{"0", 0},
+                {"1048576", 1048576},
+                {"512k", 512 * 1024},
+                {"512K", 512 * 1024},
+                {"1KiB", 1024},
+                {"1KB", 1024},
+                {"64m", 64 << 20},
+                {"64M", 64 << 20},
+                {"64MiB", 64 << 20},
+                {"64MB", 64 << 20},
+                {"1g", 1 << 30},
+                {"1G", 1 << 30},
+                {"1GiB", 1 << 30},
+                {"1GB", 1 << 30},
+                {"17179869183G", (size_t)17179869183ULL << 30},
+                {"18446744073709551615", SIZE_MAX}};
+    static const char *const bad[] = {"",     "k",    "-1",   "+1",           " 1k",
+                                      "1k ",  "1 k",  "1.5M", "1T",           "1kb",
+                                      "1Kib", "1mib", "0x10", "17179869184G", "18446744073709551616"};
+    size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        size_t bytes = 42;
+        ok(config_parse_size(good[i].text, &bytes) == 0, "size '%s' is read", good[i].text);
+        is_u64(bytes, good[i].bytes, "size '%s' is %zu bytes", good[i].text, good[i].bytes);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t bytes = 42;
+        ok(config_parse_size(bad[i], &bytes) == -1, "size '%s' is refused", bad[i]);
+        is_u64(bytes, 42, "a refused size '%s' leaves the value alone", bad[i]);
+    }
+}
+
+static void test_format_size(void)
+{
+    static const struct {
+        size_t bytes;
+        const char *text;
+    } cases[] = {{0, "0"},
+                 {1, "1"},
+                 {1023, "1023"},
+                 {1024, "1KiB"},
+                 {1536 * 1024, "1536KiB"},
+                 {2 << 20, "2MiB"},
+                 {(size_t)1 << 30, "1GiB"},
+                 {(size_t)1 << 40, "1024GiB"},
+                 {1025, "1025"}};
+    char buf[32];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t back = 0;
+        config_format_size(cases[i].bytes, buf, sizeof(buf));
+        is_str(buf, cases[i].text, "%zu bytes are written '%s'", cases[i].bytes, cases[i].text);
+        ok(config_parse_size(buf, &back) == 0 && back == cases[i].bytes, "'%s' reads back as %zu bytes", buf, cases[i].bytes);
+    }
+}
+
+static void test_parse_listen(void)
+{
+    static const struct {
+        const char *text;
+        const char *host; /* NULL: every address */
+        unsigned port;
+    } good[] = {
+        {"127.0.0.1:8080", "127.0.0.1", 8080}, {"[::1]:8080", "::1", 8080},         {"*:8081", NULL, 8081},
+        {"localhost:1", "localhost", 1},       {"0.0.0.0:65535", "0.0.0.0", 65535}, {"[fe80::1%lo]:443", "fe80::1%lo", 443}};
+    static const char *const bad[] = {"",         "8080",    ":8080",      "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+                                      "host:80x", "host:-1", "host:+80",   "::1:8080",   "[::1]8080",   "[::1",
+                                      "[]:80",    "unix:",   "unix:rel/a", "[::1]:",     "a:b:80"};
+    char long_unix[128];
+    pd_listen_t l;
+    size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ok(config_parse_listen(good[i].text, &l) == 0, "listen '%s' is read", good[i].text);
+        is_str(l.host, good[i].host, "listen '%s': host", good[i].text);
+        is_u64(l.port, good[i].port, "listen '%s': port", good[i].text);
+        ok(l.unix_path == NULL, "listen '%s': not a unix socket", good[i].text);
+        free(l.host);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ok(config_parse_listen(bad[i], &l) == -1, "listen '%s' is refused", bad[i]);
+        free(l.host);
+        free(l.unix_path);
+    }
+
+    ok(config_parse_listen("unix:/run/proxyd/admin.sock", &l) == 0, "a unix socket is read");
+    is_str(l.unix_path, "/run/proxyd/admin.sock", "unix socket: its path");
+    ok(l.host == NULL && l.port == 0, "unix socket: no host or port");
+    free(l.unix_path);
+
+    /* sun_path holds 108 bytes with the NUL */
+    memset(long_unix, 'a', sizeof(long_unix));
+    memcpy(long_unix, "unix:/", 6);
+    long_unix[5 + 107] = '\0';
+    ok(config_parse_listen(long_unix, &l) == 0, "a unix socket path of 107 bytes is read");
+    free(l.unix_path);
+    long_unix[5 + 107] = 'a';
+    long_unix[5 + 108] = '\0';
+    ok(config_parse_listen(long_unix, &l) == -1, "a unix socket path of 108 bytes is refused");
+}
+
+int main(void)
+{
+    test_parse_duration();
+    test_format_duration();
+    test_parse_size();
+    test_format_size();
+    test_parse_listen();
+    return done_testing();
+}
