@@ -134,18 +134,22 @@ subtest 'Cache-Control: no-store and max-age' => sub {
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
-subtest 'coalescing: 1000 requests with one new key make one check' => sub {
+subtest 'coalescing: concurrent requests with one new key wait on one check' => sub {
+    # cache_ttl 0: nothing is cached, so a request that does not join the running check makes its own
     my $auth = spawn_auth('--delay', '1000');
-    my ($up, $proxyd) = setup($auth);
+    my ($up, $proxyd) = setup($auth, "  cache_ttl: 0\n");
     reset_count($auth);
     my $url = $proxyd->url('/up/c?key=supersecret');
     my $list = temp_dir() . '/urls';
-    write_file($list, "url = \"$url\"\noutput = \"/dev/null\"\n" x 1000);
-    my $out = `curl -s -Z --parallel-max 300 -K $list -w '%{http_code}\\n'`;
+    write_file($list, "url = \"$url\"\noutput = \"/dev/null\"\n" x 200);
+    # --parallel-immediate: all 200 connections at once, none waits for the first to finish
+    my $out = `curl -s -Z --parallel-immediate --parallel-max 200 -K $list -w '%{http_code}\\n'`;
     my %codes;
     $codes{$_}++ for split /\n/, $out;
-    is_deeply \%codes, { 200 => 1000 }, '1000 times 200';
-    is count($auth), 1, 'one call to the auth service';
+    is_deeply \%codes, { 200 => 200 }, '200 times 200';
+    is count($auth), 1, 'one call to the auth service: all 200 waited on it';
+    is $http->get($url)->{status}, 200, 'a request after the check';
+    is count($auth), 2, 'makes a check of its own (cache_ttl 0: the one before was not cached)';
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
