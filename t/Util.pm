@@ -196,6 +196,25 @@ sub dir  { $_[0]{dir} }
 sub log  { Util::read_file($_[0]{log}) }
 sub url  { "http://127.0.0.1:$_[0]{port}" . ($_[1] // '') }
 
+# True while the process runs. A child that died is reaped here (kill 0 would still
+# succeed on it) and its status kept for stop().
+sub running {
+    my ($self) = @_;
+    return 0 if exists $self->{status};
+    my $r = waitpid($self->{pid}, POSIX::WNOHANG());
+    return 1 if $r == 0;
+    $self->{status} = $?;
+    delete $running{ $self->{pid} };
+    return 0;
+}
+
+# The request counter of a demo server or t/upstream (GET /count).
+sub count {
+    my ($self) = @_;
+    my $res = HTTP::Tiny->new(timeout => 10)->get($self->url('/count'));
+    return $res->{status} == 200 ? JSON::PP::decode_json($res->{content})->{requests} : undef;
+}
+
 # An admin API call: (status, decoded JSON body or {}, response). Options: token, headers.
 sub admin {
     my ($self, $method, $path, $body, %opts) = @_;
