@@ -13,7 +13,7 @@ use HTTP::Tiny;
 use JSON::PP ();
 
 our @EXPORT = qw(sanitized bin empty_port temp_dir write_file read_file spawn spawn_upstream spawn_proxyd
-    proxyd_check raw_request rss_kib wait_for);
+    proxyd_check raw_request rss_kib wait_for h2_leave);
 
 my %running;    # pid => name, every child still to be stopped
 
@@ -160,6 +160,22 @@ sub raw_request {
     }
     close $sock;
     return $response;
+}
+
+# HTTP/2 clients that leave: one stream per path of $spec (see t/h2request.py) on
+# one connection to $port; once $ready returns (it waits for the requests to be in
+# proxyd), every stream still open is reset. Returns h2request.py's answer.
+sub h2_leave {
+    my ($port, $spec, $ready) = @_;
+    my $file = temp_dir() . '/spec.json';
+    write_file($file, JSON::PP::encode_json({ %$spec, reset => 'stdin' }));
+    my $out_file = "$file.out";
+    my $pid = open(my $to, '|-', "/usr/bin/python3 t/h2request.py $port $file >$out_file 2>&1") or die "h2request.py: $!";
+    $ready->();
+    print $to "go\n";
+    close $to;    # waits for it
+    my $out = read_file($out_file);
+    return eval { JSON::PP::decode_json($out) } // { error => $out };
 }
 
 # Anonymous resident memory of a process in KiB (file-backed pages excluded).
