@@ -86,7 +86,9 @@ subtest 'kill -9 during changes leaves a whole file' => sub {
             }
             POSIX::_exit(0);
         }
-        sleep 0.2 + rand(0.5);
+        # the kill must come after some write went through, at a random point of the next ones
+        ok wait_for('a write', sub { read_file($p->dir . '/services.yaml') =~ /^s\d+: /m }), "round $round: changes were written";
+        sleep rand(0.3);
         kill 'KILL', $p->pid;
         $p->stop;
         kill 'KILL', $writer;
