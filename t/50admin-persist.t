@@ -6,7 +6,7 @@ use JSON::PP;
 use HTTP::Tiny;
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
-use Time::HiRes qw(sleep);
+use Time::HiRes qw(sleep time);
 use lib 't';
 use Util;
 
@@ -74,6 +74,39 @@ subtest 'a read-only folder: 500 and nothing changes' => sub {
     is(HTTP::Tiny->new->get($p->url('/new/x'))->{status}, 404, 'the refused service does not route');
     is $p->stop, 0, 'exit 0';
     chmod 0755, $dir;
+};
+
+# A registry large enough that a write takes some milliseconds; the temporary file
+# beside services.yaml shows the write is under way, and SIGTERM goes out at once.
+subtest 'SIGTERM while an admin write is in flight: the write completes and is answered' => sub {
+    my $services = join '', map { "s$_: $url/$_\n" } 1 .. 20000;
+    my $caught = 0;
+    for my $round (1 .. 5) {
+        my $p = spawn_proxyd(admin => 1, services => $services);
+        my $dir = $p->dir;
+        my $json = encode_json({ url => "$url/new" });
+        my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p->{admin_port}) or die $!;
+        print $sock "PUT /services/new HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer $Util::ADMIN_TOKEN\r\n"
+            . 'Content-Length: ' . length($json) . "\r\nConnection: close\r\n\r\n$json";
+        my ($deadline, $writing) = (time + 5, 0);
+        until ($writing || time > $deadline) {    # no pause: the write lasts milliseconds
+            opendir my $d, $dir or die $!;
+            $writing = grep { /^services\.yaml\.\w{6}\z/ } readdir $d;
+        }
+        kill 'TERM', $p->pid if $writing;
+        my $exit = $p->stop;
+        local $/;
+        my $res = <$sock> // '';
+        next unless $writing;
+        $caught++;
+        like $res, qr{^HTTP/1\.1 201 }, "round $round: the PUT in flight at SIGTERM was answered 201";
+        is $exit, 0, "round $round: exit 0";
+        like read_file("$dir/services.yaml"), qr{^new: }m, "round $round: the change is in services.yaml";
+        opendir my $d, $dir or die $!;
+        is_deeply [grep { /^services\.yaml\./ } readdir $d], [], "round $round: no temporary file is left";
+        last if $caught == 2;
+    }
+    ok $caught, "SIGTERM landed during a write ($caught of up to 5 rounds)";
 };
 
 subtest 'kill -9 during changes leaves a whole file' => sub {
