@@ -76,6 +76,39 @@ subtest 'a read-only folder: 500 and nothing changes' => sub {
     chmod 0755, $dir;
 };
 
+# A save that fails after its temporary file exists: proxyd runs with a file size
+# limit (RLIMIT_FSIZE, as `ulimit -f` sets it) and SIGXFSZ ignored, so writing past
+# the limit fails with EFBIG in the middle of the temporary file, as a full disk
+# would, for root too and without mounts.
+subtest 'a write that fails after its temporary file exists: 500, nothing changes' => sub {
+    my $dir = temp_dir();
+    write_file("$dir/services.yaml", "base: $url\n");
+    write_file("$dir/admin.token", "$Util::ADMIN_TOKEN\n");
+    chmod 0600, "$dir/admin.token";
+    my ($port, $admin_port) = (empty_port(), empty_port());
+    write_file("$dir/proxyd.yaml", "listen: 127.0.0.1:$port\nregistry: services.yaml\n"
+        . "admin:\n  listen: 127.0.0.1:$admin_port\n  token_file: admin.token\n");
+    local $SIG{XFSZ} = 'IGNORE';    # inherited through exec: write() returns EFBIG instead of a kill
+    my $p = spawn(cmd => ['sh', '-c', 'ulimit -f 8 && exec "$@"', 'sh', bin('proxyd/proxyd'), '-c', "$dir/proxyd.yaml"],
+        port => $port, log => Util::temp_dir() . '/log', extra => { admin_port => $admin_port });
+    wait_for('admin', sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $admin_port) });
+    my $before_file = read_file("$dir/services.yaml");
+    my (undef, $before) = $p->admin(GET => '/services');
+    # 8 blocks of 512 bytes: this URL does not fit
+    my ($status, $body) = $p->admin(PUT => '/services/big', encode_json({ url => "$url/" . ('p' x 5000) }));
+    is $status, 500, 'PUT over the limit: 500';
+    like $body->{error}, qr{cannot write .*services\.yaml: File too large; the registry is unchanged}, 'the reason';
+    my (undef, $after) = $p->admin(GET => '/services');
+    is_deeply $after, $before, 'registry and version unchanged';
+    is read_file("$dir/services.yaml"), $before_file, 'file unchanged';
+    opendir my $d, $dir or die $!;
+    is_deeply [grep { /^services\.yaml\./ } readdir $d], [], 'the temporary file was removed';
+    ($status) = $p->admin(PUT => '/services/small', encode_json({ url => $url }));
+    is $status, 201, 'a change that fits is written';
+    like read_file("$dir/services.yaml"), qr{^small: }m, 'into the file';
+    is $p->stop, 0, 'exit 0';
+};
+
 # A registry large enough that a write takes some milliseconds; the temporary file
 # beside services.yaml shows the write is under way, and SIGTERM goes out at once.
 subtest 'SIGTERM while an admin write is in flight: the write completes and is answered' => sub {
