@@ -35,6 +35,36 @@ subtest 'the file after many changes reloads to the same registry after a restar
     is $again->stop, 0, 'stopped';
 };
 
+subtest 'auth: false and public: true round-trip through the file, the API and a restart' => sub {
+    # forward auth on, its service not in the registry: a checked request gets 503, an unchecked one goes through
+    my $settings = "auth:\n  service: nosuch\n";
+    my $p = spawn_proxyd(admin => 1, settings => $settings,
+        services => "open: {url: '$url', auth: false}\npub: {url: '$url', public: true}\nplain: $url\n");
+    my (undef, $body) = $p->admin(GET => '/services');
+    is_deeply $body->{services}, { open => { url => $url, auth => JSON::PP::false }, pub => { url => $url, public => JSON::PP::true },
+        plain => { url => $url } }, 'from the file to the API';
+    my ($status, $put) = $p->admin(PUT => '/services/both', encode_json({ url => $url, auth => JSON::PP::false, public => JSON::PP::true }));
+    is $status, 201, 'PUT with both';
+    is_deeply $put, { name => 'both', url => $url, auth => JSON::PP::false, public => JSON::PP::true }, 'answered with both';
+    ($status) = $p->admin(PUT => '/services/pub', encode_json({ url => $url }));
+    is $status, 200, 'PUT without the flags';
+    my $file = read_file($p->dir . '/services.yaml');
+    like $file, qr{^open: \{url: '?\Q$url\E'?, auth: false\}$}m, 'auth: false in the file';
+    like $file, qr{^both: \{url: '?\Q$url\E'?, auth: false, public: true\}$}m, 'both in the file';
+    like $file, qr{^pub: '?\Q$url\E'?$}m, 'a PUT without public: true dropped it from the file';
+    (undef, my $before) = $p->admin(GET => '/services');
+    is $p->stop, 0, 'stopped';
+    my $again = spawn_proxyd(admin => 1, dir => $p->dir, settings => $settings);
+    (undef, my $after) = $again->admin(GET => '/services');
+    is_deeply $after->{services}, $before->{services}, 'the same flags after a restart';
+    my $http = HTTP::Tiny->new(timeout => 10);
+    is $http->get($again->url('/open/x'))->{status}, 200, 'auth: false still skips the check';
+    is $http->get($again->url('/both/x'))->{status}, 200, 'for both';
+    is $http->get($again->url('/pub/x'))->{status}, 503, 'the service that lost public: true is checked (and fails closed)';
+    is $http->get($again->url('/plain/x'))->{status}, 503, 'as is a plain one';
+    is $again->stop, 0, 'stopped';
+};
+
 # A folder proxyd cannot write to: read-only for root through a private mount, by mode for others.
 sub spawn_readonly {
     my ($dir) = @_;
