@@ -164,14 +164,16 @@ sub raw_request {
 
 # HTTP/2 clients that leave: one stream per path of $spec (see t/h2request.py) on
 # one connection to $port; once $ready returns (it waits for the requests to be in
-# proxyd), every stream still open is reset. Returns h2request.py's answer.
+# proxyd), every stream still open is reset; with reset => 'now' in $spec the resets
+# go out with the requests, before proxyd can answer. Returns h2request.py's answer.
 sub h2_leave {
     my ($port, $spec, $ready) = @_;
     my $file = temp_dir() . '/spec.json';
-    write_file($file, JSON::PP::encode_json({ %$spec, reset => 'stdin' }));
+    write_file($file, JSON::PP::encode_json({ reset => 'stdin', %$spec }));
     my $out_file = "$file.out";
     my $pid = open(my $to, '|-', "/usr/bin/python3 t/h2request.py $port $file >$out_file 2>&1") or die "h2request.py: $!";
     $ready->();
+    local $SIG{PIPE} = 'IGNORE';    # with reset 'now' it may be gone already
     print $to "go\n";
     close $to;    # waits for it
     my $out = read_file($out_file);
