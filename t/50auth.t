@@ -140,9 +140,10 @@ subtest 'Cache-Control: no-store and max-age' => sub {
 };
 
 subtest 'coalescing: concurrent requests with one new key wait on one check' => sub {
-    # cache_ttl 0: nothing is cached, so a request that does not join the running check makes its own
-    my $auth = spawn_auth('--delay', '1000');
-    my ($up, $proxyd) = setup($auth, "  cache_ttl: 0\n");
+    # cache_ttl 0: nothing is cached, so a request that does not join the running check makes its own;
+    # the check lasts long enough for curl to open all 200 connections, also on a loaded sanitizer build
+    my $auth = spawn_auth('--delay', sanitized() ? '4000' : '2000');
+    my ($up, $proxyd) = setup($auth, "  cache_ttl: 0\n  timeout: 10s\n");
     reset_count($auth);
     my $url = $proxyd->url('/up/c?key=supersecret');
     my $list = temp_dir() . '/urls';
