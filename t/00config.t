@@ -101,6 +101,15 @@ my @bad_services = (
     ["weather: http://\n", qr{services\.yaml:1:10: weather: invalid URL}, 'no host'],
     ["weather: http://127.0.0.1:0\n", qr{services\.yaml:1:10: weather: invalid URL}, 'port 0'],
     ["weather: http://127.0.0.1:9001/?x=1\n", qr{services\.yaml:1:10: weather: invalid URL .*query}, 'URL with query'],
+    ["weather: http://user\@127.0.0.1:9001\n", qr{services\.yaml:1:10: weather: invalid URL .*credentials}, 'URL with user@'],
+    ["weather: http://user:pw\@127.0.0.1:9001/\n", qr{services\.yaml:1:10: weather: invalid URL .*credentials},
+        'URL with user:password@'],
+    ["weather: \"http://127.0.0.1:9001/a\\tb\"\n", qr{services\.yaml:1:10: weather: invalid URL .*control character},
+        'URL with a tab'],
+    ["weather: \"http://127.0.0.1:9001/a\\x01b\"\n", qr{services\.yaml:1:10: weather: invalid URL .*control character},
+        'URL with a control character'],
+    ["weather: \"http://127.0.0.1:9001/a\\rX-Evil: 1\"\n", qr{services\.yaml:1:10: weather: invalid URL .*control character},
+        'URL with a CR'],
     ["weather: {url: http://127.0.0.1:9001, retries: 3}\n", qr{services\.yaml:1:39: weather\.retries: unknown option},
         'unknown option'],
     ["weather: {timeout: 5s}\n", qr{services\.yaml:1:10: weather: the url option is missing}, 'long form without url'],
@@ -116,6 +125,25 @@ for my $case (@bad_services) {
     is $rc, 1, "registry $name: exit 1";
     like $out, $re, "registry $name: message" or diag $out;
 }
+
+subtest 'one YAML document per file' => sub {
+    my $settings = "listen: 127.0.0.1:8080\nregistry: services.yaml\n";
+    my ($rc, $out) = check($settings, "---\nweather: http://127.0.0.1:9001\n---\nother: http://127.0.0.1:9002\n");
+    is $rc, 1, 'services.yaml with two documents: exit 1';
+    like $out, qr{services\.yaml:3:1: only one YAML document is allowed}, 'where the second one starts' or diag $out;
+    ($rc, $out) = check("---\nlisten: 127.0.0.1:8080\n---\nregistry: services.yaml\n");
+    is $rc, 1, 'proxyd.yaml with two documents: exit 1';
+    like $out, qr{proxyd\.yaml:3:1: only one YAML document is allowed}, 'where the second one starts' or diag $out;
+    ($rc, $out) = check("---\n$settings...\n", "---\nweather: http://127.0.0.1:9001\n...\n");
+    is $rc, 0, 'one document with its --- and ... markers is fine' or diag $out;
+    # a reload of a registry with two documents is refused too
+    my $p = spawn_proxyd(services => "weather: http://127.0.0.1:9001\n");
+    write_file($p->dir . '/services.yaml', "weather: http://127.0.0.1:9001\n---\nother: http://127.0.0.1:9002\n");
+    kill 'HUP', $p->pid;
+    ok wait_for('refused', sub { $p->log =~ /reload refused.*services\.yaml:2:1: only one YAML document is allowed/ }),
+        'SIGHUP: a registry with two documents is refused' or diag $p->log;
+    is $p->stop, 0, 'proxyd exits 0';
+};
 
 subtest 'proxyd does not start on a bad registry' => sub {
     my $port = empty_port();

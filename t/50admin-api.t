@@ -97,6 +97,11 @@ subtest 'bad input changes nothing' => sub {
         ['/services/Bad', '{"url":"http://127.0.0.1:1"}', 400, 'name', 'bad name'],
         ['/services/x', '{"url":"ftp://127.0.0.1:1"}', 400, 'url', 'bad URL'],
         ['/services/x', '{"url":"http://"}', 400, 'url', 'URL without host'],
+        ['/services/x', '{"url":"http://user@127.0.0.1:1"}', 400, 'url', 'URL with user@', qr/credentials/],
+        ['/services/x', '{"url":"http://u:p@127.0.0.1:1/"}', 400, 'url', 'URL with user:password@', qr/credentials/],
+        ['/services/x', '{"url":"http://127.0.0.1:1/a\\u0001b"}', 400, 'url', 'URL with a control character', qr/control character/],
+        ['/services/x', '{"url":"http://127.0.0.1:1/a\\r\\nX-Evil: 1"}', 400, 'url', 'URL with CR LF', qr/control character/],
+        ['/services/x', '{"url":"http://127.0.0.1:1/a\\u007fb"}', 400, 'url', 'URL with DEL', qr/control character/],
         ['/services/x', '{"url":"http://127.0.0.1:1","retries":3}', 400, 'retries', 'unknown option'],
         ['/services/x', '{"url":42}', 400, 'url', 'wrong type'],
         ['/services/x', '{"url":"http://127.0.0.1:1","timeout":"soon"}', 400, 'timeout', 'bad timeout'],
@@ -107,12 +112,13 @@ subtest 'bad input changes nothing' => sub {
         ['/services/x', '{"url":"http://127.0.0.1:1","pad":"' . ('x' x 70000) . '"}', 413, undef, 'body over 64 KiB'],
     );
     for my $case (@cases) {
-        my ($path, $body, $want, $field, $name) = @$case;
+        my ($path, $body, $want, $field, $name, $why) = @$case;
         my ($status, $json, $res) = $proxyd->admin(PUT => $path, $body);
         is $status, $want, "$name: $want";
         is $res->{headers}{'content-type'}, 'application/json', "$name: JSON";
         ok length($json->{error} // ''), "$name: says why ($json->{error})";
         is $json->{field}, $field, "$name: names the field" if defined $field;
+        like $json->{error}, $why, "$name: the reason" if defined $why;
     }
     is read_file($file), $before_file, 'services.yaml is byte-identical';
     my (undef, $after) = $proxyd->admin(GET => '/services');

@@ -4,7 +4,6 @@ use warnings;
 use Test::More;
 use HTTP::Tiny;
 use JSON::PP;
-use Time::HiRes qw(sleep);
 use lib 't';
 use Util;
 
@@ -38,12 +37,14 @@ write_file($registry, "svc: http://127.0.0.1:@{[$one->port]}\nbad name: http://x
 hup_and_wait(qr/reload refused, the registry is unchanged: .*services\.yaml:2:1: invalid service name 'bad name'/);
 is name_at('/svc/x'), 'two', 'a bad file changes nothing';
 is name_at('/extra/x'), 'one', 'every service stays';
-ok kill(0, $proxyd->pid), 'proxyd still runs';
+ok $proxyd->running, 'proxyd still runs';
 
+# A signal whose default action is fatal ends the process when it is sent: a
+# request answered after kill() returned shows it was not.
 kill 'USR1', $proxyd->pid;
 kill 'USR2', $proxyd->pid;
-sleep 0.2;
-ok kill(0, $proxyd->pid), 'SIGUSR1 and SIGUSR2 (logrotate habits) do not stop proxyd';
+is name_at('/svc/x'), 'two', 'a request after SIGUSR1 and SIGUSR2 is answered';
+ok $proxyd->running, 'SIGUSR1 and SIGUSR2 (logrotate habits) do not stop proxyd';
 
 write_file($registry, '');
 hup_and_wait(qr/reload refused, the registry is unchanged: \S*services\.yaml is empty/);
@@ -55,8 +56,9 @@ write_file($registry, "svc: http://127.0.0.1:@{[$two->port]}\n");
 hup_and_wait(qr/reloaded .*services\.yaml: 1 service,/);
 
 # A request in flight when SIGTERM arrives still gets its answer.
+my $before = $two->count;
 my $pid = open(my $slow, '-|', 'curl', '-s', '-w', ' %{http_code}', $proxyd->url('/svc/slow?ms=1000')) or die;
-sleep 0.3;
+ok wait_for('upstream got it', sub { $two->count > $before }), 'the request reached the upstream';
 is $proxyd->stop, 0, 'SIGTERM: exit 0';
 my $out = join '', <$slow>;
 like $out, qr/"name":"two".* 200\z/s, 'the request in flight finished';

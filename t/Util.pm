@@ -13,7 +13,7 @@ use HTTP::Tiny;
 use JSON::PP ();
 
 our @EXPORT = qw(sanitized bin empty_port temp_dir write_file read_file spawn spawn_upstream spawn_proxyd
-    proxyd_check raw_request rss_kib wait_for);
+    proxyd_check raw_request rss_kib wait_for h2_leave);
 
 my %running;    # pid => name, every child still to be stopped
 
@@ -162,6 +162,24 @@ sub raw_request {
     return $response;
 }
 
+# HTTP/2 clients that leave: one stream per path of $spec (see t/h2request.py) on
+# one connection to $port; once $ready returns (it waits for the requests to be in
+# proxyd), every stream still open is reset; with reset => 'now' in $spec the resets
+# go out with the requests, before proxyd can answer. Returns h2request.py's answer.
+sub h2_leave {
+    my ($port, $spec, $ready) = @_;
+    my $file = temp_dir() . '/spec.json';
+    write_file($file, JSON::PP::encode_json({ reset => 'stdin', %$spec }));
+    my $out_file = "$file.out";
+    my $pid = open(my $to, '|-', "/usr/bin/python3 t/h2request.py $port $file >$out_file 2>&1") or die "h2request.py: $!";
+    $ready->();
+    local $SIG{PIPE} = 'IGNORE';    # with reset 'now' it may be gone already
+    print $to "go\n";
+    close $to;    # waits for it
+    my $out = read_file($out_file);
+    return eval { JSON::PP::decode_json($out) } // { error => $out };
+}
+
 # Anonymous resident memory of a process in KiB (file-backed pages excluded).
 sub rss_kib {
     my ($pid, $field) = @_;
@@ -195,6 +213,25 @@ sub port { $_[0]{port} }
 sub dir  { $_[0]{dir} }
 sub log  { Util::read_file($_[0]{log}) }
 sub url  { "http://127.0.0.1:$_[0]{port}" . ($_[1] // '') }
+
+# True while the process runs. A child that died is reaped here (kill 0 would still
+# succeed on it) and its status kept for stop().
+sub running {
+    my ($self) = @_;
+    return 0 if exists $self->{status};
+    my $r = waitpid($self->{pid}, POSIX::WNOHANG());
+    return 1 if $r == 0;
+    $self->{status} = $?;
+    delete $running{ $self->{pid} };
+    return 0;
+}
+
+# The request counter of a demo server or t/upstream (GET /count).
+sub count {
+    my ($self) = @_;
+    my $res = HTTP::Tiny->new(timeout => 10)->get($self->url('/count'));
+    return $res->{status} == 200 ? JSON::PP::decode_json($res->{content})->{requests} : undef;
+}
 
 # An admin API call: (status, decoded JSON body or {}, response). Options: token, headers.
 sub admin {

@@ -8,6 +8,11 @@ usage: h2request.py PORT SPEC.json   where SPEC is
    "headers": [["name", "value"], ...], "repeat": [["x-user", "admin", 80000]]}
 or, for an HTTP/1 request upgraded to h2c (answered on stream 1),
   {"upgrade": "POST /x HTTP/1.1\r\n...HTTP2-Settings: SETTINGS\r\n...\r\n\r\nbody"}
+or, for clients that leave: one stream per path, each reset (RST_STREAM CANCEL)
+once a line arrives on stdin ("reset": "stdin") or at once ("reset": "now"),
+  {"paths": ["/a", "/b"], "reset": "stdin", ...}
+which prints {"reset": N, "answered": [statuses that came before the reset]} once
+proxyd acknowledged a PING sent after the resets (so it has read them).
 """
 import json
 import socket
@@ -19,9 +24,70 @@ import h2.connection
 import h2.events
 
 
+def read_events(conn, sock, on_event):
+    """Feeds what proxyd sends to on_event until it returns True or the connection ends."""
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            return False
+        for event in conn.receive_data(data):
+            if on_event(event):
+                sock.sendall(conn.data_to_send())
+                return True
+        sock.sendall(conn.data_to_send())
+
+
+def leave(spec, port):
+    config = h2.config.H2Configuration(client_side=True)
+    conn = h2.connection.H2Connection(config=config)
+    sock = socket.create_connection(('127.0.0.1', port), timeout=spec.get('timeout', 10))
+    conn.initiate_connection()
+    body = spec.get('body', '').encode()
+    streams = []
+    for path in spec['paths']:
+        sid = conn.get_next_available_stream_id()
+        headers = [(':method', spec.get('method', 'GET')), (':path', path), (':scheme', 'http'),
+                   (':authority', spec.get('authority', '127.0.0.1'))] + [tuple(h) for h in spec.get('headers', [])]
+        conn.send_headers(sid, headers, end_stream=not body)
+        if body:
+            conn.send_data(sid, body, end_stream=True)
+        streams.append(sid)
+    answered = []
+    if spec['reset'] == 'now':  # requests and resets in one write: proxyd reads the resets before it can answer
+        for sid in streams:
+            conn.reset_stream(sid, error_code=8)  # CANCEL
+        streams = []
+    sock.sendall(conn.data_to_send())
+    if spec['reset'] == 'stdin':
+        sys.stdin.readline()
+    sock.setblocking(False)
+    try:  # what came before the reset
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    answered.append(int(dict(event.headers)[b':status']))
+    except BlockingIOError:
+        pass
+    sock.setblocking(True)
+    for sid in streams:
+        if conn.state_machine.state != h2.connection.ConnectionState.CLOSED and sid in conn.streams \
+                and not conn.streams[sid].closed:
+            conn.reset_stream(sid, error_code=8)  # CANCEL
+    conn.ping(b'proxyd!!')
+    sock.sendall(conn.data_to_send())
+    acked = read_events(conn, sock, lambda e: isinstance(e, h2.events.PingAckReceived))
+    print(json.dumps({'reset': len(spec['paths']) - len(answered), 'answered': answered, 'ping': acked}))
+
+
 def main():
     port = int(sys.argv[1])
     spec = json.loads(open(sys.argv[2]).read()) if sys.argv[2] != '-' else json.load(sys.stdin)
+    if 'reset' in spec:
+        leave(spec, port)
+        return
     headers = [(':method', spec.get('method', 'GET')), (':path', spec.get('path', '/')), (':scheme', 'http'),
                (':authority', spec.get('authority', '127.0.0.1'))]
     headers += [tuple(h) for h in spec.get('headers', [])]
