@@ -101,6 +101,8 @@ subtest 'connections to the auth service are kept alive' => sub {
     my $auth = spawn_auth();
     my ($up, $proxyd) = setup($auth, "  cache_ttl: 0\n  negative_ttl: 0\n");
     my $port = $auth->port;
+    # closed connections already there (spawn's probes, an earlier server on this port) are not proxyd's
+    my %before = map { $_ => 1 } split /\n/, `ss -Htn state time-wait '( dport = :$port )' 2>&1`;
     is $http->get($proxyd->url("/up/k?key=k$_"))->{status}, 401, "check $_" for 1 .. 20;
     is count($auth), 20, 'twenty checks reached the auth service';
     # ss is in iproute2 (packages.txt); without it this cannot be told, and must not pass
@@ -109,7 +111,8 @@ subtest 'connections to the auth service are kept alive' => sub {
     my $closed = `ss -Htn state time-wait '( dport = :$port )' 2>&1`;
     my $pid = $proxyd->pid;
     cmp_ok scalar(() = $open =~ /pid=$pid,/g), '>=', 1, "proxyd's connection to the auth service stays open after the checks";
-    cmp_ok scalar(() = $closed =~ /:$port\b/g), '<=', 2, 'over kept-alive connections, not one connection each';
+    my @new = grep { /:$port\b/ && !$before{$_} } split /\n/, $closed;
+    cmp_ok scalar(@new), '<=', 2, 'over kept-alive connections, not one connection each';
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
