@@ -1,4 +1,5 @@
-/* auth.c: demo forward-auth service: key=supersecret is allowed, key=forbidden refused, key=redirect sent to /login, anything else unauthorized. */
+/* auth.c: demo forward-auth service: key=supersecret is allowed, key=forbidden refused, key=redirect sent to /login, anything else
+ * unauthorized. */
 #include <string.h>
 #include "demo_server.h"
 
@@ -6,7 +7,7 @@ static unsigned delay_ms;
 static int fail_all;
 static const char *cache_control; /* --cache-control: sent with every answer */
 static const char *allow_prefix;  /* --allow-prefix: the only X-Forwarded-Uri prefix a good key may reach */
-static json_t *last_request; /* {"path": ..., "headers": {...}} of the last checked request, for GET /last */
+static json_t *last_request;      /* {"path": ..., "headers": {...}} of the last checked request, for GET /last */
 
 static int on_delay_option(const char *arg)
 {
@@ -131,8 +132,8 @@ static const demo_option_t options[] = {
     {"delay", 'd', "MS", "delay every answer by MS milliseconds", on_delay_option},
     {"fail", 0, NULL, "answer 500 to every check (GET /count and GET /last still work)", on_fail_option},
     {"cache-control", 0, "VALUE", "send Cache-Control: VALUE with every answer", on_cache_control_option},
-    {"allow-prefix", 0, "PREFIX", "allow a good key only where X-Forwarded-Uri starts with PREFIX, end it with a slash (403 elsewhere)",
-     on_allow_prefix_option},
+    {"allow-prefix", 0, "PREFIX",
+     "allow a good key only where X-Forwarded-Uri starts with PREFIX, end it with a slash (403 elsewhere)", on_allow_prefix_option},
     {NULL, 0, NULL, NULL, NULL},
 };
 

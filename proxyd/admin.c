@@ -71,7 +71,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t path = h2o_iovec_init(req->input.path.base, q != NULL ? (size_t)(q - req->input.path.base) : req->input.path.len);
 
     if (!authorized(admin, req)) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer realm=\"proxyd-admin\""));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"proxyd-admin\""));
         admin_send_error(req, 401, "Unauthorized", NULL, "a valid Authorization: Bearer token is required");
         return 0;
     }

@@ -55,7 +55,8 @@ static pd_service_t *service_from_body(h2o_req_t *req, const char *name)
         goto out;
     }
     service_opts_init(&opts);
-    json_object_foreach(body, key, value) {
+    json_object_foreach(body, key, value)
+    {
         if (json_is_string(value))
             text = json_string_value(value);
         else if (json_is_boolean(value))

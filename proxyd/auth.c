@@ -46,7 +46,7 @@ typedef struct auth_lead {
 
 static const pd_config_t *settings;
 static pd_auth_worker_t *auth_workers; /* every worker's, for auth_shutdown() */
-static EVP_MD *sha256; /* fetched once: OpenSSL 3's implicit fetch per digest costs more than the digest */
+static EVP_MD *sha256;                 /* fetched once: OpenSSL 3's implicit fetch per digest costs more than the digest */
 
 static uint64_t now_ms(void)
 {

@@ -60,7 +60,8 @@ static void evict(void)
 {
     pd_auth_entry_t *e, *next;
 
-    HASH_ITER(hh, cache.table, e, next) {
+    HASH_ITER(hh, cache.table, e, next)
+    {
         if (HASH_COUNT(cache.table) <= cache.limit)
             break;
         if (e->decision == NULL)
@@ -135,7 +136,8 @@ void auth_cache_clear(void)
     pd_auth_entry_t *e, *next;
 
     pthread_mutex_lock(&cache.lock);
-    HASH_ITER(hh, cache.table, e, next) {
+    HASH_ITER(hh, cache.table, e, next)
+    {
         HASH_DEL(cache.table, e);
         if (e->decision == NULL)
             e->detached = 1; /* its leader frees it in auth_cache_complete */

@@ -161,7 +161,8 @@ static int if_match_holds(const char *if_match, uint64_t version)
     if (if_match == NULL || strcmp(if_match, "*") == 0)
         return 1;
     snprintf(quoted, sizeof(quoted), "\"%llu\"", (unsigned long long)version);
-    return strcmp(if_match, quoted) == 0 || (strlen(if_match) == strlen(quoted) - 2 && strncmp(if_match, quoted + 1, strlen(if_match)) == 0);
+    return strcmp(if_match, quoted) == 0 ||
+           (strlen(if_match) == strlen(quoted) - 2 && strncmp(if_match, quoted + 1, strlen(if_match)) == 0);
 }
 
 /* The result of a change that was written (0), refused for edits on disk (1) or whose write failed (-1). */

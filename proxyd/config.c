@@ -11,7 +11,7 @@
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_IO_TIMEOUT_MS 30000
 #define DEFAULT_MAX_REQUEST_BODY (1024 * 1024) /* nginx's client_max_body_size */
-#define DEFAULT_MAX_HEADERS 100                  /* libh2o's own cap for HTTP/1 (H2O_MAX_HEADERS) */
+#define DEFAULT_MAX_HEADERS 100                /* libh2o's own cap for HTTP/1 (H2O_MAX_HEADERS) */
 #define DEFAULT_MAX_HEADER_BYTES (64 * 1024)
 #define DEFAULT_MAX_TARGET_BYTES (8 * 1024) /* nginx's large_client_header_buffers */
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
@@ -161,10 +161,9 @@ void config_format_duration(uint64_t ms, char *buf, size_t len)
 /* "1048576", "512k", "64MiB", "1G": binary units, as nginx's client_max_body_size. */
 int config_parse_size(const char *s, size_t *bytes)
 {
-    static const unit_t units[] = {{"", 1},
-                                   {"k", 1 << 10}, {"K", 1 << 10}, {"KiB", 1 << 10}, {"KB", 1 << 10},
-                                   {"m", 1 << 20}, {"M", 1 << 20}, {"MiB", 1 << 20}, {"MB", 1 << 20},
-                                   {"g", 1 << 30}, {"G", 1 << 30}, {"GiB", 1 << 30}, {"GB", 1 << 30}};
+    static const unit_t units[] = {{"", 1},        {"k", 1 << 10},   {"K", 1 << 10},   {"KiB", 1 << 10}, {"KB", 1 << 10},
+                                   {"m", 1 << 20}, {"M", 1 << 20},   {"MiB", 1 << 20}, {"MB", 1 << 20},  {"g", 1 << 30},
+                                   {"G", 1 << 30}, {"GiB", 1 << 30}, {"GB", 1 << 30}};
     uint64_t n;
 
     if (parse_with_unit(s, units, sizeof(units) / sizeof(units[0]), SIZE_MAX, &n) != 0)
@@ -184,7 +183,6 @@ void config_format_size(size_t bytes, char *buf, size_t len)
     }
     snprintf(buf, len, "%zu%s", bytes, units[i]);
 }
-
 
 /* "127.0.0.1:8080", "[::1]:8080", "*:8080", "localhost:8080", and "unix:/path" for the admin API. */
 int config_parse_listen(const char *s, pd_listen_t *listen)

@@ -111,7 +111,6 @@ static int set_io_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     return set_duration(pc, key, value, &pc->conf->io_timeout_ms);
 }
 
-
 static int set_size(parse_ctx_t *pc, const char *key, yaml_node_t *value, size_t *bytes)
 {
     const char *s;
@@ -195,8 +194,7 @@ static int set_max_request_body(parse_ctx_t *pc, const char *key, yaml_node_t *v
     return set_size(pc, key, value, &pc->conf->max_request_body);
 }
 
-static const key_rule_t upstream_rules[] = {
-    {"connect_timeout", set_connect_timeout}, {"io_timeout", set_io_timeout}, {NULL, NULL}};
+static const key_rule_t upstream_rules[] = {{"connect_timeout", set_connect_timeout}, {"io_timeout", set_io_timeout}, {NULL, NULL}};
 
 static int set_upstream(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
@@ -228,8 +226,7 @@ static int set_admin_token_file(parse_ctx_t *pc, const char *key, yaml_node_t *v
     return 0;
 }
 
-static const key_rule_t admin_rules[] = {
-    {"listen", set_admin_listen}, {"token_file", set_admin_token_file}, {NULL, NULL}};
+static const key_rule_t admin_rules[] = {{"listen", set_admin_listen}, {"token_file", set_admin_token_file}, {NULL, NULL}};
 
 static int set_admin(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {

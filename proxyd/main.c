@@ -17,12 +17,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: proxyd [-t] [-c file]\n"
-                 "  -c, --config FILE  settings file (default %s)\n"
-                 "  -t, --test         check the settings and the registry, then exit\n"
-                 "  -V, --version      print the version and exit\n"
-                 "  -h, --help         print this help and exit\n",
-                 PROXYD_CONFIG_FILE);
+    fprintf(out,
+            "usage: proxyd [-t] [-c file]\n"
+            "  -c, --config FILE  settings file (default %s)\n"
+            "  -t, --test         check the settings and the registry, then exit\n"
+            "  -V, --version      print the version and exit\n"
+            "  -h, --help         print this help and exit\n",
+            PROXYD_CONFIG_FILE);
 }
 
 /* Reads both files and the admin token; prints the first error. */
@@ -55,7 +56,7 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
 
     h2o_config_init(globalconf);
     globalconf->server_name = h2o_iovec_init(H2O_STRLIT("proxyd"));
-    body_limit_init(globalconf, conf); /* max_request_entity_size */
+    body_limit_init(globalconf, conf);        /* max_request_entity_size */
     client_guard_configure(globalconf, conf); /* http1.req_timeout */
     globalconf->proxy.io_timeout = conf->io_timeout_ms;
     globalconf->proxy.emit_x_forwarded_headers = 1;
@@ -142,10 +143,10 @@ static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_regist
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                              {"test", no_argument, NULL, 't'},
-                                              {"version", no_argument, NULL, 'V'},
-                                              {"help", no_argument, NULL, 'h'},
-                                              {NULL, 0, NULL, 0}};
+                                             {"test", no_argument, NULL, 't'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *file = PROXYD_CONFIG_FILE;
     int ch, test_only = 0;
     pd_config_t conf;

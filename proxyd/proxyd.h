@@ -67,10 +67,10 @@ typedef struct pd_config {
     uint64_t io_timeout_ms;
     size_t max_request_body; /* default for services without their own max_request_body */
     struct {
-        size_t max_headers;      /* request header fields, after HPACK decoding for HTTP/2 */
-        size_t max_header_bytes; /* names and values of those fields together */
-        size_t max_target_bytes; /* the request target (path and query) */
-        int underscores_in_headers; /* 0: header names with '_' are dropped (CGI maps them onto '-') */
+        size_t max_headers;          /* request header fields, after HPACK decoding for HTTP/2 */
+        size_t max_header_bytes;     /* names and values of those fields together */
+        size_t max_target_bytes;     /* the request target (path and query) */
+        int underscores_in_headers;  /* 0: header names with '_' are dropped (CGI maps them onto '-') */
         uint64_t request_timeout_ms; /* longest wait for progress while a request head or body arrives */
         size_t body_budget;          /* per worker: request bodies buffered at once */
     } client;
@@ -114,18 +114,18 @@ typedef struct pd_service_opts {
  * requests in flight through its reference count. */
 typedef struct pd_service {
     char *name;
-    char *url;               /* as written in services.yaml */
-    h2o_url_t upstream;      /* scheme and authority to connect to; path is the base path without a trailing '/' */
+    char *url;                /* as written in services.yaml */
+    h2o_url_t upstream;       /* scheme and authority to connect to; path is the base path without a trailing '/' */
     h2o_url_t location_match; /* upstream URL with a trailing '/': Location headers under it are rewritten */
-    char *path_prefix;       /* "/<name>/", what location_match is rewritten to */
-    uint64_t timeout_ms;     /* 0: the settings' upstream io_timeout */
-    int auth;                /* 0: a public service, no forward-auth check ("auth: false") */
-    int public;              /* 1: routed through the front end even when it is the auth service */
-    int allow_encoded_slash; /* 1: "%2F" (and '\\', "%5C") may appear inside a path segment */
-    int allow_encoded_nul;   /* 1: "%00" may appear in the path */
-    size_t max_request_body; /* 0: the settings' max_request_body */
-    int refcnt;              /* atomic */
-    char *buf;               /* owns the strings that upstream and location_match point into */
+    char *path_prefix;        /* "/<name>/", what location_match is rewritten to */
+    uint64_t timeout_ms;      /* 0: the settings' upstream io_timeout */
+    int auth;                 /* 0: a public service, no forward-auth check ("auth: false") */
+    int public;               /* 1: routed through the front end even when it is the auth service */
+    int allow_encoded_slash;  /* 1: "%2F" (and '\\', "%5C") may appear inside a path segment */
+    int allow_encoded_nul;    /* 1: "%00" may appear in the path */
+    size_t max_request_body;  /* 0: the settings' max_request_body */
+    int refcnt;               /* atomic */
+    char *buf;                /* owns the strings that upstream and location_match point into */
 } pd_service_t;
 
 /* The registry as a whole at one moment: immutable, reference counted. */
@@ -173,9 +173,9 @@ typedef void (*pd_change_done_cb)(void *data, const pd_change_result_t *result);
 /* A request's path in its one canonical form (request_path.c), in the request's pool:
  * routed, shown to the auth service, in the cache key and sent upstream. */
 typedef struct pd_path {
-    h2o_iovec_t path; /* "/weather/today", NUL-terminated; no query */
-    h2o_iovec_t name; /* "weather": the first segment, inside path */
-    h2o_iovec_t rest; /* "/today": what follows the name, inside path; "" for "/weather" */
+    h2o_iovec_t path;  /* "/weather/today", NUL-terminated; no query */
+    h2o_iovec_t name;  /* "weather": the first segment, inside path */
+    h2o_iovec_t rest;  /* "/today": what follows the name, inside path; "" for "/weather" */
     int encoded_slash; /* an encoded slash or a backslash inside a segment */
     int encoded_nul;   /* "%00" */
 } pd_path_t;

@@ -134,7 +134,8 @@ static int classify(h2o_req_t *req, int *status, const char **reason, const char
         } else {
             *status = 502, *reason = "Bad Gateway";
             *message = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("upstream unavailable: ")),
-                                  h2o_iovec_init(failure, strlen(failure))).base;
+                                  h2o_iovec_init(failure, strlen(failure)))
+                           .base;
         }
         return 1;
     }

@@ -20,8 +20,8 @@ int service_check_name(const char *name, char *err, size_t errlen)
     }
     return 0;
 bad:
-    snprintf(err, errlen, "invalid service name '%s': use 1 to %d of a-z, 0-9, '_' and '-', starting with a letter or digit",
-             name, PD_SERVICE_NAME_MAX);
+    snprintf(err, errlen, "invalid service name '%s': use 1 to %d of a-z, 0-9, '_' and '-', starting with a letter or digit", name,
+             PD_SERVICE_NAME_MAX);
     return -1;
 }
 
