@@ -62,18 +62,27 @@ static int set_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     return 0;
 }
 
-static int set_threads(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+/* A whole number from `min` to `max`, as decimal digits only. */
+static int set_whole(parse_ctx_t *pc, const char *key, yaml_node_t *value, unsigned long long min, unsigned long long max,
+                     unsigned long long *n)
 {
     const char *s;
     char *end;
-    long n;
 
     if ((s = expect_scalar(pc, key, value)) == NULL)
         return -1;
-    n = strtol(s, &end, 10);
-    if (*end != '\0' || n < 1 || n > PD_MAX_THREADS)
-        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to %d", key, s,
-                          PD_MAX_THREADS);
+    *n = strtoull(s, &end, 10);
+    if (*s == '-' || *end != '\0' || *n < min || *n > max)
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from %llu to %llu", key, s, min, max);
+    return 0;
+}
+
+static int set_threads(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    unsigned long long n;
+
+    if (set_whole(pc, key, value, 1, PD_MAX_THREADS, &n) != 0)
+        return -1;
     pc->conf->threads = (unsigned)n;
     return 0;
 }
@@ -137,16 +146,11 @@ static int set_bool(parse_ctx_t *pc, const char *key, yaml_node_t *value, int *f
 
 static int set_client_max_headers(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    const char *s;
-    char *end;
-    long n;
+    unsigned long long n;
 
-    if ((s = expect_scalar(pc, key, value)) == NULL)
-        return -1;
-    n = strtol(s, &end, 10);
     /* HTTP/1 requests with more fields are refused by libh2o itself (H2O_MAX_HEADERS) */
-    if (*end != '\0' || n < 1 || n > 100)
-        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to 100", key, s);
+    if (set_whole(pc, key, value, 1, H2O_MAX_HEADERS, &n) != 0)
+        return -1;
     pc->conf->client.max_headers = (size_t)n;
     return 0;
 }
@@ -282,16 +286,11 @@ static int set_auth_negative_ttl(parse_ctx_t *pc, const char *key, yaml_node_t *
 
 static int set_auth_cache_size(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    const char *s;
-    char *end;
     unsigned long long n;
 
-    if ((s = expect_scalar(pc, key, value)) == NULL)
+    if (set_whole(pc, key, value, 1, 100000000, &n) != 0)
         return -1;
-    n = strtoull(s, &end, 10);
-    if (*s == '-' || *end != '\0' || n < 1 || n > 100000000)
-        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a whole number from 1 to 100000000", key, s);
-    pc->conf->auth.cache_size = n;
+    pc->conf->auth.cache_size = (size_t)n;
     return 0;
 }
 
