@@ -9,12 +9,6 @@ use Util;
 
 my $http = HTTP::Tiny->new(timeout => 15);
 
-sub spawn_auth {
-    my (@args) = @_;
-    my $port = empty_port();
-    return spawn(cmd => [bin('demo/auth'), '-l', "127.0.0.1:$port", @args], port => $port);
-}
-
 # proxyd in front of t/upstream ("up") with the given auth service.
 sub setup {
     my ($auth, $settings, $threads) = @_;

@@ -11,12 +11,6 @@ use Util;
 
 my $http = HTTP::Tiny->new(timeout => 15);
 
-sub spawn_auth {
-    my (@args) = @_;
-    my $port = empty_port();
-    return spawn(cmd => [bin('demo/auth'), '-l', "127.0.0.1:$port", @args], port => $port);
-}
-
 sub count { decode_json($http->get($_[0]->url('/count'))->{content})->{requests} }
 sub reset_count { $http->request('DELETE', $_[0]->url('/count')) }
 

@@ -14,17 +14,6 @@ use Util;
 my $http = HTTP::Tiny->new(max_redirect => 0, timeout => 10);
 my $python = '/usr/bin/python3';    # Debian's, with python3-h2
 
-sub spawn_auth {
-    my (@args) = @_;
-    my $port = empty_port();
-    return spawn(cmd => [bin('demo/auth'), '-l', "127.0.0.1:$port", @args], port => $port);
-}
-
-sub count {
-    my ($server) = @_;
-    return decode_json($http->get($server->url('/count'))->{content})->{requests};
-}
-
 sub echo_headers {
     my ($res) = @_;
     return (eval { decode_json($res->{content}) } // {})->{headers} // {};
@@ -95,9 +84,9 @@ subtest 'the decision cache is keyed by the host the auth service saw' => sub {
         my ($status) = raw($port, "GET /up/cached?key=supersecret HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n\r\n");
         is $status, 200, "$host allowed";
     }
-    is count($auth), 2, 'tenant B got its own check, not tenant A\'s cached allow';
+    is $auth->count, 2, 'tenant B got its own check, not tenant A\'s cached allow';
     my ($status) = raw($port, "GET /up/cached?key=supersecret HTTP/1.1\r\nHost: tenant-b.example\r\nConnection: close\r\n\r\n");
-    is count($auth), 2, 'while the same host is a cache hit';
+    is $auth->count, 2, 'while the same host is a cache hit';
     my $last = decode_json($http->get($auth->url('/last'))->{content});
     is $last->{headers}{'x-forwarded-host'}, 'tenant-b.example', 'the auth service saw the client\'s host';
 };
@@ -144,7 +133,7 @@ subtest 'HTTP/2 header floods are refused before any work' => sub {
     $res = h2($port, { path => '/up/flood?key=supersecret', repeat => [['x-big', 'v' x 4000, 20]] });
     is $res->{status}, 431, '80 KB of header values in 20 fields: 431';
     is $res->{json}{error}, 'header fields too large', 'named';
-    is count($up), 0, 'nothing reached the upstream';
+    is $up->count, 0, 'nothing reached the upstream';
     $res = h2($port, { path => '/up/fine?key=supersecret', repeat => [['cookie', 'a=b', 90]] });
     is $res->{status}, 200, '90 cookies are fine';
     is $http->get($proxyd->url('/up/after?key=supersecret'))->{status}, 200, 'and the worker still answers';
@@ -171,7 +160,7 @@ subtest 'request smuggling: conflicting framing is refused and the connection cl
         . "hello$smuggled");
     is $status, 400, 'two different Content-Lengths: 400';
     is scalar(() = $all =~ m{^HTTP/1\.1 }mg), 1, 'one answer';
-    is count($up), 0, 'nothing reached the upstream';
+    is $up->count, 0, 'nothing reached the upstream';
     ($status, $head, $body) = raw($port, "POST /pub/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n"
         . "Connection: close\r\n\r\nhello");
     is $status, 200, 'a repeated identical Content-Length is one';
@@ -185,7 +174,7 @@ subtest 'request smuggling: conflicting framing is refused and the connection cl
     ($status, $head, $body) = raw($port, "GET /pub/x HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\nConnection: close\r\n\r\n");
     is $status, 400, 'an obs-folded header line: 400';
     is decode_json($body)->{error}, 'folded or nameless header field', 'named';
-    is count($up), 1, 'only the good request reached the upstream';
+    is $up->count, 1, 'only the good request reached the upstream';
 };
 
 subtest 'h2c upgrade: an HTTP/1 body is framed by the same rules' => sub {
@@ -197,7 +186,7 @@ subtest 'h2c upgrade: an HTTP/1 body is framed by the same rules' => sub {
     is $res->{json}{error}, 'request body in an h2c upgrade', 'named';
     $res = h2($port, { upgrade => $head . "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello" });
     is $res->{status}, 400, 'two Content-Lengths through an h2c upgrade: 400';
-    is count($up), 0, 'nothing reached the upstream';
+    is $up->count, 0, 'nothing reached the upstream';
     $res = h2($port, { upgrade => "GET /pub/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
         . "Upgrade: h2c\r\nHTTP2-Settings: SETTINGS\r\n\r\n" });
     is $res->{status}, 200, 'an upgrade without a body still works';
@@ -218,7 +207,7 @@ subtest 'one credential, one target' => sub {
     is $status, 414, 'a 9 KB target: 414';
     $res = h2($port, { path => '/up/' . ('a/' x 5000) });
     is $res->{status}, 414, 'over HTTP/2 too';
-    is count($up), 0, 'nothing reached the upstream';
+    is $up->count, 0, 'nothing reached the upstream';
 };
 
 subtest 'headers that reroute a request inside some frameworks are removed' => sub {
@@ -240,7 +229,7 @@ subtest 'HTTP/2 methods and paths that an HTTP/1 request line cannot carry' => s
     is $res->{json}{error}, 'invalid method', 'named';
     $res = h2($port, { path => "/pub/a\r\nproxyd: forged log line" });
     ok(($res->{status} // 0) == 400 || ($res->{error} // '') =~ /reset|goaway/, ':path with CR/LF refused');
-    is count($up), 0, 'nothing reached the upstream';
+    is $up->count, 0, 'nothing reached the upstream';
     unlike $proxyd->log, qr{^proxyd: forged log line}m, 'no forged line in the log';
     $res = h2($port, { path => "/pub/\x1b[31mred" });
     is $res->{status}, 400, 'a control character in :path: 400';

@@ -11,17 +11,6 @@ use Util;
 
 my $http = HTTP::Tiny->new(max_redirect => 0, timeout => 10);
 
-sub spawn_auth {
-    my (@args) = @_;
-    my $port = empty_port();
-    return spawn(cmd => [bin('demo/auth'), '-l', "127.0.0.1:$port", @args], port => $port);
-}
-
-sub count {
-    my ($server) = @_;
-    return decode_json($http->get($server->url('/count'))->{content})->{requests};
-}
-
 # A raw request (clients such as curl would normalise these paths themselves):
 # (status, decoded JSON body).
 sub raw_get {
@@ -53,7 +42,7 @@ subtest 'no escape from a public service\'s base path' => sub {
         is $status, 400, "$path: 400";
         like $body->{error}, qr/climbs above its service|dot-segment with parameters/, 'says why';
     }
-    is count($up), 0, 'the upstream saw none of them';
+    is $up->count, 0, 'the upstream saw none of them';
     my ($status, $echo) = raw_get($port, '/docs/a//b/./c/../d');
     is $status, 200, 'a path that stays inside docs';
     is $echo->{path}, '/docs/a/b/d', 'reaches the upstream in its canonical form';
@@ -68,7 +57,7 @@ subtest 'the auth service is shown the path that goes upstream' => sub {
         my $last = decode_json($http->get($auth->url('/last'))->{content});
         is $last->{headers}{'x-forwarded-uri'}, '/weather/admin', 'it was shown the canonical path';
     }
-    is count($up), 0, 'and /admin never reached the upstream';
+    is $up->count, 0, 'and /admin never reached the upstream';
     my ($status, $echo) = raw_get($port, '/weather/public/a/../%74oday?key=supersecret&x=%2F');
     is $status, 200, 'an allowed path';
     is $echo->{path}, '/weather/public/today?x=%2F', 'upstream path';
@@ -84,7 +73,7 @@ subtest 'the cache key covers the canonical path' => sub {
     ($status) = raw_get($port, '/weather/public/./cached?key=supersecret');
     ($status) = raw_get($port, '/weather/public//%63ached?key=supersecret');
     is $status, 200, 'spellings of the same path';
-    is count($auth), 1, 'are one decision';
+    is $auth->count, 1, 'are one decision';
 };
 
 subtest 'encoded slashes and NULs' => sub {
@@ -97,7 +86,7 @@ subtest 'encoded slashes and NULs' => sub {
     my ($status, $body) = raw_get($port, '/docs/a%00b');
     is $status, 400, '%00: 400';
     is $body->{error}, 'encoded NUL in path', 'named';
-    is count($up), 0, 'the upstream saw none';
+    is $up->count, 0, 'the upstream saw none';
     ($status, $body) = raw_get($port, '/weather%00x/today?key=supersecret');
     is $status, 404, '/weather%00x/ is not weather';
     ($status, $body) = raw_get($port, '/files/a%2fb/c%00d');

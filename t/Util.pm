@@ -13,7 +13,7 @@ use HTTP::Tiny;
 use JSON::PP ();
 
 our @EXPORT = qw(sanitized bin empty_port temp_dir write_file read_file spawn spawn_upstream spawn_proxyd
-    proxyd_check raw_request rss_kib wait_for h2_leave);
+    proxyd_check raw_request rss_kib wait_for h2_leave spawn_auth);
 
 my %running;    # pid => name, every child still to be stopped
 
@@ -96,6 +96,13 @@ sub spawn {
         }
     }
     return $guard;
+}
+
+# The demo auth service (demo/auth) on a free port; extra arguments are passed on.
+sub spawn_auth {
+    my (@args) = @_;
+    my $port = empty_port();
+    return spawn(cmd => [bin('demo/auth'), '-l', "127.0.0.1:$port", @args], port => $port);
 }
 
 # The test upstream (t/upstream); extra arguments are passed on.
