@@ -6,10 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "proxyd.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 5000
 #define DEFAULT_IO_TIMEOUT_MS 30000
+#define DEFAULT_WEBSOCKET_TIMEOUT_MS (5 * 60 * 1000)
+#define DEFAULT_UPSTREAM_BUFFER (64 * 1024)
+#define DEFAULT_MAX_RESPONSE_HEAD (64 * 1024)
+#define DEFAULT_KEEPALIVE 64
+#define DEFAULT_SEND_TIMEOUT_MS 60000          /* nginx's send_timeout */
 #define DEFAULT_MAX_REQUEST_BODY (1024 * 1024) /* nginx's client_max_body_size */
 #define DEFAULT_MAX_HEADERS 100                /* libh2o's own cap for HTTP/1 (H2O_MAX_HEADERS) */
 #define DEFAULT_MAX_HEADER_BYTES (64 * 1024)
@@ -30,8 +38,13 @@ void config_init(pd_config_t *conf)
 {
     memset(conf, 0, sizeof(*conf));
     conf->threads = config_default_threads();
-    conf->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-    conf->io_timeout_ms = DEFAULT_IO_TIMEOUT_MS;
+    conf->upstream.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    conf->upstream.io_timeout_ms = DEFAULT_IO_TIMEOUT_MS;
+    conf->upstream.websocket_timeout_ms = DEFAULT_WEBSOCKET_TIMEOUT_MS;
+    conf->upstream.buffer = DEFAULT_UPSTREAM_BUFFER;
+    conf->upstream.max_response_head = DEFAULT_MAX_RESPONSE_HEAD;
+    conf->upstream.keepalive = DEFAULT_KEEPALIVE;
+    conf->client.send_timeout_ms = DEFAULT_SEND_TIMEOUT_MS;
     conf->max_request_body = DEFAULT_MAX_REQUEST_BODY;
     conf->client.max_headers = DEFAULT_MAX_HEADERS;
     conf->client.max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
@@ -88,6 +101,7 @@ void config_free(pd_config_t *conf)
         free(conf->auth.copy_headers[i]);
     free(conf->auth.copy_headers);
     free(conf->listens);
+    free(conf->trusted_proxies);
     free(conf->path);
     free(conf->registry);
     memset(conf, 0, sizeof(*conf));
@@ -238,4 +252,59 @@ char *config_resolve_path(const char *base_file, const char *path)
     if (resolved == NULL)
         fatal("%s", __func__);
     return resolved;
+}
+
+/* "10.0.0.0/8", "fd00::/8", or one address ("127.0.0.1", "::1"); host bits must be zero. */
+int config_parse_cidr(const char *s, pd_cidr_t *cidr)
+{
+    const char *slash = strchr(s, '/');
+    char host[INET6_ADDRSTRLEN];
+    size_t host_len = slash != NULL ? (size_t)(slash - s) : strlen(s), max_bits, i;
+    uint64_t prefix;
+    const char *end;
+
+    memset(cidr, 0, sizeof(*cidr));
+    if (host_len == 0 || host_len >= sizeof(host))
+        return -1;
+    memcpy(host, s, host_len);
+    host[host_len] = '\0';
+    if (inet_pton(AF_INET, host, cidr->addr) == 1)
+        cidr->family = AF_INET, max_bits = 32;
+    else if (inet_pton(AF_INET6, host, cidr->addr) == 1)
+        cidr->family = AF_INET6, max_bits = 128;
+    else
+        return -1;
+    prefix = max_bits;
+    if (slash != NULL && ((end = parse_number(slash + 1, &prefix)) == NULL || *end != '\0' || prefix > max_bits))
+        return -1;
+    cidr->prefix = (unsigned)prefix;
+    for (i = prefix; i < max_bits; i++)
+        if (cidr->addr[i / 8] & (0x80 >> (i % 8)))
+            return -1;
+    return 0;
+}
+
+/* Whether `sa` lies in `cidr`; an IPv4-mapped IPv6 peer ("::ffff:10.1.2.3") counts as IPv4. */
+int config_cidr_match(const pd_cidr_t *cidr, const struct sockaddr *sa)
+{
+    const unsigned char *addr;
+    unsigned i;
+
+    if (sa->sa_family == AF_INET && cidr->family == AF_INET) {
+        addr = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (cidr->family == AF_INET6)
+            addr = a6->s6_addr;
+        else if (IN6_IS_ADDR_V4MAPPED(a6))
+            addr = a6->s6_addr + 12;
+        else
+            return 0;
+    } else {
+        return 0;
+    }
+    for (i = 0; i < cidr->prefix; i++)
+        if ((addr[i / 8] ^ cidr->addr[i / 8]) & (0x80 >> (i % 8)))
+            return 0;
+    return 1;
 }

@@ -112,12 +112,12 @@ static int set_duration(parse_ctx_t *pc, const char *key, yaml_node_t *value, ui
 
 static int set_connect_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    return set_duration(pc, key, value, &pc->conf->connect_timeout_ms);
+    return set_duration(pc, key, value, &pc->conf->upstream.connect_timeout_ms);
 }
 
 static int set_io_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    return set_duration(pc, key, value, &pc->conf->io_timeout_ms);
+    return set_duration(pc, key, value, &pc->conf->upstream.io_timeout_ms);
 }
 
 static int set_size(parse_ctx_t *pc, const char *key, yaml_node_t *value, size_t *bytes)
@@ -180,7 +180,13 @@ static int set_client_body_budget(parse_ctx_t *pc, const char *key, yaml_node_t 
     return set_size(pc, key, value, &pc->conf->client.body_budget);
 }
 
-static const key_rule_t client_rules[] = {{"max_headers", set_client_max_headers},
+static int set_client_send_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->client.send_timeout_ms);
+}
+
+static const key_rule_t client_rules[] = {{"send_timeout", set_client_send_timeout},
+                                          {"max_headers", set_client_max_headers},
                                           {"max_header_bytes", set_client_max_header_bytes},
                                           {"max_target_bytes", set_client_max_target_bytes},
                                           {"underscores_in_headers", set_client_underscores},
@@ -198,7 +204,43 @@ static int set_max_request_body(parse_ctx_t *pc, const char *key, yaml_node_t *v
     return set_size(pc, key, value, &pc->conf->max_request_body);
 }
 
-static const key_rule_t upstream_rules[] = {{"connect_timeout", set_connect_timeout}, {"io_timeout", set_io_timeout}, {NULL, NULL}};
+static int set_websocket_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->upstream.websocket_timeout_ms);
+}
+
+static int set_upstream_buffer(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_size(pc, key, value, &pc->conf->upstream.buffer);
+}
+
+static int set_max_response_head(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    /* below 1 KiB even a plain answer's head would not fit */
+    if (set_size(pc, key, value, &pc->conf->upstream.max_response_head) != 0)
+        return -1;
+    if (pc->conf->upstream.max_response_head < 1024)
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: at least 1KiB", key);
+    return 0;
+}
+
+static int set_keepalive(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    unsigned long long n;
+
+    if (set_whole(pc, key, value, 0, 100000, &n) != 0)
+        return -1;
+    pc->conf->upstream.keepalive = (size_t)n;
+    return 0;
+}
+
+static const key_rule_t upstream_rules[] = {{"connect_timeout", set_connect_timeout},
+                                            {"io_timeout", set_io_timeout},
+                                            {"websocket_timeout", set_websocket_timeout},
+                                            {"buffer", set_upstream_buffer},
+                                            {"max_response_head", set_max_response_head},
+                                            {"keepalive", set_keepalive},
+                                            {NULL, NULL}};
 
 static int set_upstream(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
@@ -347,7 +389,37 @@ static int set_auth(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     return walk_mapping(pc, key, value, auth_rules);
 }
 
-static const key_rule_t top_rules[] = {{"listen", set_listen},
+static int add_trusted_proxy(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    pd_config_t *conf = pc->conf;
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    if ((conf->trusted_proxies = realloc(conf->trusted_proxies, (conf->num_trusted_proxies + 1) * sizeof(pd_cidr_t))) == NULL)
+        fatal("%s", __func__);
+    if (config_parse_cidr(s, &conf->trusted_proxies[conf->num_trusted_proxies]) != 0)
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen,
+                          "%s: '%s' is not an address or CIDR block: use 10.0.0.0/8, 192.0.2.7 or fd00::/8 (host bits zero)", key,
+                          s);
+    conf->num_trusted_proxies++;
+    return 0;
+}
+
+static int set_trusted_proxies(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    yaml_node_item_t *item;
+
+    if (value->type != YAML_SEQUENCE_NODE)
+        return add_trusted_proxy(pc, key, value);
+    for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
+        if (add_trusted_proxy(pc, key, ydoc_node(pc->yd, *item)) != 0)
+            return -1;
+    return 0;
+}
+
+static const key_rule_t top_rules[] = {{"trusted_proxies", set_trusted_proxies},
+                                       {"listen", set_listen},
                                        {"threads", set_threads},
                                        {"registry", set_registry},
                                        {"upstream", set_upstream},

@@ -58,7 +58,7 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     globalconf->server_name = h2o_iovec_init(H2O_STRLIT("proxyd"));
     body_limit_init(globalconf, conf);        /* max_request_entity_size */
     client_guard_configure(globalconf, conf); /* http1.req_timeout */
-    globalconf->proxy.io_timeout = conf->io_timeout_ms;
+    globalconf->proxy.io_timeout = conf->upstream.io_timeout_ms;
     globalconf->proxy.emit_x_forwarded_headers = 1;
     globalconf->proxy.emit_via_header = 0;
     snprintf(spill_template, sizeof(spill_template), "%s/proxyd.body.XXXXXX", tmpdir != NULL ? tmpdir : "/tmp");

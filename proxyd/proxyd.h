@@ -56,6 +56,13 @@ typedef struct pd_listen {
     char *unix_path; /* "unix:/run/proxyd/admin.sock": host and port unused */
 } pd_listen_t;
 
+/* An address block from the settings ("10.0.0.0/8", "::1"), in network byte order. */
+typedef struct pd_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    unsigned prefix; /* leading bits that must match */
+} pd_cidr_t;
+
 /* The settings file, validated; plain data, no runtime state. */
 typedef struct pd_config {
     char *path;     /* the settings file itself */
@@ -63,8 +70,16 @@ typedef struct pd_config {
     pd_listen_t *listens;
     size_t num_listens;
     unsigned threads;
-    uint64_t connect_timeout_ms;
-    uint64_t io_timeout_ms;
+    struct {
+        uint64_t connect_timeout_ms;
+        uint64_t io_timeout_ms;        /* longest silence from an upstream; a service's timeout overrides it */
+        uint64_t websocket_timeout_ms; /* an idle tunnel is closed; a service's websocket_timeout overrides it */
+        size_t buffer;                 /* response bytes held per request between upstream and client */
+        size_t max_response_head;      /* status line and header fields of an upstream's response */
+        size_t keepalive;              /* idle connections kept per origin and worker; 0: none */
+    } upstream;
+    pd_cidr_t *trusted_proxies; /* peers whose X-Forwarded-For is kept and appended to */
+    size_t num_trusted_proxies;
     size_t max_request_body; /* default for services without their own max_request_body */
     struct {
         size_t max_headers;          /* request header fields, after HPACK decoding for HTTP/2 */
@@ -73,6 +88,7 @@ typedef struct pd_config {
         int underscores_in_headers;  /* 0: header names with '_' are dropped (CGI maps them onto '-') */
         uint64_t request_timeout_ms; /* longest wait for progress while a request head or body arrives */
         size_t body_budget;          /* per worker: request bodies buffered at once */
+        uint64_t send_timeout_ms;    /* longest wait for a client to take response bytes */
     } client;
     struct {
         int enabled; /* an admin: key was given */
@@ -108,24 +124,28 @@ typedef struct pd_service_opts {
     int allow_encoded_slash;
     int allow_encoded_nul;
     size_t max_request_body; /* 0: the settings' default */
+    int preserve_host;
+    uint64_t websocket_timeout_ms;
 } pd_service_opts_t;
 
 /* One registry entry, immutable once built; shared by snapshots and by the
  * requests in flight through its reference count. */
 typedef struct pd_service {
     char *name;
-    char *url;                /* as written in services.yaml */
-    h2o_url_t upstream;       /* scheme and authority to connect to; path is the base path without a trailing '/' */
-    h2o_url_t location_match; /* upstream URL with a trailing '/': Location headers under it are rewritten */
-    char *path_prefix;        /* "/<name>/", what location_match is rewritten to */
-    uint64_t timeout_ms;      /* 0: the settings' upstream io_timeout */
-    int auth;                 /* 0: a public service, no forward-auth check ("auth: false") */
-    int public;               /* 1: routed through the front end even when it is the auth service */
-    int allow_encoded_slash;  /* 1: "%2F" (and '\\', "%5C") may appear inside a path segment */
-    int allow_encoded_nul;    /* 1: "%00" may appear in the path */
-    size_t max_request_body;  /* 0: the settings' max_request_body */
-    int refcnt;               /* atomic */
-    char *buf;                /* owns the strings that upstream and location_match point into */
+    char *url;                     /* as written in services.yaml */
+    h2o_url_t upstream;            /* scheme and authority to connect to; path is the base path without a trailing '/' */
+    h2o_url_t location_match;      /* upstream URL with a trailing '/': Location headers under it are rewritten */
+    char *path_prefix;             /* "/<name>/", what location_match is rewritten to */
+    uint64_t timeout_ms;           /* 0: the settings' upstream io_timeout */
+    int auth;                      /* 0: a public service, no forward-auth check ("auth: false") */
+    int public;                    /* 1: routed through the front end even when it is the auth service */
+    int allow_encoded_slash;       /* 1: "%2F" (and '\\', "%5C") may appear inside a path segment */
+    int allow_encoded_nul;         /* 1: "%00" may appear in the path */
+    size_t max_request_body;       /* 0: the settings' max_request_body */
+    int preserve_host;             /* 1: the client's Host goes upstream instead of the URL's authority */
+    uint64_t websocket_timeout_ms; /* 0: the settings' upstream websocket_timeout */
+    int refcnt;                    /* atomic */
+    char *buf;                     /* owns the strings that upstream and location_match point into */
 } pd_service_t;
 
 /* The registry as a whole at one moment: immutable, reference counted. */
@@ -232,6 +252,8 @@ void config_format_duration(uint64_t ms, char *buf, size_t len);
 int config_parse_size(const char *s, size_t *bytes);
 void config_format_size(size_t bytes, char *buf, size_t len);
 int config_parse_listen(const char *s, pd_listen_t *listen);
+int config_parse_cidr(const char *s, pd_cidr_t *cidr);
+int config_cidr_match(const pd_cidr_t *cidr, const struct sockaddr *sa);
 char *config_resolve_path(const char *base_file, const char *path);
 unsigned config_default_threads(void);
 

@@ -91,6 +91,9 @@ static const struct service_option {
     {"allow_encoded_slash", OPT_BOOL, offsetof(pd_service_opts_t, allow_encoded_slash), offsetof(pd_service_t, allow_encoded_slash),
      0},
     {"allow_encoded_nul", OPT_BOOL, offsetof(pd_service_opts_t, allow_encoded_nul), offsetof(pd_service_t, allow_encoded_nul), 0},
+    {"preserve_host", OPT_BOOL, offsetof(pd_service_opts_t, preserve_host), offsetof(pd_service_t, preserve_host), 0},
+    {"websocket_timeout", OPT_DURATION, offsetof(pd_service_opts_t, websocket_timeout_ms),
+     offsetof(pd_service_t, websocket_timeout_ms), 0},
 };
 #define NUM_OPTIONS (sizeof(options) / sizeof(options[0]))
 #define FIELD(type, base, offset) ((type *)((char *)(base) + (offset)))

@@ -54,7 +54,7 @@ pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf)
     if (ups == NULL)
         fatal("%s", __func__);
     ups->ctx = ctx;
-    ups->default_timeout_ms = conf->io_timeout_ms;
+    ups->default_timeout_ms = conf->upstream.io_timeout_ms;
     ups->ssl_ctx = new_client_ssl_ctx();
     uv_idle_init(ctx->loop, &ups->closing[0]);
     uv_idle_init(ctx->loop, &ups->closing[1]);
