@@ -24,3 +24,17 @@ h2o_iovec_t request_client_address(h2o_req_t *req, char *buf, size_t len)
         return h2o_iovec_init(NULL, 0);
     return h2o_iovec_init(buf, strlen(buf));
 }
+
+/* Whether the peer is one of the settings' trusted_proxies: its X-Forwarded-For is kept. */
+int request_client_trusted(h2o_req_t *req, const pd_config_t *conf)
+{
+    struct sockaddr_storage ss;
+    size_t i;
+
+    if (conf->num_trusted_proxies == 0 || req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
+        return 0;
+    for (i = 0; i < conf->num_trusted_proxies; i++)
+        if (config_cidr_match(&conf->trusted_proxies[i], (struct sockaddr *)&ss))
+            return 1;
+    return 0;
+}
