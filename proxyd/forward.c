@@ -3,6 +3,7 @@
  * it, or a tunnel after 101. Errors are answered here, where they are decided. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include "upstream.h"
 #include <h2o/http1.h> /* h2o_http1_upgrade; needs h2o.h first */
@@ -53,27 +54,34 @@ void forwarder_dispose(pd_forwarder_t *fw)
 
 /* ---- the request head sent upstream ---- */
 
-/* Hop-by-hop fields (RFC 9110 §7.6.1) and the ones proxyd writes itself. */
-static int is_hop_by_hop(const h2o_iovec_t *name)
+/* Hop-by-hop fields (RFC 9110 §7.6.1) and the ones proxyd writes itself; by length
+ * first, since this runs for every field of every request and response. */
+static int is_hop_by_hop(const char *name, size_t len)
 {
-    static const char *const names[] = {"connection",
-                                        "keep-alive",
-                                        "te",
-                                        "trailer",
-                                        "transfer-encoding",
-                                        "upgrade",
-                                        "proxy-connection",
-                                        "host",
-                                        "content-length",
-                                        "proxy-authorization",
-                                        "proxy-authenticate",
-                                        NULL};
-    size_t i;
-
-    for (i = 0; names[i] != NULL; i++)
-        if (h2o_lcstris(name->base, name->len, names[i], strlen(names[i])))
-            return 1;
-    return 0;
+#define IS(lit) (len == sizeof(lit) - 1 && strncasecmp(name, lit, len) == 0)
+    switch (len) {
+    case 2:
+        return IS("te");
+    case 4:
+        return IS("host");
+    case 7:
+        return IS("upgrade") || IS("trailer");
+    case 10:
+        return IS("connection") || IS("keep-alive");
+    case 14:
+        return IS("content-length");
+    case 16:
+        return IS("proxy-connection");
+    case 17:
+        return IS("transfer-encoding");
+    case 18:
+        return IS("proxy-authenticate");
+    case 19:
+        return IS("proxy-authorization");
+    default:
+        return 0;
+    }
+#undef IS
 }
 
 /* The values of every Connection field, joined: the fields they name are hop-by-hop too. */
@@ -164,7 +172,7 @@ static h2o_iovec_t build_head(h2o_req_t *req, const pd_route_t *route, int upgra
     append_field(&dst, H2O_STRLIT("host"), host);
     for (i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (is_hop_by_hop(h->name) || named_by_connection(connection, num_connection, h->name) ||
+        if (is_hop_by_hop(h->name->base, h->name->len) || named_by_connection(connection, num_connection, h->name) ||
             h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
             continue;
         append_field(&dst, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len, h->value);
@@ -218,8 +226,8 @@ static void copy_response_headers(forward_t *f, const pd_exchange_head_t *head)
     for (i = 0; i < head->num_headers; i++) {
         const struct phr_header *h = &head->headers[i];
         h2o_iovec_t name = h2o_iovec_init(h->name, h->name_len), value;
-        if (is_hop_by_hop(&name) || named_by_connection(connection, num_connection, &name) || header_name_is(h, "date", 4) ||
-            header_name_is(h, "server", 6))
+        if (is_hop_by_hop(h->name, h->name_len) || named_by_connection(connection, num_connection, &name) ||
+            header_name_is(h, "date", 4) || header_name_is(h, "server", 6))
             continue;
         if (header_name_is(h, "location", 8))
             value = rewrite_location(req, f->service, h2o_iovec_init(h->value, h->value_len));

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uv.h>
 #include <openssl/crypto.h>
+#include <sys/resource.h>
 #include "proxyd.h"
 
 #ifndef PROXYD_CONFIG_FILE
@@ -68,6 +69,20 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     reply_register(&hostconf->fallback_path);   /* first: marks requests that reached the handlers */
     workers_register(&hostconf->fallback_path); /* counts requests in flight, then passes them on */
     proxy_register(&hostconf->fallback_path, conf);
+}
+
+/* Each client connection takes a descriptor, each tunnel or upstream request one
+ * more: the soft limit (often 1024) goes up to the hard one, as nginx's
+ * worker_rlimit_nofile and HAProxy do. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("setrlimit(RLIMIT_NOFILE)");
 }
 
 static void on_changes_done(void *loop)
@@ -187,6 +202,7 @@ int main(int argc, char **argv)
         return 0;
     }
     registry_file_remove_stale(&rf);
+    raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     signal(SIGUSR1, SIG_IGN); /* logrotate's habit; proxyd logs to stderr and has nothing to reopen */
     signal(SIGUSR2, SIG_IGN);

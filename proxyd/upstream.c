@@ -5,17 +5,24 @@
 #include <openssl/ssl.h>
 #include "upstream.h"
 
-/* Upstream TLS verifies the peer against the system's CAs; libh2o checks the host name. */
-static SSL_CTX *new_client_ssl_ctx(void)
+/* Upstream TLS verifies the peer against the system's CAs; libh2o checks the host
+ * name. Reading the CA bundle takes a tenth of a second, so every worker shares
+ * one context (OpenSSL's are thread-safe), made on the main thread by the first
+ * worker's set-up and freed with the last reference. */
+static SSL_CTX *client_ssl_ctx(void)
 {
-    SSL_CTX *ssl_ctx = SSL_CTX_new(TLS_client_method());
+    static SSL_CTX *shared;
 
-    if (ssl_ctx == NULL)
-        fatalx("%s: SSL_CTX_new failed", __func__);
-    SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
-    SSL_CTX_set_default_verify_paths(ssl_ctx);
-    SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, NULL);
-    return ssl_ctx;
+    if (shared == NULL) {
+        if ((shared = SSL_CTX_new(TLS_client_method())) == NULL)
+            fatalx("%s: SSL_CTX_new failed", __func__);
+        SSL_CTX_set_min_proto_version(shared, TLS1_2_VERSION);
+        SSL_CTX_set_default_verify_paths(shared);
+        SSL_CTX_set_verify(shared, SSL_VERIFY_PEER, NULL);
+        return shared; /* the first reference */
+    }
+    SSL_CTX_up_ref(shared);
+    return shared;
 }
 
 pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf)
@@ -26,7 +33,7 @@ pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf)
         fatal("%s", __func__);
     ups->ctx = ctx;
     ups->conf = conf;
-    ups->ssl_ctx = new_client_ssl_ctx();
+    ups->ssl_ctx = client_ssl_ctx(); /* on the main thread, before the workers start */
     uv_idle_init(ctx->loop, &ups->closing[0]);
     uv_idle_init(ctx->loop, &ups->closing[1]);
     ups->closing[0].data = ups->closing[1].data = ups;

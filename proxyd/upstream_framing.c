@@ -70,13 +70,13 @@ static int add_length(void *data, const char *s, size_t n)
     struct length_state *st = data;
     size_t i, value = 0;
 
-    if (n > MAX_LENGTH_DIGITS)
-        return -1;
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         if (s[i] < '0' || s[i] > '9')
             return -1;
+    if (n > MAX_LENGTH_DIGITS)
+        return -3;
+    for (i = 0; i < n; i++)
         value = value * 10 + (size_t)(s[i] - '0');
-    }
     if (st->seen && st->value != value)
         return -2;
     st->seen = 1;
@@ -132,7 +132,9 @@ const char *framing_of_response(int status, int is_head, const struct phr_header
             if (is_blank(h->value, h->value_len))
                 return "empty Content-Length";
             if ((ret = each_element(h->value, h->value_len, add_length, &length)) != 0)
-                return ret == -2 ? "conflicting Content-Length values" : "Content-Length is not a decimal number";
+                return ret == -2   ? "conflicting Content-Length values"
+                       : ret == -3 ? "Content-Length too large"
+                                   : "Content-Length is not a decimal number";
         } else if (header_name_is(h, "transfer-encoding", 17)) {
             has_coding = 1;
             each_element(h->value, h->value_len, add_coding, &coding);
