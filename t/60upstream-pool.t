@@ -6,7 +6,7 @@ use warnings;
 use Test::More;
 use IO::Socket::INET;
 use JSON::PP;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time sleep);
 use lib 't';
 use Util;
 use RawHTTP;
@@ -22,6 +22,13 @@ my %cases = (
     stall => [[['send', "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel"], ['hang']]],
     'stall-chunked' => [[['send', "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n"], ['hang']]],
     # each pause shorter than io_timeout, all of them together longer
+    # the upstream closes the connection a while after answering, as a server's keep-alive timeout does
+    'idle-close' => [[@{ $ok->[0] }, ['sleep', 0.2], ['close']]],
+    'after-idle-GET' => $ok,
+    'after-idle-POST' => $ok,
+    # answers after which the connection may not be reused, though the upstream leaves it open
+    'says-close' => [[['send', "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello"]]],
+    'http10' => [[['send', "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello"]]],
     trickle => [[['send', "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"],
         map({ (['sleep', 0.6], ['send', "1\r\n$_\r\n"]) } qw(a b c)), ['send', "0\r\n\r\n"]]],
 );
@@ -94,6 +101,31 @@ subtest 'a reused connection that dies before answering: idempotent requests are
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
+subtest 'connections that may not be reused' => sub {
+    my $up = spawn_raw_upstream(\%cases);
+    my $proxyd = spawn_proxyd(threads => 1, services => "c: " . $up->url . "\n");
+    for my $name ('says-close', 'http10') {
+        is get($proxyd, "/c/$name")->{body}, 'hello', "$name: answered";
+        my $first = $up->last_request($name);
+        ok $first && wait_for('eof', sub { $up->saw_eof($first->{conn}) }, 3), "$name: proxyd closes the connection";
+        is get($proxyd, '/c/ok')->{body}, 'hello', "$name: the next request is answered";
+        isnt $up->last_request('ok')->{conn}, $first->{conn}, "$name: on another connection";
+    }
+
+    # A pooled connection the upstream closed while it was idle (its keep-alive timeout, say) is dropped from the
+    # pool, as nginx's and libh2o's pools do: even a POST, which may not be retried, gets a live connection.
+    for my $method ('GET', 'POST') {
+        is get($proxyd, '/c/idle-close')->{body}, 'hello', "$method: a first request opens a connection";
+        my $idle = $up->last_request('idle-close');
+        ok $idle && wait_for('closed', sub { $up->closed($idle->{conn}) }, 3), "$method: the upstream closed it after answering";
+        sleep 0.3;    # proxyd has had the FIN for a while
+        my $res = get($proxyd, "/c/after-idle-$method", method => $method, body => $method eq 'POST' ? 'data' : '');
+        is $res->{status}, 200, "$method after the upstream closed the idle pooled connection: 200" or diag $proxyd->log;
+        is scalar($up->requests("after-idle-$method")), 1, "$method: the upstream saw it once";
+    }
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
 subtest 'upstream.keepalive: 0' => sub {
     my $up = spawn_raw_upstream(\%cases);
     my $proxyd = spawn_proxyd(threads => 1, services => "n: " . $up->url . "\n", settings => "upstream:\n  keepalive: 0\n");
@@ -112,7 +144,8 @@ subtest 'timeouts and refused connections' => sub {
     my $closed = empty_port();
     # a listening socket that never accepts, its backlog (0: one connection) filled by us, so that the kernel
     # drops further SYNs: a connect to it neither succeeds nor fails
-    my $blackhole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 0) or die "listen: $!";
+    my $blackhole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp') or die "bind: $!";
+    listen($blackhole, 0) or die "listen: $!";    # IO::Socket::INET would not call listen() for Listen => 0
     my $bport = $blackhole->sockport;
     my @fillers = map { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $bport, Blocking => 0) } 1 .. 3;
     my $probe_started = time;

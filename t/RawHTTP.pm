@@ -170,6 +170,12 @@ sub last_request {
     return $reqs[-1];
 }
 
+# Whether a ["close"] step closed connection $conn.
+sub closed {
+    my ($self, $conn) = @_;
+    return $self->{guard}->log =~ /^close \Q$conn\E$/m;
+}
+
 # Whether the server saw connection $conn closed by its peer.
 sub saw_eof {
     my ($self, $conn) = @_;

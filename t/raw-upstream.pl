@@ -19,6 +19,7 @@
 # Each connection is served by a child process. One line per event goes to stdout, written at once:
 #   request {"conn":N,"seq":I,"method":...,"target":...,"head":...,"body":...}   before the answer
 #   eof N       the peer closed connection N
+#   close N     a ["close"] step closed connection N
 # The children leave when the server does (SIGTERM) or when their parent is gone.
 use strict;
 use warnings;
@@ -141,6 +142,7 @@ sub serve {
             } elsif ($what eq 'sleep') {
                 select(undef, undef, undef, $arg);
             } elsif ($what eq 'close') {
+                record("close $conn");
                 return;
             } elsif ($what eq 'hang') {
                 1 while read_some($sock) ne '';
