@@ -66,6 +66,13 @@ my @cases = (
     ['status-99',           send_only("HTTP/1.1 99 Low\r\nContent-Length: 5\r\n\r\nhello"), bad => $bad_framing],
     ['status-600',          send_only("HTTP/1.1 600 High\r\nContent-Length: 5\r\n\r\nhello"), bad => $bad_framing],
     ['not-http',            send_only("SSH-2.0-OpenSSH_9.2\r\n\r\n"),  bad => $bad_framing],
+    ['http-2-0',            send_only("HTTP/2.0 200 OK\r\nContent-Length: 5\r\n\r\nhello"), bad => $bad_framing],
+    # RFC 9112 5.1: no whitespace between name and colon ("Content-Length : 10" is no Content-Length to some)
+    ['space-before-colon',  send_only("HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello"), bad => $bad_framing],
+    ['header-bare-cr',      send_only("HTTP/1.1 200 OK\r\nX-Bad: a\rb\r\nContent-Length: 5\r\n\r\nhello"), bad => $bad_framing],
+    ['header-nul',          send_only("HTTP/1.1 200 OK\r\nX-Bad: a\0b\r\nContent-Length: 5\r\n\r\nhello"), bad => $bad_framing],
+    ['switching-unasked',   send_only("HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo\r\nConnection: upgrade\r\n\r\nhello"),
+        bad => $bad_framing],
     ['interim',             send_only("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
             . with_cl(5)), ok => 1],
     ['interim-slow',        [[['send', "HTTP/1.1 100 Continue\r\n\r\n"], ['sleep', 0.3], ['send', with_cl(5)]]], ok => 1],
