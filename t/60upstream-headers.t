@@ -84,6 +84,25 @@ subtest 'Host and the X-Forwarded fields' => sub {
     is field(fields_of($up->last_request('echo')), 'host'), $upauth, 'HTTP/2 without it: the upstream\'s authority';
 };
 
+subtest 'Connection cannot remove what proxyd or the auth service adds' => sub {
+    # RFC 9110 7.6.1 lets a client name hop-by-hop fields; the ones proxyd writes itself are not the client's to
+    # remove (the "hop-by-hop abuse" of X-Forwarded-For or an identity field)
+    my $auth = spawn_auth();
+    my $gated = spawn_proxyd(threads => 1, services => $services . "auth: http://127.0.0.1:@{[$auth->port]}/check\n",
+        settings => "auth:\n  service: auth\n  copy_headers: [X-User]\n");
+    my $named = 'X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Prefix, X-User, Host';
+    my ($res, $f) = send_raw($gated,
+        "GET /h/echo?key=supersecret HTTP/1.1\r\nHost: client.example\r\nConnection: keep-alive, $named\r\n\r\n");
+    is $res->{status}, 200, 'answered';
+    is field($f, 'x-user'), 'workshop', 'X-User from the auth service still reaches the service';
+    is field($f, 'x-forwarded-for'), '127.0.0.1', 'and X-Forwarded-For';
+    is field($f, 'x-forwarded-proto'), 'http', 'and X-Forwarded-Proto';
+    is field($f, 'x-forwarded-host'), 'client.example', 'and X-Forwarded-Host';
+    is field($f, 'x-forwarded-prefix'), '/h', 'and X-Forwarded-Prefix';
+    is field($f, 'host'), $upauth, 'and Host';
+    is $gated->stop, 0, 'proxyd exits 0';
+};
+
 my $pport = $proxyd->port;
 $up->set(
     resp => [[['send', "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: secret\r\n"
