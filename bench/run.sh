@@ -16,6 +16,17 @@
 #      median p99 (and p50) over the rounds, and proxyd's median req/s over
 #      each other's. A run in which the target died, wrk failed or a response
 #      was not 2xx/3xx counts in no median.
+#      CPU per request: the proxy's user + system CPU time (fields 14 and 15
+#      of /proc/PID/stat, clock ticks, summed over the process and any
+#      children such as workers of a master) just before and just after the
+#      measured run, over the requests wrk reports for it: "cpu us/req", with
+#      "cpu%" the proxy's use of its core meanwhile. Other work on the machine
+#      slows a proxy but does not add to its CPU time, so this is far less
+#      noisy than req/s (and when wrk and the upstream saturate core 1, req/s
+#      hardly separates the proxies at all). Printed per round and as median
+#      and min-max per target, with proxyd's median over each other's
+#      (CPU_GOALS: proxyd/proxyd-old <= 1.0x is issue 9's target,
+#      proxyd/nginx <= 1.0x its goal).
 #   2. Idle keep-alive memory: on a freshly started proxyd (and nginx and h2o
 #      for comparison), VmRSS before and after opening IDLE_CONNS client
 #      connections that each made one request and stay open idle:
@@ -108,6 +119,10 @@ BASE=proxyd             # the target the ratios are computed for
 # The forward-auth ratios (A/B, and the figure it should reach), printed when
 # both targets ran.
 AUTH_RATIOS="proxyd-auth/proxyd:0.9 proxyd-auth/nginx-auth:1.5"
+# The CPU-per-request ratios with a ceiling, A/B:CEILING:WORD (issue 9: the
+# new engine must cost no more CPU per request than the libh2o path did; the
+# goal is to cost no more than nginx).
+CPU_GOALS="proxyd/proxyd-old:1.0:target proxyd/nginx:1.0:goal"
 AUTH_KEY=supersecret    # the key demo/auth allows
 
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -223,7 +238,43 @@ wait_http() {
     return 1
 }
 
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+# tree_pids PID: PID and its descendants (a master's workers), one a line;
+# nothing when PID is gone. From the parent field (4) of /proc/*/stat; the
+# command name (field 2) may hold spaces and ")", hence the cut at the last ") ".
+tree_pids() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+        { pid = $1; sub(/^.*\) /, ""); parent[pid] = $2 }
+        END {
+            if (!(root in parent)) exit
+            tree[root] = 1
+            do { more = 0; for (p in parent) if (!(p in tree) && (parent[p] in tree)) { tree[p] = 1; more = 1 } } while (more)
+            for (p in tree) print p
+        }'
+}
+
+# rss_kb PID: VmRSS of PID and its descendants, in kB (shared pages of a
+# master and its workers count twice; all targets here run one process).
+rss_kb() {
+    local p sum=0 kb found=''
+    for p in $(tree_pids "$1"); do
+        kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+        [ -n "$kb" ] && sum=$((sum + kb)) found=1
+    done
+    [ -n "$found" ] && echo "$sum"
+}
+
+# cpu_ticks PID: user + system CPU time of PID and its descendants (all their
+# threads), in clock ticks (CLK_TCK a second): fields 14 and 15 of
+# /proc/PID/stat. Nothing when PID is gone.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+    local pids
+    pids=$(tree_pids "$1")
+    [ -n "$pids" ] || return 1
+    # shellcheck disable=SC2086  # one path per pid
+    (cd /proc && cat $(printf '%s/stat ' $pids)) 2>/dev/null |
+        awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
 
 # ---------------------------------------------------------------- checks
 
@@ -573,25 +624,34 @@ start_target() {
 
 # ---------------------------------------------------------------- measures
 
-# Per run figures are keyed "target,round": RPS P50 P99 NON2XX SOCKERR, and
-# NOTE when the target failed in that run (such a run counts in no median).
-# For the auth targets, also CHECKS (requests the auth service got during the
-# measured run) and REQS (requests wrk made in it).
-declare -A RPS P50 P99 NON2XX SOCKERR NOTE IDLE_BYTES IDLE_NOTE FAILED START_FAILED CHECKS REQS
+# Per run figures are keyed "target,round": RPS P50 P99 NON2XX SOCKERR, REQS
+# (requests wrk made in the measured run), CPU_US (the proxy's CPU
+# microseconds per request in it), CPU_PCT (its CPU use in percent of one
+# core), and NOTE when the target failed in that run (such a run counts in no
+# median). For the auth targets, also CHECKS (requests the auth service got
+# during the measured run).
+declare -A RPS P50 P99 NON2XX SOCKERR NOTE IDLE_BYTES IDLE_NOTE FAILED START_FAILED CHECKS REQS CPU_US CPU_PCT
 
 # run_wrk NAME ROUND URL PID: warm-up, then (if PID survived it) the measured
-# run; fills RPS, P50, P99, NON2XX and SOCKERR of "NAME,ROUND".
+# run; fills RPS, P50, P99, NON2XX, SOCKERR, REQS, CPU_US and CPU_PCT of
+# "NAME,ROUND".
 run_wrk() {
-    local name=$1 k=$1,$2 url=$3 pid=$4 out=$TMP/$1.round$2.wrk
+    local name=$1 k=$1,$2 url=$3 pid=$4 out=$TMP/$1.round$2.wrk t0 t1 ns0 ns1
     RPS[$k]=0
     run_wait taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"${WARMUP}s" "$url" >/dev/null 2>&1
     sleep 0.3    # let the proxy handle the warm-up's closing connections
     kill -0 "$pid" 2>/dev/null || { warn "$name died during the warm-up"; return 1; }
     is_auth_target "$name" && auth_count_reset
+    # The proxy's CPU time around the measured run: whatever else runs on the
+    # machine slows the proxy down but does not add to its own CPU time.
+    t0=$(cpu_ticks "$pid") ns0=$(date +%s%N)
     run_wait taskset -c "$CPU_LOAD" wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1
-    if is_auth_target "$name"; then
-        CHECKS[$k]=$(auth_count)
-        REQS[$k]=$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")
+    t1=$(cpu_ticks "$pid") ns1=$(date +%s%N)
+    REQS[$k]=$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$out")
+    is_auth_target "$name" && CHECKS[$k]=$(auth_count)
+    if [ -n "$t0" ] && [ -n "$t1" ] && [ "${REQS[$k]:-0}" -gt 0 ] 2>/dev/null; then
+        CPU_US[$k]=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="${REQS[$k]}" 'BEGIN { printf "%.2f\n", d * 1e6 / hz / n }')
+        CPU_PCT[$k]=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v ns=$((ns1 - ns0)) 'BEGIN { printf "%.0f\n", d / hz * 1e11 / ns }')
     fi
     sed 's/^/    /' "$out" >&2
     RPS[$k]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
@@ -810,7 +870,7 @@ echo "raw figures per round (wrk -t1 -c$CONNECTIONS -d${DURATION}s after a ${WAR
 for ((r = 1; r <= ROUNDS; r++)); do
     echo
     echo "round $r: ${ORDER[$r]}"
-    printf '%-12s %12s %10s %10s %10s  %s\n' target req/s p50 p99 non-2xx "socket errors"
+    printf '%-12s %12s %10s %5s %10s %10s %10s  %s\n' target req/s "cpu us/req" cpu% p50 p99 non-2xx "socket errors"
     for t in ${ORDER[$r]}; do
         k=$t,$r
         if [ "${RPS[$k]:-0}" = 0 ]; then
@@ -822,23 +882,25 @@ for ((r = 1; r <= ROUNDS; r++)); do
             checks=$(awk -v c="${CHECKS[$k]}" -v n="${REQS[$k]}" \
                 'BEGIN { printf "   auth checks: %d for %d requests (%.4f/request)", c, n, (n > 0 ? c / n : 0) }')
         fi
-        printf '%-12s %12s %10s %10s %10s  %s%s%s\n' "$t" "${RPS[$k]}" "${P50[$k]:--}" "${P99[$k]:--}" \
+        printf '%-12s %12s %10s %5s %10s %10s %10s  %s%s%s\n' "$t" "${RPS[$k]}" "${CPU_US[$k]:--}" \
+            "${CPU_PCT[$k]:--}" "${P50[$k]:--}" "${P99[$k]:--}" \
             "${NON2XX[$k]:-0}" "${SOCKERR[$k]:-none}" "$checks" "${NOTE[$k]:+   [${NOTE[$k]}]}"
     done
 done
 
 # Per target, over the rounds in which it ran to the end: MED_RPS, MIN_RPS,
-# MAX_RPS, MED_P50, MED_P99, N_OK, and the non-2xx sum / rounds with socket
-# errors over all rounds.
-declare -A MED_RPS MIN_RPS MAX_RPS MED_P50 MED_P99 N_OK SUM_NON2XX ERR_ROUNDS
+# MAX_RPS, MED_CPU, MIN_CPU, MAX_CPU (CPU us per request), MED_P50, MED_P99,
+# N_OK, and the non-2xx sum / rounds with socket errors over all rounds.
+declare -A MED_RPS MIN_RPS MAX_RPS MED_CPU MIN_CPU MAX_CPU MED_P50 MED_P99 N_OK SUM_NON2XX ERR_ROUNDS
 for t in $TARGETS; do
-    rps=() p50=() p99=() sum=0 errs=
+    rps=() cpu=() p50=() p99=() sum=0 errs=
     for ((r = 1; r <= ROUNDS; r++)); do
         k=$t,$r
         sum=$((sum + ${NON2XX[$k]:-0}))
         [ -n "${SOCKERR[$k]:-}" ] && errs+="${errs:+,}$r"
         if [ "${RPS[$k]:-0}" = 0 ] || [ -n "${NOTE[$k]:-}" ]; then continue; fi
         rps+=("${RPS[$k]}")
+        [ -n "${CPU_US[$k]:-}" ] && cpu+=("${CPU_US[$k]}")
         us=$(to_us "${P50[$k]:-}") && p50+=("$us")
         us=$(to_us "${P99[$k]:-}") && p99+=("$us")
     done
@@ -846,23 +908,29 @@ for t in $TARGETS; do
     [ ${#rps[@]} -gt 0 ] || continue
     read -r med lo hi <<<"$(stats "${rps[@]}")"
     MED_RPS[$t]=$med MIN_RPS[$t]=$lo MAX_RPS[$t]=$hi
+    if [ ${#cpu[@]} -gt 0 ]; then read -r MED_CPU[$t] MIN_CPU[$t] MAX_CPU[$t] <<<"$(stats "${cpu[@]}")"; fi
     if [ ${#p50[@]} -gt 0 ]; then read -r m _ <<<"$(stats "${p50[@]}")"; MED_P50[$t]=$(from_us "$m"); fi
     if [ ${#p99[@]} -gt 0 ]; then read -r m _ <<<"$(stats "${p99[@]}")"; MED_P99[$t]=$(from_us "$m"); fi
 done
 
 echo
 echo "proxyd benchmark: $ROUNDS $ROUND_WORD of wrk -t1 -c$CONNECTIONS -d${DURATION}s per target, targets interleaved; one worker per proxy (core $CPU_PROXY), upstream $UPSTREAM and wrk on core $CPU_LOAD"
-printf '%-12s %12s %17s %10s %10s %7s %8s  %s\n' target "median req/s" "min-max req/s" "med. p99" "med. p50" rounds non-2xx "socket errors"
+printf '%-12s %12s %17s %10s %13s %10s %10s %7s %8s  %s\n' target "median req/s" "min-max req/s" "cpu us/req" \
+    "min-max" "med. p99" "med. p50" rounds non-2xx "socket errors"
 for t in $TARGETS; do
     if [ -z "${MED_RPS[$t]:-}" ]; then
-        printf '%-12s %12s %17s %10s %10s %7s\n' "$t" FAILED - - - "0/$ROUNDS"
+        printf '%-12s %12s %17s %10s %13s %10s %10s %7s\n' "$t" FAILED - - - - - "0/$ROUNDS"
         continue
     fi
-    printf '%-12s %12.2f %17s %10s %10s %7s %8s  %s\n' "$t" "${MED_RPS[$t]}" \
-        "$(printf '%.0f-%.0f' "${MIN_RPS[$t]}" "${MAX_RPS[$t]}")" "${MED_P99[$t]:--}" "${MED_P50[$t]:--}" \
+    cpu_range=-
+    [ -n "${MED_CPU[$t]:-}" ] && cpu_range=$(printf '%.1f-%.1f' "${MIN_CPU[$t]}" "${MAX_CPU[$t]}")
+    printf '%-12s %12.2f %17s %10s %13s %10s %10s %7s %8s  %s\n' "$t" "${MED_RPS[$t]}" \
+        "$(printf '%.0f-%.0f' "${MIN_RPS[$t]}" "${MAX_RPS[$t]}")" "${MED_CPU[$t]:--}" "$cpu_range" \
+        "${MED_P99[$t]:--}" "${MED_P50[$t]:--}" \
         "${N_OK[$t]}/$ROUNDS" "${SUM_NON2XX[$t]}" "${ERR_ROUNDS[$t]:+in round(s) ${ERR_ROUNDS[$t]}}${ERR_ROUNDS[$t]:-none}"
 done
 [ "$ROUNDS" -gt 1 ] || echo "(one round: no spread; ROUNDS=3 or more gives figures worth comparing)"
+echo "(cpu us/req: the proxy process's user + system CPU time during the measured run over the requests wrk counted)"
 
 # Auth checks per request of the auth targets, median over their rounds.
 if [ "$NEED_AUTH" = 1 ]; then
@@ -920,6 +988,42 @@ for pair in $AUTH_RATIOS; do
     printf '%s' "$sep"
     sep=
     ratio "$a" "$b" "$goal"
+done
+
+# cpu_ratio A B: A's median CPU us per request over B's (below 1: A costs
+# less), with the ceiling CPU_GOALS sets for A/B if any; "ranges overlap" as
+# for ratio.
+cpu_ratio() {
+    local pair goal='' word=''
+    for pair in $CPU_GOALS; do
+        [ "${pair%%:*}" = "$1/$2" ] || continue
+        goal=${pair#*:} word=${pair##*:}
+        goal=${goal%%:*}
+    done
+    awk -v a="${MED_CPU[$1]}" -v b="${MED_CPU[$2]}" -v n="$1/$2" -v goal="$goal" -v word="$word" \
+        -v alo="${MIN_CPU[$1]}" -v ahi="${MAX_CPU[$1]}" -v blo="${MIN_CPU[$2]}" -v bhi="${MAX_CPU[$2]}" \
+        'BEGIN {
+            r = a / b
+            g = (goal == "") ? "" : sprintf("   %s <= %.1fx: %s", word, goal, (sprintf("%.2f", r) + 0 <= goal + 0) ? "met" : "MISSED")
+            printf "%-24s %.2fx (medians)%s%s\n", n, r, g, (alo <= bhi && blo <= ahi) ? "   ranges overlap" : ""
+        }'
+}
+
+# CPU per request: proxyd's over each other's, and the forward-auth pairs.
+cpu_pairs=()
+if [ -n "${MED_CPU[$BASE]:-}" ]; then
+    for t in $TARGETS; do
+        [ "$t" = "$BASE" ] || is_auth_target "$t" || cpu_pairs+=("$BASE/$t")
+    done
+fi
+for pair in $AUTH_RATIOS; do cpu_pairs+=("${pair%%:*}"); done
+sep=$'\nCPU per request, A/B (below 1.00x: A costs less):\n'
+for pair in "${cpu_pairs[@]}"; do
+    a=${pair%%/*} b=${pair#*/}
+    if [ -z "${MED_CPU[$a]:-}" ] || [ -z "${MED_CPU[$b]:-}" ]; then continue; fi
+    printf '%s' "$sep"
+    sep=
+    cpu_ratio "$a" "$b"
 done
 
 if [ -n "${IDLE_NOTE[*]:-}" ]; then
