@@ -2,14 +2,18 @@
 # bench/run.sh: proxyd against nginx, HAProxy and h2o's reverse proxy.
 #
 # What it measures, on 127.0.0.1 only:
-#   1. Throughput and tail latency: one small-JSON upstream (t/upstream, or
-#      nginx with UPSTREAM=nginx) pinned to core 1; each proxy with ONE worker
-#      pinned to core 0, keep-alive to the upstream; after a short warm-up,
-#      `wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency`, pinned to core 1,
-#      loads it. On a shared machine one run is too noisy to compare proxies,
-#      so this is done in ROUNDS rounds that interleave the targets: round 1
-#      in the order of ONLY, each later round rotated by one (proxyd nginx
-#      haproxy h2o, then nginx haproxy h2o proxyd, ...). Every target is
+#   1. Throughput, CPU per request and tail latency: one small-JSON upstream
+#      (t/upstream, or nginx with UPSTREAM=nginx) pinned to core 1; each proxy
+#      with ONE worker pinned to core 0, keep-alive to the upstream; after a
+#      short warm-up, `wrk -t1 -c$CONNECTIONS -d${DURATION}s --latency`,
+#      pinned to core 1, loads it. The targets: proxyd (this tree), proxyd-old
+#      (proxyd as of commit OLD_REV, the libh2o-proxy path before issue 9's
+#      engine, built beside in the temporary folder, run with the same
+#      settings), nginx, haproxy, h2o. On a shared machine one run is too
+#      noisy to compare proxies, so this is done in ROUNDS rounds that
+#      interleave the targets: round 1 in the order of ONLY, each later round
+#      rotated by one (proxyd proxyd-old nginx haproxy h2o, then proxyd-old
+#      nginx haproxy h2o proxyd, ...). Every target is
 #      started fresh for each of its runs and stopped after it. Prints each
 #      round's raw figures (req/s, p50, p99, non-2xx/3xx responses, socket
 #      errors), then per target the median req/s, the min-max req/s and the
@@ -27,8 +31,8 @@
 #      and min-max per target, with proxyd's median over each other's
 #      (CPU_GOALS: proxyd/proxyd-old <= 1.0x is issue 9's target,
 #      proxyd/nginx <= 1.0x its goal).
-#   2. Idle keep-alive memory: on a freshly started proxyd (and nginx and h2o
-#      for comparison), VmRSS before and after opening IDLE_CONNS client
+#   2. Idle keep-alive memory: on a freshly started proxyd (and proxyd-old,
+#      nginx and h2o for comparison), VmRSS before and after opening IDLE_CONNS client
 #      connections that each made one request and stay open idle:
 #      (after - before) / connections, in bytes per connection. Once per
 #      target, after the rounds.
@@ -64,11 +68,16 @@
 #   WARMUP       seconds of the wrk warm-up before each of them (default 2)
 #   CONNECTIONS  wrk connections (default 50)
 #   IDLE_CONNS   idle connections for the memory figure (default 2000; 0 skips)
-#   ONLY         targets to run, among: proxyd nginx haproxy h2o proxyd-auth
-#                nginx-auth (default "proxyd nginx haproxy h2o"; with AUTH=1,
-#                "proxyd proxyd-auth nginx-auth")
+#   ONLY         targets to run, among: proxyd proxyd-old nginx haproxy h2o
+#                proxyd-auth nginx-auth (default "proxyd proxyd-old nginx
+#                haproxy h2o"; with AUTH=1, "proxyd proxyd-auth nginx-auth")
+#   OLD_REV      the commit proxyd-old is built from (default 3ccd938, the
+#                last one on libh2o's proxy); needs this checkout's git history
+#   OLD_BUILDDIR a build tree of OLD_REV to use instead of building one (e.g.
+#                the proxyd-old-src folder of a KEEP_TMP=1 run)
 #   AUTH         1: the forward-auth comparison (see 4. above) (default 0)
-#   IDLE_TARGETS targets whose idle memory is measured (default "proxyd nginx h2o")
+#   IDLE_TARGETS targets whose idle memory is measured (default "proxyd
+#                proxyd-old nginx h2o")
 #   UPSTREAM     "t/upstream" (default) or "nginx" (a static JSON from nginx)
 #   PERF         1: also profile proxyd under load with perf (default 0)
 #   PERF_SECONDS seconds of that profile (default 5)
@@ -76,7 +85,8 @@
 #   KEEP_TMP     1: keep the temporary folder (configs, logs, wrk outputs)
 #
 # Needs (Debian packages): wrk, curl, perl, util-linux (taskset), and for the
-# comparison targets nginx-light, haproxy, h2o; linux-perf for PERF=1. nginx-auth
+# comparison targets nginx-light, haproxy, h2o; git (and the build's own
+# autoconf, automake, make, gcc) for proxyd-old; linux-perf for PERF=1. nginx-auth
 # needs nginx's auth_request module: Debian 12's nginx-light is a transitional
 # package to nginx, which has it (`nginx -V 2>&1 | grep auth_request`);
 # elsewhere nginx-core or nginx-full has it.
@@ -108,13 +118,15 @@ CPU_PROXY=${CPU_PROXY:-0}
 CPU_LOAD=${CPU_LOAD:-1}
 KEEP_TMP=${KEEP_TMP:-0}
 AUTH=${AUTH:-0}
+OLD_REV=${OLD_REV:-3ccd938}
+OLD_BUILDDIR=${OLD_BUILDDIR:-}
 
-DEFAULT_TARGETS="proxyd nginx haproxy h2o"
+DEFAULT_TARGETS="proxyd proxyd-old nginx haproxy h2o"
 AUTH_TARGETS="proxyd proxyd-auth nginx-auth"    # AUTH=1
-ALL_TARGETS="proxyd nginx haproxy h2o proxyd-auth nginx-auth"
+ALL_TARGETS="proxyd proxyd-old nginx haproxy h2o proxyd-auth nginx-auth"
 case $AUTH in 0 | 1) ;; *) printf '!! AUTH must be 0 or 1 (got %s)\n' "$AUTH" >&2; exit 1 ;; esac
 if [ "$AUTH" = 1 ]; then TARGETS=${ONLY:-$AUTH_TARGETS}; else TARGETS=${ONLY:-$DEFAULT_TARGETS}; fi
-IDLE_TARGETS=${IDLE_TARGETS:-proxyd nginx h2o}
+IDLE_TARGETS=${IDLE_TARGETS:-proxyd proxyd-old nginx h2o}
 BASE=proxyd             # the target the ratios are computed for
 # The forward-auth ratios (A/B, and the figure it should reach), printed when
 # both targets ran.
@@ -284,6 +296,7 @@ package_of() {
         taskset) echo util-linux ;; nginx) echo nginx-light ;;
         nginx-auth-module) echo "nginx-light (Debian 12; else nginx-core or nginx-full)" ;;
         haproxy) echo haproxy ;; h2o) echo h2o ;; perf) echo linux-perf ;;
+        git) echo git ;; autoreconf) echo "autoconf automake" ;; make) echo make ;; gcc) echo gcc ;;
     esac
 }
 
@@ -292,6 +305,7 @@ check_tools() {
     local tools="wrk curl perl taskset"
     for t in $TARGETS; do
         case $t in nginx | haproxy | h2o) tools="$tools $t" ;; nginx-auth) tools="$tools nginx" ;; esac
+        [ "$t" = proxyd-old ] && [ -z "$OLD_BUILDDIR" ] && tools="$tools git autoreconf make gcc"
     done
     [ "$UPSTREAM" = nginx ] && tools="$tools nginx"
     [ "$PERF" = 1 ] && tools="$tools perf"
@@ -333,6 +347,44 @@ if [ "$NOFILE" != unlimited ] && [ "$IDLE_CONNS" -gt $((NOFILE - 200)) ]; then
     IDLE_CONNS=$((NOFILE - 200))
 fi
 MAXCONN=$((IDLE_CONNS + CONNECTIONS + 1024))
+
+# ---------------------------------------------------------------- the old path
+
+# build_old: proxyd as of OLD_REV (the libh2o-proxy path) for the proxyd-old
+# target: OLD_BUILDDIR's when given, else built from `git archive OLD_REV` of
+# this checkout in the temporary folder with ./configure's defaults (about
+# 10 s). Sets OLD_BIN; returns non-zero (the log's end printed) on failure.
+OLD_BIN=''
+build_old() {
+    local src dir=$TMP/proxyd-old-src blog=$TMP/proxyd-old-build.log
+    if [ -n "$OLD_BUILDDIR" ]; then
+        [ -x "$OLD_BUILDDIR/proxyd/proxyd" ] || { warn "proxyd-old: $OLD_BUILDDIR/proxyd/proxyd not built"; return 1; }
+        OLD_BIN=$(cd "$OLD_BUILDDIR" && pwd)/proxyd/proxyd
+        log "proxyd-old: $OLD_BIN (OLD_BUILDDIR)"
+        return 0
+    fi
+    src=$(cd "$BENCH_DIR/.." && pwd)
+    if ! git -C "$src" rev-parse -q --verify "$OLD_REV^{commit}" >/dev/null 2>&1; then
+        warn "proxyd-old: $OLD_REV is no commit of $src (a git clone with its history is needed; or set OLD_BUILDDIR)"
+        return 1
+    fi
+    log "proxyd-old: building $OLD_REV ($(git -C "$src" log -1 --format=%s "$OLD_REV")) in $dir"
+    mkdir -p "$dir"
+    if ! {
+        git -C "$src" archive "$OLD_REV" | tar -x -C "$dir" &&
+            (cd "$dir" && autoreconf -fi && ./configure && make -j"$(nproc)" proxyd/proxyd)
+    } >"$blog" 2>&1; then
+        warn "proxyd-old: building $OLD_REV failed; end of its log:"
+        tail -n 20 "$blog" | sed 's/^/    /' >&2
+        return 1
+    fi
+    OLD_BIN=$dir/proxyd/proxyd
+    # A sanitizer or coverage build of the current tree against an optimised
+    # old one would compare the builds, not the code.
+    if grep -Eq -- '--enable-(sanitizers|coverage)' "$BUILDDIR/config.status" 2>/dev/null; then
+        warn "proxyd in $BUILDDIR is a sanitizer or coverage build, proxyd-old a default one: CPU figures do not compare"
+    fi
+}
 
 # ---------------------------------------------------------------- upstream
 
@@ -407,11 +459,12 @@ auth_count_reset() {
 # new free port, to the upstream; sets TARGET_PID, TARGET_URL (what wrk loads)
 # and IDLE_PATH (the request path of the idle connections).
 
-# run_proxyd NAME [SETTINGS [SERVICES [QUERY]]]: proxyd with these extra
-# lines in its settings and its registry, loaded at /bench/hello[?QUERY].
+# run_proxyd NAME BIN [SETTINGS [SERVICES [QUERY]]]: proxyd (the program BIN)
+# with these extra lines in its settings and its registry, loaded at
+# /bench/hello[?QUERY].
 run_proxyd() {
-    local name=$1 settings=${2:-} services=${3:-} query=${4:+?$4}
-    local bin=$BUILDDIR/proxyd/proxyd dir=$TMP/$1 port
+    local name=$1 bin=$2 settings=${3:-} services=${4:-} query=${5:+?$5}
+    local dir=$TMP/$1 port
     [ -x "$bin" ] || { warn "$bin not built (run make first)"; return 1; }
     port=$(free_port)
     mkdir -p "$dir"
@@ -432,13 +485,19 @@ run_proxyd() {
 }
 
 start_proxyd() {
-    run_proxyd proxyd
+    run_proxyd proxyd "$BUILDDIR/proxyd/proxyd"
+}
+
+# The same settings on proxyd as of OLD_REV (see build_old).
+start_proxyd_old() {
+    [ -n "$OLD_BIN" ] || { warn "proxyd-old: no build of $OLD_REV"; return 1; }
+    run_proxyd proxyd-old "$OLD_BIN"
 }
 
 # Forward auth with a warm cache: wait_http's first request makes the one
 # check, the warm-up and the measured run are answered from the cache.
 start_proxyd_auth() {
-    run_proxyd proxyd-auth "auth:
+    run_proxyd proxyd-auth "$BUILDDIR/proxyd/proxyd" "auth:
   service: auth
   cache_ttl: 5m
   copy_headers: [X-User]" "auth: $AUTH_URL" "key=$AUTH_KEY"
@@ -764,6 +823,9 @@ LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 ROUND_WORD=rounds
 [ "$ROUNDS" = 1 ] && ROUND_WORD=round
 log "targets: $TARGETS; $ROUNDS $ROUND_WORD of wrk -t1 -c$CONNECTIONS -d${DURATION}s (warm-up ${WARMUP}s); proxies on core $CPU_PROXY, upstream and wrk on core $CPU_LOAD"
+case " $TARGETS " in
+    *" proxyd-old "*) build_old || FAILED[proxyd-old]=1 START_FAILED[proxyd-old]=1 ;;
+esac
 start_upstream
 [ "$NEED_AUTH" = 1 ] && start_auth_service
 
