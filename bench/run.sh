@@ -120,6 +120,8 @@ KEEP_TMP=${KEEP_TMP:-0}
 AUTH=${AUTH:-0}
 OLD_REV=${OLD_REV:-3ccd938}
 OLD_BUILDDIR=${OLD_BUILDDIR:-}
+WS_CONNS=${WS_CONNS:-1000}
+PYTHON=${PYTHON:-/usr/bin/python3}    # Debian's, with python3-websockets
 
 DEFAULT_TARGETS="proxyd proxyd-old nginx haproxy h2o"
 AUTH_TARGETS="proxyd proxyd-auth nginx-auth"    # AUTH=1
@@ -127,6 +129,8 @@ ALL_TARGETS="proxyd proxyd-old nginx haproxy h2o proxyd-auth nginx-auth"
 case $AUTH in 0 | 1) ;; *) printf '!! AUTH must be 0 or 1 (got %s)\n' "$AUTH" >&2; exit 1 ;; esac
 if [ "$AUTH" = 1 ]; then TARGETS=${ONLY:-$AUTH_TARGETS}; else TARGETS=${ONLY:-$DEFAULT_TARGETS}; fi
 IDLE_TARGETS=${IDLE_TARGETS:-proxyd proxyd-old nginx h2o}
+WS_TARGETS=${WS_TARGETS:-proxyd nginx}
+WS_CAPABLE="proxyd proxyd-old nginx haproxy"    # targets with a /ws/ route to the echo upstream
 BASE=proxyd             # the target the ratios are computed for
 # The forward-auth ratios (A/B, and the figure it should reach), printed when
 # both targets ran.
@@ -297,6 +301,7 @@ package_of() {
         nginx-auth-module) echo "nginx-light (Debian 12; else nginx-core or nginx-full)" ;;
         haproxy) echo haproxy ;; h2o) echo h2o ;; perf) echo linux-perf ;;
         git) echo git ;; autoreconf) echo "autoconf automake" ;; make) echo make ;; gcc) echo gcc ;;
+        websockets) echo python3-websockets ;;
     esac
 }
 
@@ -309,9 +314,14 @@ check_tools() {
     done
     [ "$UPSTREAM" = nginx ] && tools="$tools nginx"
     [ "$PERF" = 1 ] && tools="$tools perf"
+    [ -n "$WS_RUN" ] && tools="$tools websockets"
     for tool in $tools; do
         local cmd=$tool
         case $tool in nginx) cmd=$NGINX ;; haproxy) cmd=$HAPROXY ;; h2o) cmd=$H2O ;; esac
+        if [ "$tool" = websockets ]; then
+            "$PYTHON" -c 'import websockets' 2>/dev/null || missing+=("$(package_of "$tool")")
+            continue
+        fi
         command -v "$cmd" >/dev/null 2>&1 || missing+=("$(package_of "$tool")")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -331,6 +341,15 @@ for t in $TARGETS; do
     is_auth_target "$t" && NEED_AUTH=1
 done
 case $ROUNDS in '' | *[!0-9]* | 0) die "ROUNDS must be a positive integer (got '$ROUNDS')" ;; esac
+case $WS_CONNS in '' | *[!0-9]*) die "WS_CONNS must be a whole number (got '$WS_CONNS')" ;; esac
+# WS_RUN: the targets whose tunnel memory is measured (in TARGETS and WS_TARGETS).
+WS_RUN=''
+if [ "$WS_CONNS" -gt 0 ]; then
+    for t in $WS_TARGETS; do
+        case " $WS_CAPABLE " in *" $t "*) ;; *) die "WS_TARGETS: '$t' has no WebSocket route here (among: $WS_CAPABLE)" ;; esac
+        case " $TARGETS " in *" $t "*) WS_RUN+="${WS_RUN:+ }$t" ;; esac
+    done
+fi
 check_tools
 BUILDDIR=$(cd "$BUILDDIR" && pwd) || die "BUILDDIR not found"
 
@@ -346,7 +365,14 @@ if [ "$NOFILE" != unlimited ] && [ "$IDLE_CONNS" -gt $((NOFILE - 200)) ]; then
     warn "open-file limit is $NOFILE: IDLE_CONNS lowered from $IDLE_CONNS to $((NOFILE - 200))"
     IDLE_CONNS=$((NOFILE - 200))
 fi
-MAXCONN=$((IDLE_CONNS + CONNECTIONS + 1024))
+# A tunnel is two sockets in the proxy, plus WS_CONNS in the client and in the
+# echo upstream (which this limit also applies to).
+if [ "$NOFILE" != unlimited ] && [ "$WS_CONNS" -gt $(((NOFILE - 200) / 2)) ]; then
+    warn "open-file limit is $NOFILE: WS_CONNS lowered from $WS_CONNS to $(((NOFILE - 200) / 2))"
+    WS_CONNS=$(((NOFILE - 200) / 2))
+fi
+MAXCONN=$((IDLE_CONNS > 2 * WS_CONNS ? IDLE_CONNS : 2 * WS_CONNS))
+MAXCONN=$((MAXCONN + CONNECTIONS + 1024))
 
 # ---------------------------------------------------------------- the old path
 
@@ -431,6 +457,20 @@ EOF
     log "upstream ($UPSTREAM) on 127.0.0.1:$UP_PORT, pid $UP_PID, core $CPU_LOAD"
 }
 
+# start_ws_echo: the WebSocket echo upstream (bench/ws_echo.py), pinned like
+# the upstream; sets WS_PORT, which adds the /ws/ routes to the targets
+# started from then on.
+WS_PORT=''
+start_ws_echo() {
+    local port
+    port=$(free_port)
+    start_bg ws-echo "$CPU_LOAD" "$PYTHON" "$BENCH_DIR/ws_echo.py" 127.0.0.1 "$port"
+    WS_ECHO_PID=$LAST_PID
+    wait_http ws-echo "$WS_ECHO_PID" "http://127.0.0.1:$port/" || exit 1
+    WS_PORT=$port
+    log "WebSocket echo upstream (bench/ws_echo.py) on 127.0.0.1:$WS_PORT, pid $WS_ECHO_PID, core $CPU_LOAD"
+}
+
 # start_auth_service: the demo forward-auth service, pinned like the upstream
 # (only when an auth target runs). AUTH_URL is its check endpoint.
 AUTH_PID=''
@@ -457,7 +497,9 @@ auth_count_reset() {
 # ---------------------------------------------------------------- targets
 # start_<target>: starts the proxy pinned to CPU_PROXY with one worker, on a
 # new free port, to the upstream; sets TARGET_PID, TARGET_URL (what wrk loads)
-# and IDLE_PATH (the request path of the idle connections).
+# and IDLE_PATH (the request path of the idle connections). Once the
+# WebSocket echo upstream runs (WS_PORT set, after the rounds), the targets
+# of WS_CAPABLE also route /ws/ to it and set WS_PATH, the tunnels' path.
 
 # run_proxyd NAME BIN [SETTINGS [SERVICES [QUERY]]]: proxyd (the program BIN)
 # with these extra lines in its settings and its registry, loaded at
@@ -476,12 +518,14 @@ run_proxyd() {
     } >"$dir/proxyd.yaml"
     {
         echo "bench: http://127.0.0.1:$UP_PORT"
+        [ -z "$WS_PORT" ] || echo "ws: http://127.0.0.1:$WS_PORT"
         [ -z "$services" ] || printf '%s\n' "$services"
     } >"$dir/services.yaml"
     start_bg "$name" "$CPU_PROXY" "$bin" -c "$dir/proxyd.yaml"
     TARGET_PID=$LAST_PID
     TARGET_URL=http://127.0.0.1:$port/bench/hello$query
     IDLE_PATH=/bench/hello$query
+    WS_PATH=/ws/echo
 }
 
 start_proxyd() {
@@ -547,14 +591,26 @@ start_nginx() {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }
-    }
-}
 EOF
+        # WebSocket proxying as nginx's documentation shows it; the timeouts
+        # only keep silent tunnels open as long as the measure needs.
+        [ -z "$WS_PORT" ] || cat <<EOF
+        location /ws/ {
+            proxy_pass http://127.0.0.1:$WS_PORT;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 600s;
+            proxy_send_timeout 600s;
+        }
+EOF
+        printf '    }\n}\n'
     } >"$dir/nginx.conf"
     start_bg nginx "$CPU_PROXY" "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e stderr
     TARGET_PID=$LAST_PID
     TARGET_URL=http://127.0.0.1:$port/hello
     IDLE_PATH=/hello
+    WS_PATH=/ws/echo
 }
 
 # nginx with auth_request: every request makes a subrequest to the auth
@@ -612,9 +668,11 @@ EOF
 }
 
 start_haproxy() {
-    local dir=$TMP/haproxy port
+    local dir=$TMP/haproxy port ws_route=''
     port=$(free_port)
     mkdir -p "$dir"
+    # HAProxy passes WebSocket upgrades in mode http by itself.
+    [ -z "$WS_PORT" ] || ws_route="use_backend ws if { path_beg /ws/ }"
     cat >"$dir/haproxy.cfg" <<EOF
 global
     nbthread 1
@@ -632,15 +690,23 @@ defaults
 
 frontend bench
     bind 127.0.0.1:$port
+    $ws_route
     default_backend upstream
 
 backend upstream
     server up 127.0.0.1:$UP_PORT
 EOF
+    [ -z "$WS_PORT" ] || cat >>"$dir/haproxy.cfg" <<EOF
+
+backend ws
+    timeout tunnel 600s
+    server ws 127.0.0.1:$WS_PORT
+EOF
     start_bg haproxy "$CPU_PROXY" "$HAPROXY" -db -f "$dir/haproxy.cfg"
     TARGET_PID=$LAST_PID
     TARGET_URL=http://127.0.0.1:$port/hello
     IDLE_PATH=/hello
+    WS_PATH=/ws/echo
 }
 
 start_h2o() {
@@ -676,7 +742,7 @@ EOF
 
 # start_target NAME: starts it and waits for a 200; returns non-zero on failure.
 start_target() {
-    TARGET_PID='' TARGET_URL='' IDLE_PATH=''
+    TARGET_PID='' TARGET_URL='' IDLE_PATH='' WS_PATH=''
     "start_${1//-/_}" || return 1
     wait_http "$1" "$TARGET_PID" "$TARGET_URL"
 }
@@ -689,7 +755,7 @@ start_target() {
 # core), and NOTE when the target failed in that run (such a run counts in no
 # median). For the auth targets, also CHECKS (requests the auth service got
 # during the measured run).
-declare -A RPS P50 P99 NON2XX SOCKERR NOTE IDLE_BYTES IDLE_NOTE FAILED START_FAILED CHECKS REQS CPU_US CPU_PCT
+declare -A RPS P50 P99 NON2XX SOCKERR NOTE MEM_BYTES MEM_NOTE FAILED START_FAILED CHECKS REQS CPU_US CPU_PCT
 
 # run_wrk NAME ROUND URL PID: warm-up, then (if PID survived it) the measured
 # run; fills RPS, P50, P99, NON2XX, SOCKERR, REQS, CPU_US and CPU_PCT of
@@ -721,24 +787,39 @@ run_wrk() {
     [ -n "${RPS[$k]}" ] || { warn "$name: could not parse wrk output"; RPS[$k]=0; return 1; }
 }
 
-# idle_memory NAME: fresh instance, IDLE_CONNS idle keep-alive connections,
-# RSS growth per connection.
-idle_memory() {
-    local name=$1 out=$TMP/$1.idle before after line opened failed alive port
+# conn_memory KIND NAME: a fresh instance of NAME, its VmRSS before and after
+# a helper opened connections through it and holds them: KIND idle,
+# IDLE_CONNS keep-alive connections that made one request each
+# (idle_conns.pl); KIND ws, WS_CONNS WebSocket tunnels to the echo upstream
+# that carried one message each (ws_conns.py). Fills MEM_BYTES (RSS growth
+# per connection) and MEM_NOTE of "KIND,NAME"; returns non-zero on failure.
+conn_memory() {
+    local kind=$1 name=$2 k=$1,$2 out=$TMP/$2.$1 n path what unit client before after line opened failed alive port
     if ! start_target "$name"; then
-        FAILED[$name]=1
+        FAILED[$name]=1 MEM_NOTE[$k]="failed to start"
         [ -n "$TARGET_PID" ] && stop_pid "$TARGET_PID"
         return 1
     fi
     port=${TARGET_URL#http://127.0.0.1:}
     port=${port%%/*}
+    case $kind in
+        idle) n=$IDLE_CONNS path=$IDLE_PATH what="idle connections" unit="idle connection"
+            client=(perl "$BENCH_DIR/idle_conns.pl") ;;
+        ws) n=$WS_CONNS path=$WS_PATH what="WebSocket tunnels" unit=tunnel client=("$PYTHON" "$BENCH_DIR/ws_conns.py") ;;
+    esac
     # A few requests first, so that lazily built state (upstream connection,
-    # first buffers) is not counted.
+    # first buffers) is not counted; for tunnels, one tunnel too, which also
+    # tells at once whether tunnels pass through this proxy at all.
     for _ in 1 2 3 4 5; do curl -s -o /dev/null "$TARGET_URL"; done
+    if [ "$kind" = ws ] && ! ws_probe "$name" "$port" "$path"; then
+        MEM_NOTE[$k]="no tunnel opened: $WS_PROBE_ERROR"
+        warn "$name: no WebSocket tunnel through it: $WS_PROBE_ERROR"
+        stop_target "$name" "$TARGET_PID"
+        return 1
+    fi
     sleep 0.2
     before=$(rss_kb "$TARGET_PID")
-    taskset -c "$CPU_LOAD" perl "$BENCH_DIR/idle_conns.pl" 127.0.0.1 "$port" "$IDLE_PATH" "$IDLE_CONNS" 120 \
-        >"$out" 2>"$out.err" &
+    taskset -c "$CPU_LOAD" "${client[@]}" 127.0.0.1 "$port" "$path" "$n" 120 >"$out" 2>"$out.err" &
     local cpid=$!
     PIDS+=("$cpid")
     for _ in $(seq 1200); do
@@ -748,10 +829,10 @@ idle_memory() {
     done
     line=$(grep '^READY' "$out")
     if [ -z "$line" ]; then
-        warn "$name: idle connections could not be opened:"
+        warn "$name: $what could not be opened:"
         sed 's/^/    /' "$out.err" >&2
         stop_pid "$cpid"; stop_pid "$TARGET_PID"
-        IDLE_NOTE[$name]="failed"
+        MEM_NOTE[$k]="failed"
         return 1
     fi
     sleep 0.2
@@ -759,25 +840,48 @@ idle_memory() {
     if [ -z "$after" ]; then
         stop_pid "$cpid"
         stop_pid "$TARGET_PID"
-        IDLE_NOTE[$name]="died while $IDLE_CONNS connections were open (exit status $?)"
-        warn "$name ${IDLE_NOTE[$name]}; its log:"
+        MEM_NOTE[$k]="died while $n $what were open (exit status $?)"
+        FAILED[$name]=1
+        warn "$name ${MEM_NOTE[$k]}; its log:"
         sed 's/^/    /' "$TMP/$name.log" >&2
         return 1
     fi
+    # The helper checks which connections still work (a tunnel: still echoes).
     kill -USR1 "$cpid" 2>/dev/null
-    for _ in $(seq 100); do grep -q '^ALIVE' "$out" && break; sleep 0.05; done
+    for _ in $(seq 300); do grep -q '^ALIVE' "$out" && break; sleep 0.05; done
     stop_pid "$cpid"
     read -r _ opened failed <<<"$line"
     alive=$(awk '/^ALIVE/ { print $2 }' "$out")
     [ -s "$out.err" ] && sed 's/^/    /' "$out.err" >&2
     if [ "$opened" -gt 0 ]; then
-        IDLE_BYTES[$name]=$(((after - before) * 1024 / opened))
+        MEM_BYTES[$k]=$(((after - before) * 1024 / opened))
     fi
-    IDLE_NOTE[$name]="RSS ${before} kB -> ${after} kB, $opened open"
-    [ "$failed" -gt 0 ] && IDLE_NOTE[$name]+=", $failed failed"
-    [ "${alive:-0}" -lt "$opened" ] && IDLE_NOTE[$name]+=", only ${alive:-0} still open after the reading"
-    log "$name: ${IDLE_BYTES[$name]:-?} bytes per idle connection (${IDLE_NOTE[$name]})"
+    MEM_NOTE[$k]="RSS ${before} kB -> ${after} kB, $opened open"
+    [ "$failed" -gt 0 ] && MEM_NOTE[$k]+=", $failed failed"
+    [ "${alive:-0}" -lt "$opened" ] && MEM_NOTE[$k]+=", only ${alive:-0} still working after the reading"
+    log "$name: ${MEM_BYTES[$k]:-?} bytes per $unit (${MEM_NOTE[$k]})"
     stop_target "$name" "$TARGET_PID"
+}
+
+# ws_probe NAME PORT PATH: one WebSocket tunnel through NAME to the echo
+# upstream, one message each way. On failure, WS_PROBE_ERROR says why, with
+# what the echo upstream said about the handshake it got (if it got one).
+WS_PROBE_ERROR=''
+ws_probe() {
+    local out=$TMP/$1.ws-probe seen reason upstream
+    seen=$(wc -l <"$TMP/ws-echo.log")
+    run_wait taskset -c "$CPU_LOAD" "$PYTHON" "$BENCH_DIR/ws_conns.py" 127.0.0.1 "$2" "$3" 1 0 >"$out" 2>"$out.err"
+    grep -q '^ALIVE 1$' "$out" && return 0
+    reason=$(sed -n 's/^ws_conns: [0-9]* of [0-9]* tunnel(s) failed: //p' "$out.err" | head -n 1)
+    [ -n "$reason" ] || reason="the tunnel opened but did not carry the second message"
+    [ -s "$out.err" ] || [ -s "$out" ] || reason="ws_conns.py gave no answer"
+    upstream=$(tail -n +$((seen + 1)) "$TMP/ws-echo.log" | sed -n 's/^ws_echo: //p' | head -n 1)
+    if [ -n "$upstream" ]; then
+        WS_PROBE_ERROR="$reason; the echo upstream: $upstream"
+    else
+        WS_PROBE_ERROR="$reason; the echo upstream logged nothing about it"
+    fi
+    return 1
 }
 
 # perf_profile: proxyd under the same wrk load, perf samples for PERF_SECONDS.
@@ -892,8 +996,20 @@ if [ "$IDLE_CONNS" -gt 0 ]; then
         [ -n "${START_FAILED[$t]:-}" ] && continue
         upstream_alive
         log "$t: idle memory with $IDLE_CONNS keep-alive connections"
-        idle_memory "$t"
+        conn_memory idle "$t"
     done
+fi
+
+if [ -n "$WS_RUN" ]; then
+    start_ws_echo
+    for t in $WS_RUN; do
+        [ -n "${START_FAILED[$t]:-}" ] && { MEM_NOTE[ws,$t]="not started"; continue; }
+        upstream_alive
+        log "$t: memory with $WS_CONNS open WebSocket tunnels"
+        conn_memory ws "$t"
+    done
+    stop_pid "$WS_ECHO_PID"
+    WS_PORT=''
 fi
 
 case " $TARGETS " in *" proxyd "*) [ "$PERF" = 1 ] && [ -z "${START_FAILED[proxyd]:-}" ] && perf_profile ;; esac
@@ -1088,16 +1204,28 @@ for pair in "${cpu_pairs[@]}"; do
     cpu_ratio "$a" "$b"
 done
 
-if [ -n "${IDLE_NOTE[*]:-}" ]; then
+# mem_report KIND TITLE UNIT: the conn_memory figures of KIND.
+mem_report() {
+    local kind=$1 t k any=''
+    for t in $TARGETS; do [ -n "${MEM_NOTE[$kind,$t]:-}" ] && any=1; done
+    [ -n "$any" ] || return 0
     echo
-    echo "idle keep-alive memory, $IDLE_CONNS connections (VmRSS growth / connection):"
+    echo "$2"
     for t in $TARGETS; do
-        [ -n "${IDLE_NOTE[$t]:-}" ] || continue
-        printf '%-12s %8s bytes/conn   (%s)\n' "$t" "${IDLE_BYTES[$t]:-?}" "${IDLE_NOTE[$t]}"
+        k=$kind,$t
+        [ -n "${MEM_NOTE[$k]:-}" ] || continue
+        if [ -n "${MEM_BYTES[$k]:-}" ]; then
+            printf '%-12s %8s %s   (%s)\n' "$t" "${MEM_BYTES[$k]}" "$3" "${MEM_NOTE[$k]}"
+        else
+            printf '%-12s %8s   (%s)\n' "$t" FAILED "${MEM_NOTE[$k]}"
+        fi
     done
-    [ -n "${IDLE_NOTE[nginx]:-}${IDLE_NOTE[nginx-auth]:-}" ] &&
+    [ -n "${MEM_NOTE[$kind,nginx]:-}${MEM_NOTE[$kind,nginx-auth]:-}" ] &&
         echo "(nginx allocates its connection table for worker_connections=$MAXCONN at start: that part is in its 'before')"
-fi
+}
+mem_report idle "idle keep-alive memory, $IDLE_CONNS connections (VmRSS growth / connection):" bytes/conn
+mem_report ws "WebSocket tunnel memory, $WS_CONNS open at once, each carried one message each way (VmRSS growth / tunnel):" \
+    bytes/tunnel
 
 # The 1-minute load average before the run: above ~0.5, other work was
 # competing for the two cores and the figures are noisier than usual.
@@ -1118,6 +1246,10 @@ for t in $TARGETS; do
         status=1
     fi
     [ -n "${SHUTDOWN[$t]:-}" ] && warn "$t on shutdown: ${SHUTDOWN[$t]}"
+    if [ -n "${MEM_NOTE[ws,$t]:-}" ] && [ -z "${MEM_BYTES[ws,$t]:-}" ]; then
+        warn "$t: no WebSocket tunnel figure: ${MEM_NOTE[ws,$t]}"
+        status=1
+    fi
     for ((r = 1; r <= ROUNDS; r++)); do
         k=$t,$r
         if [ "${NON2XX[$k]:-0}" != 0 ] || [ -n "${SOCKERR[$k]:-}" ]; then
