@@ -32,10 +32,10 @@
 #      (CPU_GOALS: proxyd/proxyd-old <= 1.0x is issue 9's target,
 #      proxyd/nginx <= 1.0x its goal).
 #   2. Idle keep-alive memory: on a freshly started proxyd (and proxyd-old,
-#      nginx and h2o for comparison), VmRSS before and after opening IDLE_CONNS client
-#      connections that each made one request and stay open idle:
-#      (after - before) / connections, in bytes per connection. Once per
-#      target, after the rounds.
+#      nginx and h2o for comparison), VmRSS (of the process and any children)
+#      before and after opening IDLE_CONNS client connections that each made
+#      one request and stay open idle: (after - before) / connections, in
+#      bytes per connection. Once per target, after the rounds.
 #   3. With PERF=1: a perf profile of proxyd under the same load, top symbols.
 #   4. With AUTH=1 (or ONLY naming proxyd-auth / nginx-auth): the cost of
 #      forward auth. The demo auth service (demo/auth: 200 with X-User:
@@ -52,6 +52,21 @@
 #      proxyd-auth/nginx-auth (target >= 1.5x). The demo auth service's
 #      request counter gives each run's auth checks per request (about 0 for
 #      proxyd-auth with a warm cache, 1 for nginx-auth).
+#   5. Memory per open WebSocket tunnel: a WebSocket echo upstream
+#      (bench/ws_echo.py, python3-websockets) pinned to core 1; on a freshly
+#      started proxyd and nginx (WS_TARGETS; nginx with proxy_http_version 1.1
+#      and the Upgrade/Connection headers, as its documentation shows;
+#      haproxy can be added), bench/ws_conns.py opens WS_CONNS tunnels to
+#      /ws/echo through the proxy one after another, sends one message on
+#      each and waits for its echo, and keeps them all open and silent:
+#      VmRSS growth / tunnels, in bytes per tunnel (a tunnel is a client and
+#      an upstream connection in the proxy). Afterwards each tunnel must echo
+#      once more ("only N still working" otherwise). One probe tunnel comes
+#      first: when the proxy does not pass the handshake, the target is
+#      reported FAILED with the status the proxy answered and what the echo
+#      upstream saw (e.g. proxyd before issue 9's engine: "HTTP 400 instead
+#      of 101; ... arrived with Upgrade: ''"), the other figures stand and
+#      the exit status is 1. Once per target, after the idle-memory figures.
 #
 # How to run, from the top of the repo after `make`:
 #     bench/run.sh
@@ -59,6 +74,8 @@
 #     ONLY="proxyd nginx" bench/run.sh
 #     UPSTREAM=nginx PERF=1 bench/run.sh
 #     AUTH=1 IDLE_CONNS=0 bench/run.sh    # = ONLY="proxyd proxyd-auth nginx-auth"
+#     ONLY="proxyd proxyd-old" ROUNDS=5 IDLE_CONNS=0 WS_CONNS=0 bench/run.sh
+#     WS_CONNS=5000 WS_TARGETS="proxyd nginx haproxy" bench/run.sh
 #
 # Options (environment):
 #   BUILDDIR     build tree holding proxyd/proxyd, t/upstream and demo/auth
@@ -78,6 +95,13 @@
 #   AUTH         1: the forward-auth comparison (see 4. above) (default 0)
 #   IDLE_TARGETS targets whose idle memory is measured (default "proxyd
 #                proxyd-old nginx h2o")
+#   WS_CONNS     WebSocket tunnels open at once for the tunnel memory figure
+#                (default 1000; 0 skips)
+#   WS_TARGETS   targets whose tunnel memory is measured, among proxyd
+#                proxyd-old nginx haproxy (default "proxyd nginx"); like
+#                IDLE_TARGETS, only those also in ONLY run
+#   PYTHON       the Python 3 with the websockets module (default
+#                /usr/bin/python3, Debian's, which python3-websockets serves)
 #   UPSTREAM     "t/upstream" (default) or "nginx" (a static JSON from nginx)
 #   PERF         1: also profile proxyd under load with perf (default 0)
 #   PERF_SECONDS seconds of that profile (default 5)
@@ -86,18 +110,23 @@
 #
 # Needs (Debian packages): wrk, curl, perl, util-linux (taskset), and for the
 # comparison targets nginx-light, haproxy, h2o; git (and the build's own
-# autoconf, automake, make, gcc) for proxyd-old; linux-perf for PERF=1. nginx-auth
+# autoconf, automake, make, gcc) for proxyd-old; python3-websockets for the
+# tunnel figure; linux-perf for PERF=1. nginx-auth
 # needs nginx's auth_request module: Debian 12's nginx-light is a transitional
 # package to nginx, which has it (`nginx -V 2>&1 | grep auth_request`);
 # elsewhere nginx-core or nginx-full has it.
-# Default run: about ROUNDS x targets x (DURATION + WARMUP + 1) seconds plus
-# 10 s of idle-memory measures, so about 2.5 minutes. Exits non-zero when a
-# target failed to start, to answer, or died under load (its log is printed).
+# Default run: about 10 s to build proxyd-old, then ROUNDS x targets x
+# (DURATION + WARMUP + 1) seconds (3 x 5 x 11), plus about 15 s of
+# idle-memory and 10 s of tunnel measures, so about 3.5 minutes on 2 cores.
+# Exits non-zero when a target failed to start, to answer, or died under load
+# (its log is printed), or gave no tunnel figure.
 #
 # Adding a target: write start_<name> (start the process with start_bg, set
-# TARGET_PID, TARGET_URL and IDLE_PATH; a "-" in the name is "_" in the
-# function's), add <name> to ALL_TARGETS (and to DEFAULT_TARGETS if it should
-# run by default) and a line to package_of / check_tools if it needs a tool.
+# TARGET_PID, TARGET_URL and IDLE_PATH, and with WS_PORT set a /ws/ route to
+# it and WS_PATH; a "-" in the name is "_" in the function's), add <name> to
+# ALL_TARGETS (and to DEFAULT_TARGETS if it should run by default, to
+# WS_CAPABLE if it routes /ws/) and a line to package_of / check_tools if it
+# needs a tool.
 
 # Functions are also called indirectly (cleanup from the trap, start_<target>).
 # shellcheck disable=SC2317
@@ -284,11 +313,10 @@ rss_kb() {
 # /proc/PID/stat. Nothing when PID is gone.
 CLK_TCK=$(getconf CLK_TCK)
 cpu_ticks() {
-    local pids
-    pids=$(tree_pids "$1")
-    [ -n "$pids" ] || return 1
-    # shellcheck disable=SC2086  # one path per pid
-    (cd /proc && cat $(printf '%s/stat ' $pids)) 2>/dev/null |
+    local p files=()
+    for p in $(tree_pids "$1"); do files+=("/proc/$p/stat"); done
+    [ ${#files[@]} -gt 0 ] || return 1
+    cat "${files[@]}" 2>/dev/null |
         awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 
@@ -1086,7 +1114,10 @@ for t in $TARGETS; do
     [ ${#rps[@]} -gt 0 ] || continue
     read -r med lo hi <<<"$(stats "${rps[@]}")"
     MED_RPS[$t]=$med MIN_RPS[$t]=$lo MAX_RPS[$t]=$hi
-    if [ ${#cpu[@]} -gt 0 ]; then read -r MED_CPU[$t] MIN_CPU[$t] MAX_CPU[$t] <<<"$(stats "${cpu[@]}")"; fi
+    if [ ${#cpu[@]} -gt 0 ]; then
+        read -r med lo hi <<<"$(stats "${cpu[@]}")"
+        MED_CPU[$t]=$med MIN_CPU[$t]=$lo MAX_CPU[$t]=$hi
+    fi
     if [ ${#p50[@]} -gt 0 ]; then read -r m _ <<<"$(stats "${p50[@]}")"; MED_P50[$t]=$(from_us "$m"); fi
     if [ ${#p99[@]} -gt 0 ]; then read -r m _ <<<"$(stats "${p99[@]}")"; MED_P99[$t]=$(from_us "$m"); fi
 done
