@@ -96,7 +96,7 @@
 #   IDLE_TARGETS targets whose idle memory is measured (default "proxyd
 #                proxyd-old nginx h2o")
 #   WS_CONNS     WebSocket tunnels open at once for the tunnel memory figure
-#                (default 1000; 0 skips)
+#                (default 1000, with AUTH=1 0; 0 skips)
 #   WS_TARGETS   targets whose tunnel memory is measured, among proxyd
 #                proxyd-old nginx haproxy (default "proxyd nginx"); like
 #                IDLE_TARGETS, only those also in ONLY run
@@ -117,7 +117,7 @@
 # elsewhere nginx-core or nginx-full has it.
 # Default run: about 10 s to build proxyd-old, then ROUNDS x targets x
 # (DURATION + WARMUP + 1) seconds (3 x 5 x 11), plus about 15 s of
-# idle-memory and 10 s of tunnel measures, so about 3.5 minutes on 2 cores.
+# idle-memory and 10 s of tunnel measures, so about 3 minutes on 2 cores.
 # Exits non-zero when a target failed to start, to answer, or died under load
 # (its log is printed), or gave no tunnel figure.
 #
@@ -149,7 +149,7 @@ KEEP_TMP=${KEEP_TMP:-0}
 AUTH=${AUTH:-0}
 OLD_REV=${OLD_REV:-3ccd938}
 OLD_BUILDDIR=${OLD_BUILDDIR:-}
-WS_CONNS=${WS_CONNS:-1000}
+if [ "${AUTH:-0}" = 1 ]; then WS_CONNS=${WS_CONNS:-0}; else WS_CONNS=${WS_CONNS:-1000}; fi
 PYTHON=${PYTHON:-/usr/bin/python3}    # Debian's, with python3-websockets
 
 DEFAULT_TARGETS="proxyd proxyd-old nginx haproxy h2o"
