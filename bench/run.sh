@@ -27,7 +27,10 @@
 #      "cpu%" the proxy's use of its core meanwhile. Other work on the machine
 #      slows a proxy but does not add to its CPU time, so this is far less
 #      noisy than req/s (and when wrk and the upstream saturate core 1, req/s
-#      hardly separates the proxies at all). Printed per round and as median
+#      hardly separates the proxies at all). It is not free of load, though:
+#      a proxy starved of its core (low cpu%) handles fewer requests per
+#      wake-up and pays more per request, so compare rounds of similar cpu%
+#      and prefer a quiet machine. Printed per round and as median
 #      and min-max per target, with proxyd's median over each other's
 #      (CPU_GOALS: proxyd/proxyd-old <= 1.0x is issue 9's target,
 #      proxyd/nginx <= 1.0x its goal).
