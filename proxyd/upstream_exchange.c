@@ -196,21 +196,6 @@ static void deliver_final(pd_exchange_t *x, size_t len)
     destroy(x);
 }
 
-/* Moves the input's bytes to the consumer; reading goes on into a new buffer
- * while the two together stay under upstream.buffer. */
-static void hand_out(pd_exchange_t *x)
-{
-    h2o_socket_t *sock = x->conn->sock;
-
-    x->sending = sock->input;
-    h2o_buffer_init(&sock->input, &h2o_socket_buffer_prototype);
-    x->in_callback++;
-    x->cb.on_body(x->data, h2o_iovec_init(x->sending->bytes, x->sending->size), 0);
-    x->in_callback--;
-    if (x->gone)
-        destroy(x);
-}
-
 static void read_more(pd_exchange_t *x)
 {
     h2o_socket_t *sock = x->conn->sock;
@@ -226,6 +211,24 @@ static void read_more(pd_exchange_t *x)
         h2o_socket_read_start(sock, on_read);
     if (!h2o_timeout_is_linked(&x->io_timer))
         arm_io(x);
+}
+
+/* Moves the input's bytes to the consumer; reading goes on into a new buffer
+ * while the two together stay under upstream.buffer. */
+static void hand_out(pd_exchange_t *x)
+{
+    h2o_socket_t *sock = x->conn->sock;
+
+    x->sending = sock->input;
+    h2o_buffer_init(&sock->input, &h2o_socket_buffer_prototype);
+    x->in_callback++;
+    x->cb.on_body(x->data, h2o_iovec_init(x->sending->bytes, x->sending->size), 0);
+    x->in_callback--;
+    if (x->gone) {
+        destroy(x);
+        return;
+    }
+    read_more(x);
 }
 
 static void process_body(pd_exchange_t *x)
@@ -303,6 +306,8 @@ static void on_read(h2o_socket_t *sock, const char *err)
         x->eof = 1;
         h2o_socket_read_stop(sock);
         upstreams_disarm(&x->io_timer);
+    } else {
+        arm_io(x); /* io_timeout is the longest silence between reads */
     }
     if (x->sending != NULL)
         read_more(x); /* stops reading once upstream.buffer is held */
