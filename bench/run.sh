@@ -77,13 +77,13 @@
 #     ONLY="proxyd nginx" bench/run.sh
 #     UPSTREAM=nginx PERF=1 bench/run.sh
 #     AUTH=1 IDLE_CONNS=0 bench/run.sh    # = ONLY="proxyd proxyd-auth nginx-auth"
-#     ONLY="proxyd proxyd-old" ROUNDS=5 IDLE_CONNS=0 WS_CONNS=0 bench/run.sh
+#     ONLY="proxyd proxyd-old" ROUNDS=9 IDLE_CONNS=0 WS_CONNS=0 bench/run.sh
 #     WS_CONNS=5000 WS_TARGETS="proxyd nginx haproxy" bench/run.sh
 #
 # Options (environment):
 #   BUILDDIR     build tree holding proxyd/proxyd, t/upstream and demo/auth
 #                (default .)
-#   ROUNDS       rounds of interleaved runs, one run per target each (default 3)
+#   ROUNDS       rounds of interleaved runs, one run per target each (default 5)
 #   DURATION     seconds of each measured wrk run (default 8)
 #   WARMUP       seconds of the wrk warm-up before each of them (default 2)
 #   CONNECTIONS  wrk connections (default 50)
@@ -119,8 +119,10 @@
 # package to nginx, which has it (`nginx -V 2>&1 | grep auth_request`);
 # elsewhere nginx-core or nginx-full has it.
 # Default run: about 10 s to build proxyd-old, then ROUNDS x targets x
-# (DURATION + WARMUP + 1) seconds (3 x 5 x 11), plus about 15 s of
-# idle-memory and 10 s of tunnel measures, so about 3 minutes on 2 cores.
+# (DURATION + WARMUP + 1) seconds (5 x 5 x 11), plus about 15 s of
+# idle-memory and 10 s of tunnel measures, so about 5 minutes on 2 cores
+# (5 rounds rather than 3: proxyd and proxyd-old differ by less than three
+# rounds' spread of CPU per request on a busy machine).
 # Exits non-zero when a target failed to start, to answer, or died under load
 # (its log is printed), or gave no tunnel figure.
 #
@@ -138,7 +140,7 @@ set -u -o pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILDDIR=${BUILDDIR:-.}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
 CONNECTIONS=${CONNECTIONS:-50}
