@@ -169,10 +169,10 @@ static void setup_h2o(pd_admin_t *admin)
     admin->globalconf.max_request_entity_size = ADMIN_MAX_BODY;
     hostconf = h2o_config_register_host(&admin->globalconf, h2o_iovec_init(H2O_STRLIT("admin")), 65535);
     hostconf->fallback_path.error_log.emit_request_errors = 0;
+    reply_register(&hostconf->fallback_path); /* first: marks requests that reached the handler */
     handler = (admin_handler_t *)h2o_create_handler(&hostconf->fallback_path, sizeof(*handler));
     handler->super.on_req = on_req;
     handler->admin = admin;
-    reply_register(&hostconf->fallback_path);
     h2o_context_init(&admin->ctx, admin->loop, &admin->globalconf);
     admin->accept_ctx.ctx = &admin->ctx;
     admin->accept_ctx.hosts = admin->globalconf.hosts;

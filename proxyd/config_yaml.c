@@ -48,18 +48,25 @@ static int add_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
     return 0;
 }
 
-static int set_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+/* A key that takes one value or a list of them: `add` for each. */
+static int each_value(parse_ctx_t *pc, const char *key, yaml_node_t *value,
+                      int (*add)(parse_ctx_t *pc, const char *key, yaml_node_t *value))
 {
     yaml_node_item_t *item;
 
     if (value->type != YAML_SEQUENCE_NODE)
-        return add_listen(pc, key, value);
-    if (value->data.sequence.items.start == value->data.sequence.items.top)
-        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: the list is empty", key);
+        return add(pc, key, value);
     for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
-        if (add_listen(pc, key, ydoc_node(pc->yd, *item)) != 0)
+        if (add(pc, key, ydoc_node(pc->yd, *item)) != 0)
             return -1;
     return 0;
+}
+
+static int set_listen(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    if (value->type == YAML_SEQUENCE_NODE && value->data.sequence.items.start == value->data.sequence.items.top)
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: the list is empty", key);
+    return each_value(pc, key, value, add_listen);
 }
 
 /* A whole number from `min` to `max`, as decimal digits only. */
@@ -365,14 +372,7 @@ static int add_copy_header(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 
 static int set_auth_copy_headers(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    yaml_node_item_t *item;
-
-    if (value->type != YAML_SEQUENCE_NODE)
-        return add_copy_header(pc, key, value);
-    for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
-        if (add_copy_header(pc, key, ydoc_node(pc->yd, *item)) != 0)
-            return -1;
-    return 0;
+    return each_value(pc, key, value, add_copy_header);
 }
 
 static const key_rule_t auth_rules[] = {{"service", set_auth_service},
@@ -408,14 +408,7 @@ static int add_trusted_proxy(parse_ctx_t *pc, const char *key, yaml_node_t *valu
 
 static int set_trusted_proxies(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    yaml_node_item_t *item;
-
-    if (value->type != YAML_SEQUENCE_NODE)
-        return add_trusted_proxy(pc, key, value);
-    for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
-        if (add_trusted_proxy(pc, key, ydoc_node(pc->yd, *item)) != 0)
-            return -1;
-    return 0;
+    return each_value(pc, key, value, add_trusted_proxy);
 }
 
 static const key_rule_t top_rules[] = {{"trusted_proxies", set_trusted_proxies},

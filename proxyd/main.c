@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uv.h>
 #include <openssl/crypto.h>
+#include <sys/resource.h>
 #include "proxyd.h"
 
 #ifndef PROXYD_CONFIG_FILE
@@ -58,9 +59,6 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     globalconf->server_name = h2o_iovec_init(H2O_STRLIT("proxyd"));
     body_limit_init(globalconf, conf);        /* max_request_entity_size */
     client_guard_configure(globalconf, conf); /* http1.req_timeout */
-    globalconf->proxy.io_timeout = conf->upstream.io_timeout_ms;
-    globalconf->proxy.emit_x_forwarded_headers = 1;
-    globalconf->proxy.emit_via_header = 0;
     snprintf(spill_template, sizeof(spill_template), "%s/proxyd.body.XXXXXX", tmpdir != NULL ? tmpdir : "/tmp");
     h2o_socket_buffer_mmap_settings.threshold = BODY_SPILL_THRESHOLD;
     strcpy(h2o_socket_buffer_mmap_settings.fn_template, spill_template);
@@ -68,9 +66,23 @@ static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
     hostconf = h2o_config_register_host(globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     /* reply.c logs failures without the query string, which may hold credentials */
     hostconf->fallback_path.error_log.emit_request_errors = 0;
+    reply_register(&hostconf->fallback_path);   /* first: marks requests that reached the handlers */
     workers_register(&hostconf->fallback_path); /* counts requests in flight, then passes them on */
     proxy_register(&hostconf->fallback_path, conf);
-    reply_register(&hostconf->fallback_path);
+}
+
+/* Each client connection takes a descriptor, each tunnel or upstream request one
+ * more: the soft limit (often 1024) goes up to the hard one, as nginx's
+ * worker_rlimit_nofile and HAProxy do. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("setrlimit(RLIMIT_NOFILE)");
 }
 
 static void on_changes_done(void *loop)
@@ -190,6 +202,7 @@ int main(int argc, char **argv)
         return 0;
     }
     registry_file_remove_stale(&rf);
+    raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     signal(SIGUSR1, SIG_IGN); /* logrotate's habit; proxyd logs to stderr and has nothing to reopen */
     signal(SIGUSR2, SIG_IGN);

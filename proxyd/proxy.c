@@ -1,4 +1,4 @@
-/* proxy.c: the front-end handler: find the service in the registry, then hand the request to libh2o's proxy. */
+/* proxy.c: the front-end handler: find the service in the registry, check the request, then forward it (forward.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "proxyd.h"
@@ -11,7 +11,7 @@ typedef struct proxy_handler {
 /* Per worker, as libh2o's handler context: made by on_context_init on the main thread
  * before the worker starts, then touched only from the worker's thread. */
 typedef struct proxy_worker {
-    pd_upstreams_t *upstreams;
+    pd_forwarder_t *forwarder;
     pd_auth_worker_t *auth;  /* NULL without forward auth */
     pd_snapshot_t *snapshot; /* this worker's reference to the registry */
     uint64_t generation;     /* of `snapshot` */
@@ -32,7 +32,7 @@ static pd_snapshot_t *current_snapshot(proxy_worker_t *pw)
 }
 
 /* The request keeps its service alive until it is freed: a registry swap while it is
- * in flight must not free the URL and Location rewrite data libh2o still reads. */
+ * in flight must not free the URL and Location rewrite data the forwarder reads. */
 static void on_service_ref_dispose(void *p)
 {
     service_decref(*(pd_service_t **)p);
@@ -47,7 +47,7 @@ static void hold_service(h2o_req_t *req, pd_service_t *service)
 }
 
 /* proxyd's own forwarding headers; request_headers_scrub() removed the client's copies.
- * libh2o adds X-Forwarded-For and X-Forwarded-Proto itself. */
+ * forward.c adds X-Forwarded-For and X-Forwarded-Proto. */
 static void set_forwarded_headers(h2o_req_t *req, pd_service_t *service)
 {
     h2o_iovec_t host = request_client_host(req);
@@ -56,30 +56,6 @@ static void set_forwarded_headers(h2o_req_t *req, pd_service_t *service)
         h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, NULL, host.base, host.len);
     h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-prefix"), 0, NULL, service->path_prefix,
                           strlen(service->path_prefix) - 1);
-}
-
-/* Upstream path: the service's base path, the canonical rest, then `query`. */
-static h2o_iovec_t upstream_path(h2o_req_t *req, pd_service_t *service, h2o_iovec_t rest, h2o_iovec_t query)
-{
-    return h2o_concat(&req->pool, service->upstream.path, rest, query);
-}
-
-/* pd_route_t's forward: hands `req` to libh2o's proxy. The request must hold the
- * route's service (hold_service); route->data is the worker's proxy_worker_t. */
-static void forward(h2o_req_t *req, const pd_route_t *route)
-{
-    h2o_req_overrides_t *overrides = h2o_mem_alloc_pool(&req->pool, sizeof(*overrides));
-    pd_upstreams_t *ups = ((proxy_worker_t *)route->data)->upstreams;
-    pd_service_t *service = route->service;
-
-    memset(overrides, 0, sizeof(*overrides));
-    overrides->client_ctx = upstreams_client(ups, service->timeout_ms);
-    overrides->socketpool = upstreams_pool(ups, &service->upstream);
-    overrides->location_rewrite.match = &service->location_match;
-    overrides->location_rewrite.path_prefix = h2o_iovec_init(service->path_prefix, strlen(service->path_prefix));
-    /* is_delegated = 0: upstream redirects go back to the client instead of being followed */
-    h2o_reprocess_request(req, req->method, service->upstream.scheme, service->upstream.authority,
-                          upstream_path(req, service, route->rest, route->query), overrides, 0);
 }
 
 /* "/weather" alone: the service's root is "/weather/", as nginx does for a location with a slash. */
@@ -141,6 +117,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
     if (request_check(req, conf) != 0)
         return 0;
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("CONNECT"))) {
+        /* RFC 8441's WebSocket over HTTP/2 is a CONNECT; libh2o 2.2.5 has no extended CONNECT */
+        reply_error(req, 501, "Not Implemented",
+                    req->version >= 0x200 ? "WebSocket and other upgrades need HTTP/1.1" : "CONNECT is not supported", NULL);
+        return 0;
+    }
     if (request_path_canonicalize(&req->pool, req->input.path.base, path_len, &path, &why) != 0) {
         reply_error(req, 400, "Bad Request", why, NULL);
         return 0;
@@ -159,17 +141,17 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     request_headers_scrub(req, conf);
     set_forwarded_headers(req, service);
     to = h2o_mem_alloc_pool(&req->pool, sizeof(*to));
-    *to = (pd_route_t){service, path.rest, query, forward, pw};
+    *to = (pd_route_t){service, path.rest, query, forward_request, pw->forwarder};
     /* without forward auth, and for the auth service itself (public: true), the key is the service's */
     if (!conf->auth.enabled || strcmp(service->name, conf->auth.service) == 0) {
-        forward(req, to);
+        forward_request(req, to);
         return 0;
     }
     to->query = auth_strip_key(req, query, &key); /* no service ever sees the key */
     if (service->auth)
         auth_begin(pw->auth, req, to, pw->snapshot, &path, key); /* forwards once allowed */
     else
-        forward(req, to);
+        forward_request(req, to);
     return 0;
 }
 
@@ -180,7 +162,7 @@ static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
 
     if (pw == NULL)
         fatal("%s", __func__);
-    pw->upstreams = upstreams_new(ctx, conf);
+    pw->forwarder = forwarder_new(ctx, conf, worker_tunnels(ctx));
     if (conf->auth.enabled)
         pw->auth = auth_worker_new(ctx);
     pw->generation = registry_generation();
@@ -194,7 +176,7 @@ static void on_context_dispose(h2o_handler_t *self, h2o_context_t *ctx)
     proxy_worker_t *pw = h2o_context_get_handler_context(ctx, self);
 
     snapshot_decref(pw->snapshot);
-    upstreams_close(pw->upstreams);
+    forwarder_dispose(pw->forwarder);
     if (pw->auth != NULL)
         auth_worker_dispose(pw->auth);
     free(pw);

@@ -211,7 +211,9 @@ typedef struct pd_route {
 } pd_route_t;
 
 typedef struct pd_worker pd_worker_t;
-typedef struct pd_upstreams pd_upstreams_t;
+typedef struct pd_upstreams pd_upstreams_t;     /* upstream.h */
+typedef struct pd_tunnels pd_tunnels_t;         /* upstream.h */
+typedef struct pd_forwarder pd_forwarder_t;     /* forward.c */
 typedef struct pd_auth_worker pd_auth_worker_t; /* auth.c; the auth subsystem's own types are in auth.h */
 
 /* A client connection, kept by worker.c and watched by client_guard.c. */
@@ -323,11 +325,9 @@ void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
 /* listen.c */
 int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen);
 
-/* upstream.c */
+/* upstream.c (the engine's own interface is upstream.h) */
 pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf);
 void upstreams_close(pd_upstreams_t *ups);
-h2o_socketpool_t *upstreams_pool(pd_upstreams_t *ups, const h2o_url_t *url);
-h2o_http1client_ctx_t *upstreams_client(pd_upstreams_t *ups, uint64_t timeout_ms);
 
 /* client_guard.c */
 void client_guard_configure(h2o_globalconf_t *globalconf, const pd_config_t *conf);
@@ -341,6 +341,7 @@ int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *e
 void workers_stop(void);
 void workers_join(void);
 void workers_register(h2o_pathconf_t *pathconf);
+pd_tunnels_t *worker_tunnels(h2o_context_t *ctx);
 
 /* reply.c */
 void reply_json(h2o_req_t *req, json_t *body);
@@ -372,6 +373,12 @@ void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, p
 /* request_client.c */
 h2o_iovec_t request_client_host(h2o_req_t *req);
 h2o_iovec_t request_client_address(h2o_req_t *req, char *buf, size_t len);
+int request_client_trusted(h2o_req_t *req, const pd_config_t *conf);
+
+/* forward.c */
+pd_forwarder_t *forwarder_new(h2o_context_t *ctx, const pd_config_t *conf, pd_tunnels_t *tunnels);
+void forwarder_dispose(pd_forwarder_t *fw);
+void forward_request(h2o_req_t *req, const pd_route_t *route);
 
 /* proxy.c */
 void proxy_register(h2o_pathconf_t *pathconf, const pd_config_t *conf);

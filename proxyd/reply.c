@@ -3,9 +3,6 @@
 #include <jansson.h>
 #include "proxyd.h"
 
-/* The module name libh2o 2.2.5's proxy logs its own upstream failures under. */
-#define H2O_PROXY_MODULE "lib/core/proxy.c"
-
 /* Replaces whatever body libh2o generated with ours. */
 typedef struct json_ostream {
     h2o_ostream_t super;
@@ -88,86 +85,67 @@ static void on_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *inbufs, si
     h2o_ostream_send_next(&os->super, req, &os->body, 1, state);
 }
 
-/* The message libh2o's proxy logged for a failure of its own (NULL if the upstream answered). */
-static const char *proxy_failure(h2o_req_t *req)
+#define HANDLED_MARK "proxyd.handled"
+
+/* The first handler of every request marks it: what the filter sees unmarked was
+ * answered by libh2o's front end before any handler ran (an unparsable request,
+ * a body over the cap), in text/plain; everything after is proxyd's own, the
+ * auth service's or a service's, and passes untouched. */
+static int on_req_mark(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    h2o_vector_reserve(&req->pool, &req->env, req->env.size + 2);
+    req->env.entries[req->env.size++] = h2o_iovec_init(H2O_STRLIT(HANDLED_MARK));
+    req->env.entries[req->env.size++] = h2o_iovec_init(H2O_STRLIT("1"));
+    return -1;
+}
+
+static int was_handled(h2o_req_t *req)
 {
     size_t i;
 
-    for (i = 0; i < req->error_logs.size; i++)
-        if (strcmp(req->error_logs.entries[i].module, H2O_PROXY_MODULE) == 0)
-            return h2o_strdup(&req->pool, req->error_logs.entries[i].msg.base, req->error_logs.entries[i].msg.len).base;
-    return NULL;
+    for (i = 0; i + 1 < req->env.size; i += 2)
+        if (h2o_memis(req->env.entries[i].base, req->env.entries[i].len, H2O_STRLIT(HANDLED_MARK)))
+            return 1;
+    return 0;
 }
 
-/* The service a proxied request went to, from its Location rewrite prefix "/<name>/". */
-static const char *proxied_service(h2o_req_t *req)
+/* An error libh2o answered before any handler ran, in proxyd's JSON. */
+static int classify(h2o_req_t *req, int *status, const char **reason, const char **message)
 {
-    h2o_iovec_t prefix = req->overrides->location_rewrite.path_prefix;
-
-    return prefix.len > 2 ? h2o_strdup(&req->pool, prefix.base + 1, prefix.len - 2).base : NULL;
-}
-
-/* libh2o's own error pages are text/plain; ours and most upstreams' are not. */
-static int is_text_plain(h2o_req_t *req)
-{
-    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
-
-    return i != -1 && req->res.headers.entries[i].value.len >= 10 &&
-           memcmp(req->res.headers.entries[i].value.base, "text/plain", 10) == 0;
-}
-
-/* Decides whether the response is an error libh2o made itself: a proxy failure
- * (502, or 504 for a timeout), or a protocol error answered before any handler
- * ran (400, 413...). Upstream responses and our own JSON pass through. */
-static int classify(h2o_req_t *req, int *status, const char **reason, const char **message, const char **service)
-{
-    const char *failure;
-
-    if (req->overrides != NULL) {
-        if (req->res.status != 502 || (failure = proxy_failure(req)) == NULL)
-            return 0;
-        *service = proxied_service(req);
-        /* the one place a message is matched: libh2o 2.2.5's proxy hands on its
-         * http1client's error only as this text (lib/common/http1client.c) */
-        if (strcmp(failure, "I/O timeout") == 0) {
-            *status = 504, *reason = "Gateway Timeout", *message = "upstream timed out";
-        } else {
-            *status = 502, *reason = "Bad Gateway";
-            *message = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("upstream unavailable: ")),
-                                  h2o_iovec_init(failure, strlen(failure)))
-                           .base;
-        }
-        return 1;
-    }
-    if (req->res.status < 400 || !is_text_plain(req))
+    if (req->res.status < 400 || was_handled(req))
         return 0;
-    *status = req->res.status, *reason = req->res.reason, *service = NULL;
+    *status = req->res.status, *reason = req->res.reason;
     *message = req->res.status == 413 ? "request body too large" : req->res.reason;
     return 1;
 }
 
 static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    const char *reason, *message, *service = NULL;
+    const char *reason, *message;
     int status;
     json_ostream_t *os;
 
     (void)self;
-    if (classify(req, &status, &reason, &message, &service)) {
+    if (classify(req, &status, &reason, &message)) {
         os = (json_ostream_t *)h2o_add_ostream(req, sizeof(*os), slot);
-        os->body = build_body(req, message, service);
+        os->body = build_body(req, message, NULL);
         os->body_sent = 0;
         os->super.do_send = on_send;
-        log_error(req, status, message, service);
+        log_error(req, status, message, NULL);
         set_json_headers(req, status, reason, os->body.len, 1);
         slot = &os->super.next;
     }
     h2o_setup_next_ostream(req, slot);
 }
 
+/* Before any other handler is registered on `pathconf`: the mark must come first. */
 void reply_register(h2o_pathconf_t *pathconf)
 {
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     h2o_filter_t *filter = h2o_create_filter(pathconf, sizeof(*filter));
+
+    handler->on_req = on_req_mark;
 
     filter->on_setup_ostream = on_setup_ostream;
 }

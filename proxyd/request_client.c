@@ -12,15 +12,49 @@ h2o_iovec_t request_client_host(h2o_req_t *req)
     return req->input.authority;
 }
 
-/* The client's address as text in `buf`, or {NULL, 0}. */
+/* "a.b.c.d" into buf (16 bytes at least): inet_ntop costs a tenth of a request. */
+static size_t format_ipv4(const unsigned char *a, char *buf)
+{
+    char *p = buf;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+    return (size_t)(p - buf - 1);
+}
+
+/* The client's address as text in `buf` (INET6_ADDRSTRLEN bytes), or {NULL, 0}. */
 h2o_iovec_t request_client_address(h2o_req_t *req, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
     socklen_t sslen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    const void *addr = ss.ss_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
-                                                : (void *)&((struct sockaddr_in *)&ss)->sin_addr;
 
-    if (sslen == 0 || inet_ntop(ss.ss_family, addr, buf, len) == NULL)
+    if (sslen == 0)
+        return h2o_iovec_init(NULL, 0);
+    if (ss.ss_family == AF_INET && len >= INET_ADDRSTRLEN)
+        return h2o_iovec_init(buf, format_ipv4((const unsigned char *)&((struct sockaddr_in *)&ss)->sin_addr, buf));
+    if (ss.ss_family != AF_INET6 || inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, buf, len) == NULL)
         return h2o_iovec_init(NULL, 0);
     return h2o_iovec_init(buf, strlen(buf));
+}
+
+/* Whether the peer is one of the settings' trusted_proxies: its X-Forwarded-For is kept. */
+int request_client_trusted(h2o_req_t *req, const pd_config_t *conf)
+{
+    struct sockaddr_storage ss;
+    size_t i;
+
+    if (conf->num_trusted_proxies == 0 || req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
+        return 0;
+    for (i = 0; i < conf->num_trusted_proxies; i++)
+        if (config_cidr_match(&conf->trusted_proxies[i], (struct sockaddr *)&ss))
+            return 1;
+    return 0;
 }

@@ -56,11 +56,14 @@ static int is_listed(const h2o_iovec_t *name, const char *const *list, size_t co
     return 0;
 }
 
-static int is_dropped(const h2o_header_t *h, const pd_config_t *conf)
+static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int trusted)
 {
     /* nginx's underscores_in_headers off: X_User would reach a CGI app as HTTP_X_USER */
     if (!conf->client.underscores_in_headers && memchr(h->name->base, '_', h->name->len) != NULL)
         return 1;
+    /* a trusted proxy's list is kept, and the peer appended to it (forward.c) */
+    if (trusted && h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
+        return 0;
     return is_listed(h->name, proxy_owned, SIZE_MAX) ||
            is_listed(h->name, (const char *const *)conf->auth.copy_headers, conf->auth.num_copy_headers);
 }
@@ -70,11 +73,12 @@ static int is_dropped(const h2o_header_t *h, const pd_config_t *conf)
 void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf)
 {
     h2o_headers_t kept = {NULL, 0, 0};
+    int trusted = request_client_trusted(req, conf);
     size_t i;
 
     h2o_vector_reserve(&req->pool, &kept, req->headers.size);
     for (i = 0; i < req->headers.size; i++)
-        if (!is_dropped(&req->headers.entries[i], conf))
+        if (!is_dropped(&req->headers.entries[i], conf, trusted))
             kept.entries[kept.size++] = req->headers.entries[i];
     req->headers = kept;
 }

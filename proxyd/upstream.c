@@ -1,50 +1,28 @@
-/* upstream.c: per worker thread, keepalive socket pools per upstream origin and client contexts per timeout. */
+/* upstream.c: per worker thread, what every upstream exchange shares: the origins
+ * and their pools, one h2o_timeout_t per duration, the TLS client context. */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/ssl.h>
-#include "proxyd.h"
+#include "upstream.h"
 
-/* Idle upstream connections are closed after this long: well below the
- * keepalive timeouts of common servers (nginx 75s, h2o 10s, Node 5s), so that a
- * reused socket is rarely one the upstream is closing at that moment. */
-#define POOL_IDLE_TIMEOUT_MS 2000
-
-typedef struct pool_entry {
-    const h2o_url_scheme_t *scheme;
-    char *host;
-    uint16_t port;
-    h2o_socketpool_t pool;
-} pool_entry_t;
-
-typedef struct client_entry {
-    uint64_t timeout_ms;
-    h2o_timeout_t io_timeout;
-    h2o_http1client_ctx_t client;
-} client_entry_t;
-
-/* Owned by one worker and touched only from its thread. Pools are kept for the
- * life of the worker: their number is bounded by the distinct upstream origins
- * ever configured, and an unused pool holds no socket once its idle timer fired. */
-struct pd_upstreams {
-    h2o_context_t *ctx;
-    uv_idle_t closing[2]; /* never started: closed one after the other to free `ups` late enough */
-    uint64_t default_timeout_ms;
-    SSL_CTX *ssl_ctx;
-    H2O_VECTOR(pool_entry_t *) pools;
-    H2O_VECTOR(client_entry_t *) clients;
-};
-
-/* Upstream TLS verifies the peer against the system's CAs; h2o checks the host name. */
-static SSL_CTX *new_client_ssl_ctx(void)
+/* Upstream TLS verifies the peer against the system's CAs; libh2o checks the host
+ * name. Reading the CA bundle takes a tenth of a second, so every worker shares
+ * one context (OpenSSL's are thread-safe), made on the main thread by the first
+ * worker's set-up and freed with the last reference. */
+static SSL_CTX *client_ssl_ctx(void)
 {
-    SSL_CTX *ssl_ctx = SSL_CTX_new(TLS_client_method());
+    static SSL_CTX *shared;
 
-    if (ssl_ctx == NULL)
-        fatalx("%s: SSL_CTX_new failed", __func__);
-    SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION);
-    SSL_CTX_set_default_verify_paths(ssl_ctx);
-    SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_PEER, NULL);
-    return ssl_ctx;
+    if (shared == NULL) {
+        if ((shared = SSL_CTX_new(TLS_client_method())) == NULL)
+            fatalx("%s: SSL_CTX_new failed", __func__);
+        SSL_CTX_set_min_proto_version(shared, TLS1_2_VERSION);
+        SSL_CTX_set_default_verify_paths(shared);
+        SSL_CTX_set_verify(shared, SSL_VERIFY_PEER, NULL);
+        return shared; /* the first reference */
+    }
+    SSL_CTX_up_ref(shared);
+    return shared;
 }
 
 pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf)
@@ -54,8 +32,8 @@ pd_upstreams_t *upstreams_new(h2o_context_t *ctx, const pd_config_t *conf)
     if (ups == NULL)
         fatal("%s", __func__);
     ups->ctx = ctx;
-    ups->default_timeout_ms = conf->upstream.io_timeout_ms;
-    ups->ssl_ctx = new_client_ssl_ctx();
+    ups->conf = conf;
+    ups->ssl_ctx = client_ssl_ctx(); /* on the main thread, before the workers start */
     uv_idle_init(ctx->loop, &ups->closing[0]);
     uv_idle_init(ctx->loop, &ups->closing[1]);
     ups->closing[0].data = ups->closing[1].data = ups;
@@ -66,14 +44,14 @@ static void free_upstreams(pd_upstreams_t *ups)
 {
     size_t i;
 
-    for (i = 0; i < ups->pools.size; i++) {
-        free(ups->pools.entries[i]->host);
-        free(ups->pools.entries[i]);
+    for (i = 0; i < ups->origins.size; i++) {
+        free(ups->origins.entries[i]->host);
+        free(ups->origins.entries[i]);
     }
-    for (i = 0; i < ups->clients.size; i++)
-        free(ups->clients.entries[i]);
-    free(ups->pools.entries);
-    free(ups->clients.entries);
+    for (i = 0; i < ups->timeouts.size; i++)
+        free(ups->timeouts.entries[i]);
+    free(ups->origins.entries);
+    free(ups->timeouts.entries);
     SSL_CTX_free(ups->ssl_ctx);
     free(ups);
 }
@@ -92,71 +70,46 @@ static void on_first_closed(uv_handle_t *handle)
     uv_close((uv_handle_t *)&ups->closing[1], on_closed);
 }
 
-/* Closes every idle upstream socket and timer and frees `ups` once the loop has run
- * their close callbacks: the pools' and clients' timers are embedded in its memory.
- * Called once no client connection is left, so that no request holds a pool's socket. */
+/* Closes every idle upstream connection and every timer, and frees `ups` once the
+ * loop has run their close callbacks. Called once no client connection is left,
+ * so that no exchange or tunnel holds a connection or a timer entry. */
 void upstreams_close(pd_upstreams_t *ups)
 {
     size_t i;
 
     uv_close((uv_handle_t *)&ups->closing[0], on_first_closed);
-    for (i = 0; i < ups->pools.size; i++)
-        h2o_socketpool_dispose(&ups->pools.entries[i]->pool);
-    for (i = 0; i < ups->clients.size; i++)
-        h2o_timeout_dispose(ups->ctx->loop, &ups->clients.entries[i]->io_timeout);
+    for (i = 0; i < ups->origins.size; i++)
+        origin_close_idle(ups->origins.entries[i]);
+    for (i = 0; i < ups->timeouts.size; i++)
+        h2o_timeout_dispose(ups->ctx->loop, ups->timeouts.entries[i]);
 }
 
-static pool_entry_t *new_pool(pd_upstreams_t *ups, const h2o_url_t *url)
+/* A handful of durations (the settings' and the services' own): a scan is cheapest. */
+h2o_timeout_t *upstreams_timeout(pd_upstreams_t *ups, uint64_t ms)
 {
-    pool_entry_t *entry = calloc(1, sizeof(*entry));
-
-    if (entry == NULL || (entry->host = strndup(url->host.base, url->host.len)) == NULL)
-        fatal("%s", __func__);
-    entry->scheme = url->scheme;
-    entry->port = h2o_url_get_port(url);
-    /* capacity is ignored by libh2o 2.2.5; the pool grows as needed */
-    h2o_socketpool_init_by_hostport(&entry->pool, url->host, entry->port, url->scheme == &H2O_URL_SCHEME_HTTPS, SIZE_MAX);
-    h2o_socketpool_set_timeout(&entry->pool, ups->ctx->loop, POOL_IDLE_TIMEOUT_MS);
-    h2o_vector_reserve(NULL, &ups->pools, ups->pools.size + 1);
-    ups->pools.entries[ups->pools.size++] = entry;
-    return entry;
-}
-
-/* The keepalive pool for the url's origin; a handful of origins, so a scan is cheapest. */
-h2o_socketpool_t *upstreams_pool(pd_upstreams_t *ups, const h2o_url_t *url)
-{
-    uint16_t port = h2o_url_get_port(url);
+    h2o_timeout_t *timeout;
     size_t i;
 
-    for (i = 0; i < ups->pools.size; i++) {
-        pool_entry_t *entry = ups->pools.entries[i];
-        if (entry->scheme == url->scheme && entry->port == port && strlen(entry->host) == url->host.len &&
-            memcmp(entry->host, url->host.base, url->host.len) == 0)
-            return &entry->pool;
-    }
-    return &new_pool(ups, url)->pool;
+    for (i = 0; i < ups->timeouts.size; i++)
+        if (ups->timeouts.entries[i]->timeout == ms)
+            return ups->timeouts.entries[i];
+    if ((timeout = calloc(1, sizeof(*timeout))) == NULL)
+        fatal("%s", __func__);
+    h2o_timeout_init(ups->ctx->loop, timeout, ms);
+    h2o_vector_reserve(NULL, &ups->timeouts, ups->timeouts.size + 1);
+    ups->timeouts.entries[ups->timeouts.size++] = timeout;
+    return timeout;
 }
 
-/* The client context whose I/O timeout is `timeout_ms` (0: the settings' io_timeout). */
-h2o_http1client_ctx_t *upstreams_client(pd_upstreams_t *ups, uint64_t timeout_ms)
+void upstreams_arm(pd_upstreams_t *ups, h2o_timeout_t *timeout, h2o_timeout_entry_t *entry)
 {
-    client_entry_t *entry;
-    size_t i;
+    if (h2o_timeout_is_linked(entry))
+        h2o_timeout_unlink(entry);
+    h2o_timeout_link(ups->ctx->loop, timeout, entry);
+}
 
-    if (timeout_ms == 0)
-        timeout_ms = ups->default_timeout_ms;
-    for (i = 0; i < ups->clients.size; i++)
-        if (ups->clients.entries[i]->timeout_ms == timeout_ms)
-            return &ups->clients.entries[i]->client;
-    if ((entry = calloc(1, sizeof(*entry))) == NULL)
-        fatal("%s", __func__);
-    entry->timeout_ms = timeout_ms;
-    h2o_timeout_init(ups->ctx->loop, &entry->io_timeout, timeout_ms);
-    entry->client.loop = ups->ctx->loop;
-    entry->client.getaddr_receiver = &ups->ctx->receivers.hostinfo_getaddr;
-    entry->client.io_timeout = &entry->io_timeout;
-    entry->client.ssl_ctx = ups->ssl_ctx;
-    h2o_vector_reserve(NULL, &ups->clients, ups->clients.size + 1);
-    ups->clients.entries[ups->clients.size++] = entry;
-    return &entry->client;
+void upstreams_disarm(h2o_timeout_entry_t *entry)
+{
+    if (h2o_timeout_is_linked(entry))
+        h2o_timeout_unlink(entry);
 }

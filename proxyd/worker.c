@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
-#include "proxyd.h"
+#include "upstream.h"
 
 /* In-flight requests get this long to finish after SIGTERM. */
 #define GRACEFUL_SHUTDOWN_MS 10000
@@ -26,6 +26,8 @@ struct pd_worker {
     size_t num_conns;    /* client connections open */
     size_t num_requests; /* requests between the counting handler and the end of their response */
     pd_client_guard_t *guard;
+    pd_tunnels_t *tunnels; /* client connections libh2o let go of after a 101 */
+    int cut_off;           /* the grace period ended: what is still open is being closed */
 };
 
 static pd_worker_t *workers;
@@ -34,6 +36,13 @@ static size_t num_workers;
 static pd_worker_t *worker_of(h2o_context_t *ctx)
 {
     return (pd_worker_t *)((char *)ctx - offsetof(pd_worker_t, ctx));
+}
+
+/* The worker's tunnels: upgraded client connections are the worker's, like the
+ * ones libh2o still serves, so that shutdown waits for them and closes them. */
+pd_tunnels_t *worker_tunnels(h2o_context_t *ctx)
+{
+    return worker_of(ctx)->tunnels;
 }
 
 static void on_request_done(void *p)
@@ -104,11 +113,22 @@ static void on_accept(uv_stream_t *listener, int status)
 static void on_drain_check(uv_timer_t *timer)
 {
     pd_worker_t *worker = timer->data;
+    size_t tunnels = tunnels_count(worker->tunnels);
 
     /* libh2o 2.2.5 closes an HTTP/1 keepalive connection only when its next
      * response ends, so idle ones are not waited for: the process exit closes them */
-    if (worker->num_requests == 0 || uv_now(&worker->loop) >= worker->drain_deadline)
+    if ((worker->num_requests == 0 && tunnels == 0) || worker->cut_off) {
         uv_stop(&worker->loop);
+        return;
+    }
+    if (uv_now(&worker->loop) < worker->drain_deadline)
+        return;
+    /* closed now, counted gone by the next check, when their sockets have closed */
+    if (tunnels != 0)
+        log_info("worker %u: grace period over: closing %zu tunnels (%llu bytes relayed by this worker's tunnels)", worker->id,
+                 tunnels, (unsigned long long)tunnels_bytes(worker->tunnels));
+    tunnels_close_all(worker->tunnels);
+    worker->cut_off = 1;
 }
 
 /* SIGTERM: stop accepting, let h2o close idle connections, wait for the rest. */
@@ -151,6 +171,7 @@ static void worker_teardown(pd_worker_t *worker)
     if (h2o_timeout_is_linked(&worker->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&worker->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&worker->ctx); /* the handlers' per-worker state (proxy.c) goes with it */
+    tunnels_free(worker->tunnels);
     /* let the closed handles' callbacks run before their memory goes */
     uv_run(&worker->loop, UV_RUN_DEFAULT);
     free(worker->listeners);
@@ -178,6 +199,7 @@ static void *worker_main(void *arg)
 static void worker_init(pd_worker_t *worker, unsigned id, const pd_config_t *conf, h2o_globalconf_t *globalconf)
 {
     worker->id = id;
+    worker->tunnels = tunnels_new(); /* before the context: handlers take it in on_context_init */
     uv_loop_init(&worker->loop);
     h2o_context_init(&worker->ctx, &worker->loop, globalconf);
     worker->accept_ctx.ctx = &worker->ctx;

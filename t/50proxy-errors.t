@@ -27,8 +27,8 @@ sub json_error {
     is $body->{service}, $name, "$path: names the service";
 }
 
-json_error('/refused/x', 502, qr/^upstream unavailable: connection/, 'refused');
-json_error('/unresolvable/x', 502, qr/^upstream unavailable: /, 'unresolvable');
+json_error('/refused/x', 502, qr/^upstream connection failed: connection/, 'refused');
+json_error('/unresolvable/x', 502, qr/^upstream connection failed: /, 'unresolvable');
 json_error('/slow/slow?ms=3000', 504, qr/^upstream timed out$/, 'slow');
 
 my $res = $http->get($proxyd->url('/ok/slow?ms=500'));
@@ -38,7 +38,7 @@ is $res->{status}, 502, 'a 502 from the upstream itself passes through';
 is_deeply decode_json($res->{content}), { status => 502 }, 'with its own body';
 
 my $log = $proxyd->log;
-like $log, qr{GET /refused/x: 502 upstream unavailable: connection .*, service refused}, 'refused is logged';
+like $log, qr{GET /refused/x: 502 upstream connection failed: connection .*, service refused}, 'refused is logged';
 like $log, qr{GET /slow/slow: 504 upstream timed out, service slow}, 'timeout is logged, without the query';
 unlike $log, qr{ms=3000}, 'query strings are not logged';
 

@@ -1,0 +1,456 @@
+/* forward.c: a routed, allowed request sent to its service through proxyd's own
+ * upstream engine, and the answer relayed: head, body as fast as the client takes
+ * it, or a tunnel after 101. Errors are answered here, where they are decided. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include "upstream.h"
+#include <h2o/http1.h> /* h2o_http1_upgrade; needs h2o.h first */
+
+/* Per worker, in proxy.c's handler context. */
+struct pd_forwarder {
+    const pd_config_t *conf;
+    pd_upstreams_t *upstreams;
+    pd_tunnels_t *tunnels; /* the worker's (worker.c) */
+};
+
+/* One forwarded request, in its pool: lives until the request is freed. */
+typedef struct forward {
+    h2o_generator_t super;
+    h2o_req_t *req;
+    pd_forwarder_t *fw;
+    pd_service_t *service; /* held by the request (proxy.c) */
+    pd_exchange_t *x;      /* NULL once the exchange ended */
+    h2o_timeout_entry_t send_timer;
+} forward_t;
+
+/* The joined halves of an upgrade while libh2o writes the 101 to the client. */
+typedef struct upgrade {
+    h2o_socket_t *upstream;
+    pd_tunnels_t *tunnels;
+    h2o_timeout_t *idle;
+    char service[PD_SERVICE_NAME_MAX + 1];
+} upgrade_t;
+
+pd_forwarder_t *forwarder_new(h2o_context_t *ctx, const pd_config_t *conf, pd_tunnels_t *tunnels)
+{
+    pd_forwarder_t *fw = calloc(1, sizeof(*fw));
+
+    if (fw == NULL)
+        fatal("%s", __func__);
+    fw->conf = conf;
+    fw->upstreams = upstreams_new(ctx, conf);
+    fw->tunnels = tunnels;
+    return fw;
+}
+
+/* Once no client connection is left (see upstreams_close). */
+void forwarder_dispose(pd_forwarder_t *fw)
+{
+    upstreams_close(fw->upstreams);
+    free(fw);
+}
+
+/* ---- the request head sent upstream ---- */
+
+/* Hop-by-hop fields (RFC 9110 §7.6.1) and the ones proxyd writes itself; by length
+ * first, since this runs for every field of every request and response. */
+static int is_hop_by_hop(const char *name, size_t len)
+{
+#define IS(lit) (len == sizeof(lit) - 1 && strncasecmp(name, lit, len) == 0)
+    switch (len) {
+    case 2:
+        return IS("te");
+    case 4:
+        return IS("host");
+    case 7:
+        return IS("upgrade") || IS("trailer");
+    case 10:
+        return IS("connection") || IS("keep-alive");
+    case 14:
+        return IS("content-length");
+    case 16:
+        return IS("proxy-connection");
+    case 17:
+        return IS("transfer-encoding");
+    case 18:
+        return IS("proxy-authenticate");
+    case 19:
+        return IS("proxy-authorization");
+    default:
+        return 0;
+    }
+#undef IS
+}
+
+/* The values of every Connection field, joined: the fields they name are hop-by-hop too. */
+static int named_by_connection(const h2o_iovec_t *connection, size_t num, const h2o_iovec_t *name)
+{
+    size_t i;
+
+    for (i = 0; i < num; i++)
+        if (header_list_has(connection[i].base, connection[i].len, name->base, name->len))
+            return 1;
+    return 0;
+}
+
+static void append(char **dst, const char *s, size_t len)
+{
+    memcpy(*dst, s, len);
+    *dst += len;
+}
+
+#define APPEND_LIT(dst, lit) append(dst, lit, sizeof(lit) - 1)
+
+static void append_field(char **dst, const char *name, size_t name_len, h2o_iovec_t value)
+{
+    append(dst, name, name_len);
+    APPEND_LIT(dst, ": ");
+    append(dst, value.base, value.len);
+    APPEND_LIT(dst, "\r\n");
+}
+
+/* X-Forwarded-For: the trusted proxies' list (kept by request_headers_scrub), then the peer. */
+static h2o_iovec_t forwarded_for(h2o_req_t *req)
+{
+    char buf[INET6_ADDRSTRLEN];
+    h2o_iovec_t peer = request_client_address(req, buf, sizeof(buf)), list = {NULL, 0};
+    ssize_t i = -1;
+
+    if (peer.base == NULL)
+        peer = h2o_iovec_init(H2O_STRLIT("unknown"));
+    while ((i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        list = list.base == NULL ? v : h2o_concat(&req->pool, list, h2o_iovec_init(H2O_STRLIT(", ")), v);
+    }
+    if (list.base == NULL)
+        return h2o_strdup(&req->pool, peer.base, peer.len);
+    return h2o_concat(&req->pool, list, h2o_iovec_init(H2O_STRLIT(", ")), peer);
+}
+
+static int has_request_body(h2o_req_t *req)
+{
+    return req->entity.base != NULL || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
+           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT")) ||
+           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PATCH"));
+}
+
+static h2o_iovec_t upstream_host(h2o_req_t *req, const pd_service_t *service)
+{
+    h2o_iovec_t host = request_client_host(req);
+
+    return service->preserve_host && host.base != NULL ? host : service->upstream.authority;
+}
+
+/* Request line and fields, in one pass over the client's fields: what a client
+ * may not set was removed by request_headers_scrub() before the auth check. */
+static h2o_iovec_t build_head(h2o_req_t *req, const pd_route_t *route, int upgrade)
+{
+    const pd_service_t *service = route->service;
+    h2o_iovec_t host = upstream_host(req, service), xff = forwarded_for(req), *connection;
+    const h2o_url_scheme_t *scheme = req->input.scheme;
+    char length[32], *buf, *dst;
+    size_t i, size, num_connection = 0;
+
+    connection = h2o_mem_alloc_pool(&req->pool, sizeof(*connection) * (req->headers.size + 1));
+    size = req->method.len + service->upstream.path.len + route->rest.len + route->query.len + host.len + xff.len + 256 +
+           req->upgrade.len;
+    for (i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        size += h->name->len + h->value.len + 4;
+        if (h->name == &H2O_TOKEN_CONNECTION->buf)
+            connection[num_connection++] = h->value;
+    }
+    dst = buf = h2o_mem_alloc_pool(&req->pool, size);
+    append(&dst, req->method.base, req->method.len);
+    APPEND_LIT(&dst, " ");
+    append(&dst, service->upstream.path.base, service->upstream.path.len);
+    append(&dst, route->rest.base, route->rest.len);
+    append(&dst, route->query.base, route->query.len);
+    APPEND_LIT(&dst, " HTTP/1.1\r\n");
+    append_field(&dst, H2O_STRLIT("host"), host);
+    for (i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (is_hop_by_hop(h->name->base, h->name->len) || named_by_connection(connection, num_connection, h->name) ||
+            h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
+            continue;
+        append_field(&dst, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len, h->value);
+    }
+    append_field(&dst, H2O_STRLIT("x-forwarded-for"), xff);
+    append_field(&dst, H2O_STRLIT("x-forwarded-proto"), scheme->name);
+    if (upgrade) {
+        APPEND_LIT(&dst, "connection: upgrade\r\n");
+        append_field(&dst, H2O_STRLIT("upgrade"), req->upgrade);
+    }
+    if (has_request_body(req))
+        append_field(&dst, H2O_STRLIT("content-length"),
+                     h2o_iovec_init(length, (size_t)snprintf(length, sizeof(length), "%zu", req->entity.len)));
+    APPEND_LIT(&dst, "\r\n");
+    return h2o_iovec_init(buf, (size_t)(dst - buf));
+}
+
+/* ---- the response ---- */
+
+static const char *copy_str(h2o_req_t *req, const char *s, size_t len)
+{
+    return h2o_strdup(&req->pool, s, len).base;
+}
+
+/* A Location under the service's URL points at the same place through proxyd,
+ * as the client addressed it. */
+static h2o_iovec_t rewrite_location(h2o_req_t *req, const pd_service_t *service, h2o_iovec_t value)
+{
+    const char *match = service->buf; /* "<scheme>://<authority><base>/" */
+    size_t match_len = strlen(match);
+    h2o_iovec_t host = request_client_host(req), prefix = h2o_iovec_init(service->path_prefix, strlen(service->path_prefix)), rest;
+
+    if (value.len < match_len || strncasecmp(value.base, match, match_len) != 0)
+        return h2o_strdup(&req->pool, value.base, value.len);
+    rest = h2o_iovec_init(value.base + match_len, value.len - match_len);
+    if (host.base == NULL)
+        return h2o_concat(&req->pool, prefix, rest);
+    return h2o_concat(&req->pool, req->input.scheme->name, h2o_iovec_init(H2O_STRLIT("://")), host, prefix, rest);
+}
+
+/* The origin's fields minus the hop-by-hop ones; libh2o writes its own Date and Server. */
+static void copy_response_headers(forward_t *f, const pd_exchange_head_t *head)
+{
+    h2o_req_t *req = f->req;
+    h2o_iovec_t connection[8];
+    size_t i, num_connection = 0;
+
+    for (i = 0; i < head->num_headers && num_connection < 8; i++)
+        if (header_name_is(&head->headers[i], "connection", 10))
+            connection[num_connection++] = h2o_iovec_init(head->headers[i].value, head->headers[i].value_len);
+    for (i = 0; i < head->num_headers; i++) {
+        const struct phr_header *h = &head->headers[i];
+        h2o_iovec_t name = h2o_iovec_init(h->name, h->name_len), value;
+        if (is_hop_by_hop(h->name, h->name_len) || named_by_connection(connection, num_connection, &name) ||
+            header_name_is(h, "date", 4) || header_name_is(h, "server", 6))
+            continue;
+        if (header_name_is(h, "location", 8))
+            value = rewrite_location(req, f->service, h2o_iovec_init(h->value, h->value_len));
+        else
+            value = h2o_strdup(&req->pool, h->value, h->value_len);
+        name = h2o_strdup(&req->pool, h->name, h->name_len);
+        h2o_strtolower(name.base, name.len);
+        h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 1, NULL, value.base, value.len);
+    }
+}
+
+/* A client that takes nothing for client.send_timeout is cut off: libh2o has no
+ * call for that, so the socket is shut down under it and libh2o's next write or
+ * read fails; the request is then freed and its exchange cancelled. */
+static void disconnect_client(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    struct linger reset = {1, 0}; /* no lingering with unsent bytes the client never reads */
+    int fd;
+
+    if (sock == NULL || (fd = h2o_socket_get_fd(sock)) == -1)
+        return;
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    shutdown(fd, SHUT_RDWR);
+}
+
+static void on_send_timeout(h2o_timeout_entry_t *entry)
+{
+    forward_t *f = H2O_STRUCT_FROM_MEMBER(forward_t, send_timer, entry);
+
+    h2o_req_t *req = f->req;
+
+    log_warnx("%.*s %.*s: the client took no response bytes for %llums: disconnected, service %s", (int)req->input.method.len,
+              req->input.method.base, (int)(req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len),
+              req->input.path.base, (unsigned long long)f->fw->conf->client.send_timeout_ms, f->service->name);
+    disconnect_client(f->req);
+}
+
+static void send_body(forward_t *f, h2o_iovec_t *bufs, size_t num, h2o_send_state_t state)
+{
+    pd_upstreams_t *ups = f->fw->upstreams;
+
+    upstreams_arm(ups, upstreams_timeout(ups, f->fw->conf->client.send_timeout_ms), &f->send_timer);
+    h2o_send(f->req, bufs, num, state);
+}
+
+static void on_proceed(h2o_generator_t *self, h2o_req_t *req)
+{
+    forward_t *f = (forward_t *)self;
+
+    (void)req;
+    upstreams_disarm(&f->send_timer);
+    if (f->x != NULL)
+        exchange_proceed(f->x);
+}
+
+static void on_stop(h2o_generator_t *self, h2o_req_t *req)
+{
+    forward_t *f = (forward_t *)self;
+
+    (void)req;
+    if (f->x != NULL) {
+        exchange_cancel(f->x);
+        f->x = NULL;
+    }
+}
+
+static void on_upgraded(void *data, h2o_socket_t *client, size_t reqsize)
+{
+    upgrade_t *u = data;
+
+    if (client == NULL) {
+        h2o_socket_close(u->upstream); /* the 101 did not reach the client */
+    } else {
+        h2o_buffer_consume(&client->input, reqsize); /* the request itself; what follows is the tunnel's */
+        tunnel_open(u->tunnels, client, u->upstream, u->idle, u->service);
+    }
+    free(u);
+}
+
+/* 101 from the service: relay it, then join the sockets. libh2o frees the request
+ * (and `f` with it) once the 101 is written. */
+static void start_tunnel(forward_t *f, const pd_exchange_head_t *head)
+{
+    h2o_req_t *req = f->req;
+    pd_upstreams_t *ups = f->fw->upstreams;
+    uint64_t idle_ms =
+        f->service->websocket_timeout_ms != 0 ? f->service->websocket_timeout_ms : f->fw->conf->upstream.websocket_timeout_ms;
+    upgrade_t *u = calloc(1, sizeof(*u));
+    size_t i;
+
+    if (u == NULL)
+        fatal("%s", __func__);
+    for (i = 0; i < head->num_headers; i++)
+        if (header_name_is(&head->headers[i], "upgrade", 7))
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL,
+                           copy_str(req, head->headers[i].value, head->headers[i].value_len), head->headers[i].value_len);
+    u->upstream = exchange_detach(f->x);
+    f->x = NULL;
+    u->tunnels = f->fw->tunnels;
+    u->idle = upstreams_timeout(ups, idle_ms);
+    snprintf(u->service, sizeof(u->service), "%s", f->service->name);
+    h2o_http1_upgrade(req, NULL, 0, on_upgraded, u);
+}
+
+static void on_head(void *data, const pd_exchange_head_t *head)
+{
+    forward_t *f = data;
+    h2o_req_t *req = f->req;
+
+    req->res.status = head->status;
+    req->res.reason = copy_str(req, head->reason.base, head->reason.len);
+    copy_response_headers(f, head);
+    if (head->status == 101) {
+        start_tunnel(f, head);
+        return;
+    }
+    if (head->framing.kind == PD_BODY_LENGTH || (head->framing.kind == PD_BODY_NONE && head->framing.length != SIZE_MAX))
+        req->res.content_length = head->framing.length;
+    f->super.proceed = on_proceed;
+    f->super.stop = on_stop;
+    h2o_start_response(req, &f->super);
+}
+
+static void on_body(void *data, h2o_iovec_t bytes, int final)
+{
+    forward_t *f = data;
+    h2o_iovec_t buf = bytes;
+
+    if (!final) {
+        send_body(f, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+        return;
+    }
+    f->x = NULL; /* the exchange ends with this call */
+    /* libh2o keeps the bytes of a final send until the request is freed */
+    if (buf.len != 0)
+        buf = h2o_strdup(&f->req->pool, bytes.base, bytes.len);
+    send_body(f, &buf, buf.len != 0 ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+static void on_error(void *data, pd_upstream_error_t error, const char *why, int after_head)
+{
+    forward_t *f = data;
+    h2o_req_t *req = f->req;
+    const char *message;
+    int status = 502;
+
+    f->x = NULL;
+    switch (error) {
+    case PD_UPSTREAM_CONNECT_FAILED:
+        message =
+            h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("upstream connection failed: ")), h2o_iovec_init(why, strlen(why)))
+                .base;
+        break;
+    case PD_UPSTREAM_CONNECT_TIMEOUT:
+        status = 504, message = "upstream connect timed out";
+        break;
+    case PD_UPSTREAM_TIMEOUT:
+        status = 504, message = "upstream timed out";
+        break;
+    case PD_UPSTREAM_CLOSED:
+        message = "upstream closed the connection before responding";
+        break;
+    default:
+        message =
+            h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("invalid response from upstream: ")), h2o_iovec_init(why, strlen(why)))
+                .base;
+        break;
+    }
+    if (!after_head) {
+        reply_error(req, status, status == 504 ? "Gateway Timeout" : "Bad Gateway", message, f->service->name);
+        return;
+    }
+    log_warnx("%.*s %.*s: %s after the response started, client connection closed, service %s", (int)req->input.method.len,
+              req->input.method.base, (int)(req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len),
+              req->input.path.base, message, f->service->name);
+    send_body(f, NULL, 0, H2O_SEND_STATE_ERROR);
+}
+
+static const pd_exchange_callbacks_t callbacks = {on_head, on_body, on_error};
+
+static void on_forward_dispose(void *p)
+{
+    forward_t *f = p;
+
+    upstreams_disarm(&f->send_timer);
+    if (f->x != NULL)
+        exchange_cancel(f->x);
+}
+
+static int is_idempotent(h2o_iovec_t method)
+{
+    static const char *const methods[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", NULL};
+    size_t i;
+
+    for (i = 0; methods[i] != NULL; i++)
+        if (h2o_memis(method.base, method.len, methods[i], strlen(methods[i])))
+            return 1;
+    return 0;
+}
+
+/* pd_route_t's forward: route->data is the worker's pd_forwarder_t, and the request
+ * holds route->service until it is freed. */
+void forward_request(h2o_req_t *req, const pd_route_t *route)
+{
+    pd_forwarder_t *fw = route->data;
+    pd_service_t *service = route->service;
+    forward_t *f = h2o_mem_alloc_shared(&req->pool, sizeof(*f), on_forward_dispose);
+    int upgrade = req->upgrade.base != NULL && req->version < 0x200;
+    pd_exchange_req_t xreq;
+
+    memset(f, 0, sizeof(*f));
+    f->req = req;
+    f->fw = fw;
+    f->service = service;
+    f->send_timer.cb = on_send_timeout;
+    xreq.origin = origin_get(fw->upstreams, &service->upstream);
+    xreq.head = build_head(req, route, upgrade);
+    xreq.body = req->entity.base != NULL ? req->entity : h2o_iovec_init(NULL, 0);
+    xreq.is_head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    xreq.idempotent = is_idempotent(req->method);
+    xreq.upgrade = upgrade;
+    xreq.connect_timeout_ms = fw->conf->upstream.connect_timeout_ms;
+    xreq.io_timeout_ms = service->timeout_ms != 0 ? service->timeout_ms : fw->conf->upstream.io_timeout_ms;
+    f->x = exchange_start(fw->upstreams, &xreq, &callbacks, f);
+}
