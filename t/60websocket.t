@@ -25,7 +25,7 @@ use lib 't';
 use Util;
 
 $SIG{PIPE} = 'IGNORE';
-my $http = HTTP::Tiny->new(timeout => 15);
+my $http = HTTP::Tiny->new(timeout => 15, keep_alive => 0);    # no connection left in proxyd's count
 my $PY = '/usr/bin/python3';    # Debian's, with python3-websockets and python3-tornado (packages.txt)
 
 # A WebSocket service: t/ws-server.py (websockets) or t/ws-origin-server.py (Tornado).
@@ -100,9 +100,12 @@ package WsClient {
     }
     sub cmd { my $self = shift; $self->start(@_); return $self->finish }
     sub ready { IO::Select->new($_[0]{out})->can_read(0) }    # its answer is there
-    sub DESTROY {
+    sub DESTROY { $_[0]->end }
+    # Ends the driver: at the end of its input it drops its connections and exits.
+    sub end {
         my ($self) = @_;
         local ($?, $!, $@);
+        return if $self->{ended}++;
         close $self->{in};
         my $deadline = Time::HiRes::time() + 5;
         Time::HiRes::sleep(0.02) while waitpid($self->{pid}, POSIX::WNOHANG()) == 0 && Time::HiRes::time() < $deadline;
@@ -122,6 +125,17 @@ sub setup {
     return spawn_proxyd(settings => "auth:\n  service: auth\n  copy_headers: [X-User]\n" . ($more{settings} // ''),
         services => "auth: http://127.0.0.1:@{[$auth->port]}/check\nws: $url\nkeep: {url: '$url', preserve_host: true}\n"
             . "idle: {url: '$url', websocket_timeout: 1s}\n" . ($more{services} // ''));
+}
+
+# Ends the clients (their connections go with them), then stops proxyd: with no tunnel
+# left it must exit at once, not after the 10 s grace period that open tunnels get.
+sub stop_quickly {
+    my ($proxyd, @clients) = @_;
+    $_->end for @clients;
+    ok wait_for('clients gone', sub { from_client($proxyd) == 0 }, 5), 'the clients are gone';
+    my $start = time;
+    is $proxyd->stop, 0, 'proxyd exits 0';
+    cmp_ok time - $start, '<', 3, sprintf('at once (%.1f s): no tunnel is left open in proxyd', time - $start);
 }
 
 sub wsurl { my ($proxyd, $path) = @_; 'ws://127.0.0.1:' . $proxyd->port . $path }
@@ -153,7 +167,8 @@ subtest 'echo through forward auth: the key is stripped, the handshake relayed u
     like $headers->{connection} // '', qr/\bupgrade\b/i, 'and Connection: upgrade';
     is $c->cmd(op => 'close', name => 'a')->{code}, 1000, 'closed';
     close $sock;
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    unlike $proxyd->log, qr/supersecret/, 'the key is not in proxyd\'s log';
+    stop_quickly($proxyd, $c);
 };
 
 subtest 'a denied upgrade never reaches the service' => sub {
@@ -172,7 +187,7 @@ subtest 'a denied upgrade never reaches the service' => sub {
     is $res->{status}, 401, 'a WebSocket client is refused with 401' or diag explain $res;
     is scalar(grep { $_->{path} =~ /t=denied/ } events($ws, 'request')), 0, 'the service saw none of the four handshakes';
     is scalar(events($ws, 'open')), 0, 'and no connection';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd, $c);
 };
 
 subtest "a service's refusal is relayed as an ordinary response" => sub {
@@ -182,7 +197,7 @@ subtest "a service's refusal is relayed as an ordinary response" => sub {
     is $status, 403, "the service's 403";
     like $headers->{'content-type'} // '', qr{^text/plain}, 'text/plain';
     is $body, "refused by the service\n", 'its body unchanged';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd);
 };
 
 subtest 'preserve_host: true: the service sees the client\'s Host (Tornado checks Origin against it)' => sub {
@@ -207,10 +222,10 @@ subtest 'preserve_host: true: the service sees the client\'s Host (Tornado check
     ok $res->{ok}, 'with preserve_host: true Tornado accepts it' or diag explain $res;
     @seen = events($tornado, 'request');
     is $seen[1] && $seen[1]{host}, $front, "it saw proxyd's address as Host";
-    is scalar(events($tornado, 'open')), 1, 'one connection opened';
+    ok wait_for('open', sub { events($tornado, 'open') == 1 }, 5), 'one connection opened';
     $c->cmd(op => 'send', name => 'o', text => 'through tornado');
     is_deeply $c->cmd(op => 'recv', name => 'o'), { text => 'through tornado' }, 'and echoes';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd, $c);
 };
 
 subtest 'broadcast to two clients' => sub {
@@ -225,7 +240,7 @@ subtest 'broadcast to two clients' => sub {
     is_deeply $c->cmd(op => 'recv', name => $_), { text => 'from b' }, "$_ gets b's message" for qw(a b);
     is scalar(events($ws, 'open')), 2, 'two connections at the service';
     is to_service($proxyd, $ws), 2, 'two tunnels in proxyd';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd, $c);
 };
 
 subtest 'binary frames and a 1 MiB message pass unchanged' => sub {
@@ -242,7 +257,7 @@ subtest 'binary frames and a 1 MiB message pass unchanged' => sub {
     is scalar(grep { ($c->cmd(op => 'recv', name => 'a')->{length} // 0) == 1000 } 1 .. 20), 20, 'twenty messages in a row, each whole';
     $c->cmd(op => 'send', name => 'a', text => 'text after binary');
     is_deeply $c->cmd(op => 'recv', name => 'a'), { text => 'text after binary' }, 'then text again';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd, $c);
 };
 
 subtest 'a close from the client closes the service side, and the other way round' => sub {
@@ -306,7 +321,7 @@ subtest 'a close from the client closes the service side, and the other way roun
     cmp_ok $res->{seconds} // 99, '<', 2, 'at once';
     $gone->('server drop');
     ok $proxyd->running, 'proxyd runs';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd, $c);
 };
 
 subtest 'websocket_timeout: an idle tunnel is closed, an active one is not' => sub {
@@ -329,7 +344,7 @@ subtest 'websocket_timeout: an idle tunnel is closed, an active one is not' => s
     my $default = WsClient->new;    # the settings' default (5m) for services without their own
     ok $default->cmd(op => 'open', name => 'd', url => wsurl($proxyd, '/ws/echo?key=supersecret'))->{ok}, 'a tunnel to a service without its own timeout';
     ok !$default->cmd(op => 'wait_closed', name => 'd', timeout => 2)->{closed}, 'is not closed after 2 s of silence';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd, $quiet, $busy, $default);
 };
 
 subtest '1,000 tunnels at once' => sub {
@@ -358,7 +373,7 @@ subtest '1,000 tunnels at once' => sub {
     $c->cmd(op => 'send', name => 'a', text => 'after');
     is_deeply $c->cmd(op => 'recv', name => 'a'), { text => 'after' }, 'a new tunnel works';
     is $http->get($proxyd->url('/nosuch/x?key=supersecret'))->{status}, 404, 'plain requests are served';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd, $many, $c);
 };
 
 subtest 'an upgrade over HTTP/2 gets a clear error' => sub {
@@ -397,7 +412,7 @@ subtest 'an upgrade over HTTP/2 gets a clear error' => sub {
     ok $proxyd->running, 'proxyd runs';
     my $c = WsClient->new;
     ok $c->cmd(op => 'open', name => 'a', url => wsurl($proxyd, '/ws/echo?key=supersecret'))->{ok}, 'and an HTTP/1.1 upgrade still works';
-    is $proxyd->stop, 0, 'proxyd exits 0';
+    stop_quickly($proxyd, $c);
 };
 
 subtest 'SIGTERM: an open tunnel lives through the grace period, then is closed' => sub {
