@@ -39,13 +39,20 @@ sub spawn_streaming {
     return (spawn_proxyd(dir => $dir, %opts), $tmp);
 }
 
-# Files proxyd holds open or mapped that are not its log, libraries or devices: temporary
-# files (libh2o maps its spill files from /tmp after unlinking them, proxyd spills request bodies).
+# Temporary files proxyd holds open or mapped (libh2o maps its spill files after unlinking
+# them; proxyd's template puts them in TMPDIR as proxyd.body.*).
 sub temp_files {
     my ($proxyd, $tmp) = @_;
     my $pid = $proxyd->pid;
     my $log = $proxyd->dir . '/proxyd.log';
-    my $temporary = sub { $_[0] ne $log && ($_[0] =~ /\(deleted\)$/ || index($_[0], $tmp) == 0 || $_[0] =~ m{^/(?:var/)?tmp/}) };
+    my $exe = readlink("/proc/$pid/exe") // '';
+    (my $program = $exe) =~ s/ \(deleted\)$//;
+    # unlinked files, files in its TMPDIR, and spill files by name (libh2o's default is /tmp/h2o.b.*)
+    my $temporary = sub {
+        (my $file = $_[0]) =~ s/ \(deleted\)$//;
+        return 0 if $file eq $log || $file eq $program || $file =~ m{\.so(?:\.[\d.]+)?$} || $file =~ m{^/memfd:};
+        return $_[0] =~ /\(deleted\)$/ || index($file, "$tmp/") == 0 || $file =~ m{/(?:h2o\.b\.|proxyd\.body\.)[^/]*$};
+    };
     my %files;
     for my $fd (glob "/proc/$pid/fd/*") {
         my $target = readlink($fd) // next;
