@@ -7,7 +7,7 @@
 #include "auth.h"
 
 #define AUTH_MAX_BODY (64 * 1024)
-#define AUTH_MAX_HEADERS 32
+#define AUTH_MAX_HEADERS 100 /* more fail the check: a cap must not drop a copied header */
 
 /* A check in flight: the response as it arrives, and whom to tell the decision. */
 typedef struct auth_check {
@@ -20,9 +20,12 @@ typedef struct auth_check {
     long status;
     pd_auth_header_t kept[AUTH_MAX_HEADERS];
     size_t num_kept;
+    int too_many_headers;
     char *body;
     size_t body_len;
+    int body_truncated;
     char *cache_control;
+    int sets_cookie;
 } auth_check_t;
 
 static const pd_config_t *settings;
@@ -32,17 +35,28 @@ void auth_check_init(const pd_config_t *conf)
     settings = conf;
 }
 
+/* A denial is relayed to the client as the auth service sent it, minus what frames
+ * or belongs to that one connection; an allow takes only copy_headers from it. */
 static int wanted_header(const char *name)
 {
+    static const char *const hop_by_hop[] = {"connection",
+                                             "keep-alive",
+                                             "te",
+                                             "trailer",
+                                             "transfer-encoding",
+                                             "upgrade",
+                                             "proxy-connection",
+                                             "proxy-authenticate",
+                                             "content-length",
+                                             "date",
+                                             "server",
+                                             NULL};
     size_t i;
 
-    if (strcmp(name, "www-authenticate") == 0 || strcmp(name, "location") == 0 || strcmp(name, "content-type") == 0 ||
-        strcmp(name, "cache-control") == 0)
-        return 1;
-    for (i = 0; i < settings->auth.num_copy_headers; i++)
-        if (strcmp(name, settings->auth.copy_headers[i]) == 0)
-            return 1;
-    return 0;
+    for (i = 0; hop_by_hop[i] != NULL; i++)
+        if (strcmp(name, hop_by_hop[i]) == 0)
+            return 0;
+    return 1;
 }
 
 static void forget_kept(auth_check_t *check)
@@ -85,8 +99,12 @@ static size_t on_header(char *line, size_t size, size_t n, void *data)
     size_t len = size * n, i;
     char *colon = memchr(line, ':', len), *name, *value;
 
-    if (!in_final_head(check, line, len) || colon == NULL || check->num_kept == AUTH_MAX_HEADERS)
+    if (!in_final_head(check, line, len) || colon == NULL)
         return len;
+    if (check->num_kept == AUTH_MAX_HEADERS) {
+        check->too_many_headers = 1;
+        return len;
+    }
     if ((name = strndup(line, colon - line)) == NULL)
         fatal("%s", __func__);
     for (i = 0; name[i] != '\0'; i++)
@@ -113,8 +131,10 @@ static size_t on_body(char *chunk, size_t size, size_t n, void *data)
     auth_check_t *check = data;
     size_t len = size * n, take = len;
 
-    if (check->body_len + take > AUTH_MAX_BODY)
+    if (check->body_len + take > AUTH_MAX_BODY) {
         take = AUTH_MAX_BODY - check->body_len;
+        check->body_truncated = 1;
+    }
     if (take != 0) {
         if ((check->body = realloc(check->body, check->body_len + take)) == NULL)
             fatal("%s", __func__);
@@ -162,13 +182,18 @@ static void take_headers(pd_auth_decision_t *d, auth_check_t *check, int (*keep)
 
 static int is_copy_header(const char *name)
 {
-    return strcmp(name, "cache-control") != 0 && strcmp(name, "www-authenticate") != 0 && strcmp(name, "location") != 0 &&
-           strcmp(name, "content-type") != 0;
+    size_t i;
+
+    for (i = 0; i < settings->auth.num_copy_headers; i++)
+        if (strcmp(name, settings->auth.copy_headers[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static int is_relayed_header(const char *name)
 {
-    return strcmp(name, "www-authenticate") == 0 || strcmp(name, "location") == 0 || strcmp(name, "content-type") == 0;
+    (void)name;
+    return 1;
 }
 
 /* A value we would put into the upstream request or the client's answer must not
@@ -197,12 +222,17 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
         return auth_decision_fail("auth service unavailable: %s", curl_easy_strerror(result));
     if (has_control_char(check))
         return auth_decision_fail("auth service sent a header with a control character%s", "");
+    if (check->too_many_headers)
+        return auth_decision_fail("auth service sent more than %s header fields", "100");
     if (check->status >= 200 && check->status <= 299) {
         d = new_decision(PD_AUTH_ALLOW, (int)check->status);
         take_headers(d, check, is_copy_header);
         return d;
     }
     if (check->status == 401 || check->status == 403 || (check->status >= 300 && check->status <= 399)) {
+        /* relayed as it came, or not at all */
+        if (check->body_truncated)
+            return auth_decision_fail("auth service's denial is longer than %s", "64KiB");
         d = new_decision(PD_AUTH_DENY, (int)check->status);
         take_headers(d, check, is_relayed_header);
         d->body = check->body;
@@ -223,6 +253,9 @@ static uint64_t ttl_of(auth_check_t *check, pd_auth_decision_t *d)
                                              : 0;
     const char *cc = check->cache_control, *max_age;
 
+    /* a denial that sets a cookie is meant for the one client it answers */
+    if (d->kind == PD_AUTH_DENY && check->sets_cookie)
+        return 0;
     if (cc == NULL || ttl == 0)
         return ttl;
     if (strcasestr(cc, "no-store") != NULL)
@@ -251,9 +284,12 @@ static void on_check_done(void *data, CURL *easy, CURLcode result)
     size_t i;
 
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &check->status);
-    for (i = 0; i < check->num_kept; i++)
+    for (i = 0; i < check->num_kept; i++) {
         if (strcmp(check->kept[i].name, "cache-control") == 0)
             check->cache_control = check->kept[i].value;
+        if (strcmp(check->kept[i].name, "set-cookie") == 0)
+            check->sets_cookie = 1;
+    }
     d = decide(check, result);
     check->on_decided(check->data, d, ttl_of(check, d));
     curl_easy_cleanup(easy);

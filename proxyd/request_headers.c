@@ -68,17 +68,39 @@ static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int truste
            is_listed(h->name, (const char *const *)conf->auth.copy_headers, conf->auth.num_copy_headers);
 }
 
-/* Removes from `req` every header a client may not set (issue 7): a new list is
- * built in one pass, since deleting one by one is quadratic in the header count. */
-void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf)
+/* The options of the client's Connection fields; -1 for more than a client needs. */
+static int client_connection_options(h2o_req_t *req, pd_connection_options_t *options)
+{
+    ssize_t i = -1;
+
+    options->num = 0;
+    while ((i = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, i)) != -1)
+        if (connection_options_add(options, req->headers.entries[i].value.base, req->headers.entries[i].value.len) != 0)
+            return -1;
+    return 0;
+}
+
+/* Removes from `req` every header a client may not set (issue 7), and those its
+ * Connection names (hop-by-hop, RFC 9110 §7.6.1), before proxyd and the auth
+ * service add theirs, which a client must not be able to name away. A new list is
+ * built in one pass, since deleting one by one is quadratic in the header count.
+ * -1 when the Connection fields name more options than a client needs. */
+int request_headers_scrub(h2o_req_t *req, const pd_config_t *conf)
 {
     h2o_headers_t kept = {NULL, 0, 0};
     int trusted = request_client_trusted(req, conf);
+    pd_connection_options_t options;
     size_t i;
 
+    if (client_connection_options(req, &options) != 0)
+        return -1;
     h2o_vector_reserve(&req->pool, &kept, req->headers.size);
-    for (i = 0; i < req->headers.size; i++)
-        if (!is_dropped(&req->headers.entries[i], conf, trusted))
-            kept.entries[kept.size++] = req->headers.entries[i];
+    for (i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (is_dropped(h, conf, trusted) || connection_options_has(&options, h->name->base, h->name->len))
+            continue;
+        kept.entries[kept.size++] = *h;
+    }
     req->headers = kept;
+    return 0;
 }

@@ -42,6 +42,30 @@ SERVICES
     like $out, qr/configuration OK \(4 services\)/, 'says OK and counts the services';
 };
 
+subtest 'the upstream engine\'s settings' => sub {
+    my ($rc, $out) = check(<<'YAML', <<'SERVICES');
+listen: 127.0.0.1:8080
+registry: services.yaml
+upstream:
+  connect_timeout: 250ms
+  io_timeout: 2m
+  websocket_timeout: 10m
+  buffer: 128k
+  max_response_head: 1KiB
+  keepalive: 0
+client:
+  send_timeout: 30s
+trusted_proxies: [127.0.0.1, 10.0.0.0/8, "fd00::/8", "::1"]
+YAML
+weather: {url: http://127.0.0.1:9001, preserve_host: true, websocket_timeout: 1s}
+chat: {url: http://127.0.0.1:9002, preserve_host: false}
+SERVICES
+    is $rc, 0, 'exit 0' or diag $out;
+    like $out, qr/configuration OK \(2 services\)/, 'says OK';
+    ($rc, $out) = check("trusted_proxies: 192.0.2.7\nupstream:\n  keepalive: 100000\n  max_response_head: 1024\n");
+    is $rc, 0, 'one address instead of a list, the largest keepalive, the smallest head limit' or diag $out;
+};
+
 subtest 'the shipped example configuration' => sub {
     my ($rc, $out) = proxyd_check('conf/proxyd.yaml');
     is $rc, 0, 'conf/proxyd.yaml passes -t' or diag $out;
@@ -82,6 +106,30 @@ my @bad_settings = (
     ["client:\n  max_target_bytes: 8 KB\n", qr{client\.max_target_bytes: '8 KB' is not a size}, 'bad target size'],
     ["client:\n  keepalive: 5s\n", qr{client\.keepalive: unknown key}, 'unknown client key'],
     ["registry: missing.yaml\n", qr{missing\.yaml: No such file}, 'missing registry'],
+    # the upstream engine's settings (issue 9)
+    ["upstream:\n  max_response_head: 1023\n", qr{proxyd\.yaml:2:22: upstream\.max_response_head: at least 1KiB},
+        'response head limit under 1KiB'],
+    ["upstream:\n  max_response_head: lots\n", qr{proxyd\.yaml:2:22: upstream\.max_response_head: 'lots' is not a size},
+        'bad response head limit'],
+    ["upstream:\n  keepalive: 100001\n", qr{proxyd\.yaml:2:14: upstream\.keepalive: '100001' is not a whole number from 0 to 100000},
+        'too many idle connections'],
+    ["upstream:\n  keepalive: -1\n", qr{proxyd\.yaml:2:14: upstream\.keepalive: '-1' is not a whole number}, 'negative keepalive'],
+    ["upstream:\n  buffer: big\n", qr{proxyd\.yaml:2:11: upstream\.buffer: 'big' is not a size}, 'bad buffer'],
+    ["upstream:\n  buffer: 0\n", qr{proxyd\.yaml:2:11: upstream\.buffer: '0' is not a size}, 'zero buffer'],
+    ["upstream:\n  websocket_timeout: 5\n", qr{proxyd\.yaml:2:22: upstream\.websocket_timeout: '5' is not a duration},
+        'websocket_timeout without unit'],
+    ["upstream:\n  idle_timeout: 5s\n", qr{proxyd\.yaml:2:3: upstream\.idle_timeout: unknown key}, 'unknown upstream key'],
+    ["client:\n  send_timeout: soon\n", qr{proxyd\.yaml:2:17: client\.send_timeout: 'soon' is not a duration}, 'bad send_timeout'],
+    ["client:\n  send_timeout: 0\n", qr{proxyd\.yaml:2:17: client\.send_timeout: '0' is not a duration}, 'zero send_timeout'],
+    ["trusted_proxies: 10.0.0.1/8\n",
+        qr{proxyd\.yaml:1:18: trusted_proxies: '10\.0\.0\.1/8' is not an address or CIDR block: use 10\.0\.0\.0/8}, 'host bits set'],
+    ["trusted_proxies: [127.0.0.1, bogus]\n", qr{proxyd\.yaml:1:30: trusted_proxies: 'bogus' is not an address or CIDR block},
+        'a bad entry in a flow list'],
+    ["trusted_proxies:\n  - 10.0.0.0/8\n  - fd00::1/8\n", qr{proxyd\.yaml:3:5: trusted_proxies: 'fd00::1/8' is not an address},
+        'a bad IPv6 entry in a block list'],
+    ["trusted_proxies: [10.0.0.0/33]\n", qr{proxyd\.yaml:1:19: trusted_proxies: '10\.0\.0\.0/33'}, 'prefix too long'],
+    ["trusted_proxies: {a: b}\n", qr{proxyd\.yaml:1:18: trusted_proxies: expected}, 'a mapping'],
+    ["trusted_proxies: [[10.0.0.0/8]]\n", qr{proxyd\.yaml:1:19: trusted_proxies: expected}, 'a nested list'],
 );
 for my $case (@bad_settings) {
     my ($yaml, $re, $name) = @$case;
@@ -118,6 +166,12 @@ my @bad_services = (
     ["weather: http://127.0.0.1:9001\nweather: http://127.0.0.1:9002\n", qr{services\.yaml:2:1: weather: service defined twice},
         'duplicate service'],
     ["weather: [http://127.0.0.1:9001]\n", qr{services\.yaml:1:10: weather: expected a URL}, 'list instead of URL'],
+    ["weather: {url: http://127.0.0.1:9001, preserve_host: maybe}\n",
+        qr{services\.yaml:1:54: weather\.preserve_host: 'maybe' is not true or false}, 'bad preserve_host'],
+    ["weather: {url: http://127.0.0.1:9001, websocket_timeout: soon}\n",
+        qr{services\.yaml:1:58: weather\.websocket_timeout: 'soon' is not a duration}, 'bad websocket_timeout'],
+    ["weather: {url: http://127.0.0.1:9001, websocket_timeout: 0s}\n",
+        qr{services\.yaml:1:58: weather\.websocket_timeout: '0s' is not a duration}, 'zero websocket_timeout'],
 );
 for my $case (@bad_services) {
     my ($yaml, $re, $name) = @$case;

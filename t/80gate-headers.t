@@ -122,6 +122,51 @@ subtest 'X-User from a trailer of the auth service is not copied' => sub {
     ok !exists echo_headers($res)->{'x-user'}, 'the trailer\'s X-User is not copied';
 };
 
+subtest 'Connection options are bounded, and cannot name away what proxyd adds' => sub {
+    my $many = join(', ', map { "x-o$_" } 1 .. 65);
+    my $res = raw_request($port, "GET /up/opts?key=supersecret HTTP/1.1\r\nHost: a\r\nConnection: $many\r\n\r\n");
+    like $res, qr{\AHTTP/1\.1 400 }, '65 Connection options: 400';
+    like $res, qr{more than 64 Connection options}, 'named';
+    my $few = join(", ", map { "x-o$_" } 1 .. 62);
+    $res = raw_request($port, "GET /up/opts?key=supersecret HTTP/1.1\r\nHost: a\r\nConnection: close, X-User, $few\r\n"
+        . "X-O1: gone\r\nX-Keep: kept\r\n\r\n");
+    like $res, qr{\AHTTP/1\.1 200 }, '64 options (close, X-User and 62 more) pass';
+    my ($body) = $res =~ /\r\n\r\n(.*)\z/s;
+    my $seen = decode_json($body)->{headers};
+    is $seen->{'x-user'}, 'workshop', 'X-User from the auth service reaches the service although the client named it';
+    ok !exists $seen->{'x-o1'}, 'a field the client named is dropped';
+    is $seen->{'x-keep'}, 'kept', 'others pass';
+};
+
+subtest 'a denial is relayed as the auth service sent it, not rewritten' => sub {
+    my ($server, $px) = raw_auth("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"workshop\"\r\n"
+        . "Content-Type: text/plain\r\nX-Reason: expired\r\nConnection: close\r\nContent-Length: 12\r\n\r\nlog in first");
+    my $res = $http->get($px->url('/up/x?key=k'));
+    is $res->{status}, 401, 'status 401';
+    is $res->{content}, 'log in first', 'its text/plain body, not JSON';
+    is $res->{headers}{'www-authenticate'}, 'Basic realm="workshop"', 'its WWW-Authenticate';
+    is $res->{headers}{'content-type'}, 'text/plain', 'its content type';
+    is $res->{headers}{'x-reason'}, 'expired', 'and its other fields';
+};
+
+subtest 'a denial that sets a cookie is not reused for the next request' => sub {
+    my $dir = temp_dir();
+    write_file("$dir/response", "HTTP/1.1 302 Found\r\nLocation: /login\r\nSet-Cookie: state=abc\r\n"
+        . "Connection: close\r\nContent-Length: 0\r\n\r\n");
+    my $aport = empty_port();
+    my $server = spawn(cmd => ['perl', 't/raw-server.pl', $aport, "$dir/response"], port => $aport);
+    my $px = spawn_proxyd(threads => 1, settings => $auth_settings . "  negative_ttl: 1m\n",
+        services => "up: http://127.0.0.1:@{[$up->port]}\nauth: http://127.0.0.1:$aport/check\n");
+    my $noredirect = HTTP::Tiny->new(timeout => 15, max_redirect => 0);
+    for my $n (1, 2) {
+        my $res = $noredirect->get($px->url('/up/login-flow?key=k'));
+        is $res->{status}, 302, "request $n: 302";
+        is $res->{headers}{'set-cookie'}, 'state=abc', "request $n: the cookie";
+    }
+    my @checks = grep { /^request: GET/ } split /\n/, $server->log;
+    is scalar(@checks), 2, "both requests were checked: the denial with Set-Cookie was not cached" or diag $server->log;
+};
+
 subtest 'HTTP/2 header floods are refused before any work' => sub {
     $http->post($up->url('/count/reset'));
     my $started = time;

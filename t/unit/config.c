@@ -1,7 +1,11 @@
-/* t/unit/config.c: the value parsers of config.c: durations, sizes, listen addresses. */
+/* t/unit/config.c: the value parsers of config.c: durations, sizes, listen addresses, trusted_proxies' CIDR blocks. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include "proxyd.h"
 #include "tap.h"
 
@@ -180,6 +184,126 @@ static void test_parse_listen(void)
     ok(config_parse_listen(long_unix, &l) == -1, "a unix socket path of 108 bytes is refused");
 }
 
+static void test_parse_cidr(void)
+{
+    static const struct {
+        const char *text;
+        int family;
+        unsigned prefix;
+    } good[] = {{"10.0.0.0/8", AF_INET, 8},
+                {"127.0.0.1", AF_INET, 32},
+                {"192.0.2.7/32", AF_INET, 32},
+                {"192.168.0.0/23", AF_INET, 23},
+                {"0.0.0.0/0", AF_INET, 0},
+                {"10.0.0.0/08", AF_INET, 8},
+                {"::1", AF_INET6, 128},
+                {"fd00::/8", AF_INET6, 8},
+                {"2001:db8::/32", AF_INET6, 32},
+                {"::/0", AF_INET6, 0},
+                {"::ffff:10.0.0.0/104", AF_INET6, 104},
+                /* the longest text form of an address, 45 bytes */
+                {"0000:0000:0000:0000:0000:ffff:255.255.255.255/128", AF_INET6, 128}};
+    static const char *const bad[] = {"",
+                                      "/8",
+                                      "10.0.0.0/",
+                                      "10.0.0.1/8",
+                                      "192.168.1.0/23",
+                                      "10.0.0.0/33",
+                                      "::1/129",
+                                      "fd00::1/8",
+                                      "10.0.0.0/-1",
+                                      "10.0.0.0/+8",
+                                      "10.0.0.0/8x",
+                                      "10.0.0.0/8/8",
+                                      "10.0.0.0 /8",
+                                      " 10.0.0.0/8",
+                                      "10.0.0",
+                                      "10.0.0.256",
+                                      "localhost",
+                                      "10.0.0.0/99999999999999999999",
+                                      "10.0.0.0/8                                                            "
+                                      "                                                                      ",
+                                      "fe80::1%lo"};
+    pd_cidr_t c;
+    size_t i;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ok(config_parse_cidr(good[i].text, &c) == 0, "CIDR '%s' is read", good[i].text);
+        is_u64((uint64_t)c.family, (uint64_t)good[i].family, "CIDR '%s': family", good[i].text);
+        is_u64(c.prefix, good[i].prefix, "CIDR '%s': prefix /%u", good[i].text, good[i].prefix);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ok(config_parse_cidr(bad[i], &c) == -1, "CIDR '%s' is refused", bad[i]);
+}
+
+/* Whether `addr` (v4 or v6 text) lies in the block `cidr`, through a sockaddr as accept() gives it. */
+static int match(const char *cidr, const char *addr)
+{
+    pd_cidr_t c;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+
+    if (config_parse_cidr(cidr, &c) != 0)
+        return -1;
+    memset(&sin, 0, sizeof(sin));
+    memset(&sin6, 0, sizeof(sin6));
+    if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        return config_cidr_match(&c, (struct sockaddr *)&sin);
+    }
+    if (inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
+        sin6.sin6_family = AF_INET6;
+        return config_cidr_match(&c, (struct sockaddr *)&sin6);
+    }
+    return -1;
+}
+
+static void test_cidr_match(void)
+{
+    static const struct {
+        const char *cidr, *addr;
+        int in;
+    } cases[] = {{"10.0.0.0/8", "10.1.2.3", 1},
+                 {"10.0.0.0/8", "10.255.255.255", 1},
+                 {"10.0.0.0/8", "11.0.0.0", 0},
+                 {"10.0.0.0/8", "9.255.255.255", 0},
+                 {"127.0.0.1", "127.0.0.1", 1},
+                 {"127.0.0.1", "127.0.0.2", 0},
+                 {"127.0.0.0/8", "127.0.0.1", 1},
+                 {"192.168.0.0/23", "192.168.1.255", 1},
+                 {"192.168.0.0/23", "192.168.2.0", 0},
+                 {"192.168.0.0/31", "192.168.0.1", 1},
+                 {"192.168.0.0/31", "192.168.0.2", 0},
+                 {"0.0.0.0/0", "203.0.113.9", 1},
+                 {"::1", "::1", 1},
+                 {"::1", "::2", 0},
+                 {"::1", "127.0.0.1", 0},
+                 {"fd00::/8", "fd12:3456::1", 1},
+                 {"fd00::/8", "fe80::1", 0},
+                 {"2001:db8::/33", "2001:db8:7fff::1", 1},
+                 {"2001:db8::/33", "2001:db8:8000::1", 0},
+                 {"::/0", "2001:db8::1", 1},
+                 {"::/0", "10.0.0.1", 0},
+                 /* a dual-stack listener sees IPv4 peers as IPv4-mapped IPv6 addresses */
+                 {"10.0.0.0/8", "::ffff:10.1.2.3", 1},
+                 {"10.0.0.0/8", "::ffff:11.1.2.3", 0},
+                 {"127.0.0.1", "::ffff:127.0.0.1", 1},
+                 {"0.0.0.0/0", "2001:db8::1", 0},
+                 {"10.0.0.0/8", "::10.1.2.3", 0}};
+    struct sockaddr_un sun;
+    pd_cidr_t c;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        ok(match(cases[i].cidr, cases[i].addr) == cases[i].in, "%s %s %s", cases[i].addr, cases[i].in ? "is in" : "is not in",
+           cases[i].cidr);
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    ok(config_parse_cidr("0.0.0.0/0", &c) == 0 && config_cidr_match(&c, (struct sockaddr *)&sun) == 0,
+       "a unix socket peer is in no block");
+    ok(config_parse_cidr("::/0", &c) == 0 && config_cidr_match(&c, (struct sockaddr *)&sun) == 0, "not even in ::/0");
+}
+
 int main(void)
 {
     test_parse_duration();
@@ -187,5 +311,7 @@ int main(void)
     test_parse_size();
     test_format_size();
     test_parse_listen();
+    test_parse_cidr();
+    test_cidr_match();
     return done_testing();
 }
