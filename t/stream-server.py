@@ -17,14 +17,18 @@ import json
 import socket
 import socketserver
 import sys
+import threading
 import time
 import urllib.parse
 
 BLOCK = bytes(range(256)) * 256  # 64 KiB
+log_lock = threading.Lock()
 
 
 def log(**event):
-    print(json.dumps(event), flush=True)
+    with log_lock:  # one whole line at a time: connections end on several threads at once
+        sys.stdout.write(json.dumps(event) + '\n')
+        sys.stdout.flush()
 
 
 class Handler(socketserver.BaseRequestHandler):
