@@ -1,0 +1,99 @@
+# 80gate-upstream.t: attacks on the upstream engine (issue 9) found in review: an upgrade
+# answered before its body was sent, a cut response whose end the client cannot tell
+# from a complete one, and hop-by-hop nominations that strip the fields proxyd sets.
+use strict;
+use warnings;
+use Test::More;
+use JSON::PP;
+use IO::Socket::INET;
+use Errno qw(ECONNRESET);
+use Time::HiRes qw(time sleep);
+use lib 't';
+use Util;
+
+# A raw upstream: `perl -e CODE PORT`, CODE handling each accepted connection $c
+# (one at a time), after its request head was read into $head.
+sub spawn_raw_upstream {
+    my ($code) = @_;
+    my $dir = temp_dir();
+    my $port = empty_port();
+    write_file("$dir/up.pl", <<"EOF");
+use strict; use warnings; use IO::Socket::INET;
+my \$l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => \$ARGV[0], Listen => 64, ReuseAddr => 1) or die \$!;
+\$| = 1;
+\$SIG{PIPE} = 'IGNORE';
+while (my \$c = \$l->accept) {
+    my \$head = '';
+    while (\$head !~ /\\r\\n\\r\\n/) { my \$n = sysread(\$c, my \$b, 1); last unless \$n; \$head .= \$b; }
+    next unless \$head =~ /\\r\\n\\r\\n/;    # the port probe of spawn()
+    $code
+    close \$c;
+}
+EOF
+    return spawn(cmd => ['perl', "$dir/up.pl", $port], port => $port);
+}
+
+# Reads from $sock until it ends; returns (bytes, how it ended: 'eof', 'reset', 'timeout' or the error).
+sub read_all {
+    my ($sock, $seconds, $until) = @_;
+    my ($data, $end) = ('', 'timeout');
+    my $deadline = time + $seconds;
+    $sock->blocking(0);
+    while (time < $deadline) {
+        my $n = sysread($sock, my $buf, 65536);
+        if (defined $n) {
+            if ($n == 0) { $end = 'eof'; last }
+            $data .= $buf;
+            last if defined $until && $data =~ $until;
+        } elsif ($!{EAGAIN}) {
+            sleep 0.01;
+        } else {
+            $end = $! == ECONNRESET ? 'reset' : "$!";
+            last;
+        }
+    }
+    return ($data, $end);
+}
+
+my $echo = spawn_upstream('--name', 'echo');
+
+# proxyd (with the `echo` service beside the ones under test) still answers, and said nothing alarming.
+sub still_serving {
+    my ($proxyd) = @_;
+    ok $proxyd->running, 'proxyd is still running';
+    my $res = eval { raw_request($proxyd->port, "GET /echo/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3) } // '';
+    like $res, qr{^HTTP/1\.1 200 }, 'and answers the next request';
+    my $log = $proxyd->log;
+    unlike $log, qr/AddressSanitizer|LeakSanitizer|runtime error|Assertion/, 'no sanitizer report or assertion in proxyd\'s log'
+        or diag $log;
+}
+
+subtest 'an upgrade the upstream answers before it read the request body' => sub {
+    my $size = 8 * 1024 * 1024;    # more than the loopback socket buffers take at once
+    # 101 at once, then the body is read (late) by HTTP/1 rules, then the new protocol: one echo
+    my $up = spawn_raw_upstream(<<'EOF');
+    my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
+    syswrite $c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    select undef, undef, undef, 1;
+    my $got = 0;
+    while ($got < ($len // 0)) { my $n = sysread($c, my $b, 1 << 20); last unless $n; $got += $n; }
+    syswrite $c, "body $got\n";
+    my $n = sysread($c, my $msg, 100);
+    syswrite $c, "echo $msg\n" if $n;
+EOF
+    my $proxyd = spawn_proxyd(threads => 1, services => "ws: http://127.0.0.1:@{[$up->port]}\necho: http://127.0.0.1:@{[$echo->port]}\n",
+        settings => "max_request_body: 16MiB\n");
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $proxyd->port, Timeout => 5) or die "connect: $!";
+    print $c "POST /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: $size\r\n\r\n",
+        'b' x $size;
+    my ($got, $end) = read_all($c, 15, qr/body \d+\n/);
+    like $got, qr{^HTTP/1\.1 101 }, 'the 101 reaches the client';
+    like $got, qr/body $size\n/, 'the upstream got the whole body before the tunnel began';
+    print $c "ping";
+    ($got, $end) = read_all($c, 5, qr/echo/);
+    is $got, "echo ping\n", 'then bytes pass through the tunnel';
+    close $c;
+    still_serving($proxyd);
+};
+
+done_testing;
