@@ -96,4 +96,47 @@ EOF
     still_serving($proxyd);
 };
 
+subtest 'a response cut short is never an orderly close when it has no length of its own' => sub {
+    # libh2o chunks only a 200 to HTTP/1.1 clients; other statuses, and anything to an
+    # HTTP/1.0 client, go delimited by the close, so a clean close would read as complete
+    my $up = spawn_raw_upstream(<<'EOF');
+    my ($status) = $head =~ m{^GET /(\d+)};
+    syswrite $c, "HTTP/1.1 $status X\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+    select undef, undef, undef, 0.3;
+EOF
+    my $proxyd = spawn_proxyd(threads => 1, services => "cut: http://127.0.0.1:@{[$up->port]}\necho: http://127.0.0.1:@{[$echo->port]}\n");
+    for my $case (['201', '1.1'], ['404', '1.1'], ['200', '1.0']) {
+        my ($status, $version) = @$case;
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $proxyd->port, Timeout => 5) or die "connect: $!";
+        print $c "GET /cut/$status HTTP/$version\r\nHost: x\r\n\r\n";
+        my ($got, $end) = read_all($c, 5);
+        close $c;
+        if (length $got) {
+            like $got, qr{^HTTP/1\.1 $status }, "$status to HTTP/$version: the head was relayed";
+            unlike $got, qr/^(transfer-encoding|content-length):/mi, "$status to HTTP/$version: the body has no framing of its own";
+        }
+        isnt $end, 'eof', "$status to HTTP/$version: the cut ends in a reset, not a close a client takes for the end";
+    }
+    like $proxyd->log, qr/connection closed before the last chunk after the response started, client connection closed, service cut/,
+        'logged with the reason and the service';
+    still_serving($proxyd);
+};
+
+subtest 'a client\'s Connection header cannot remove the fields proxyd and the auth service set' => sub {
+    my $auth = spawn_auth();
+    my $proxyd = spawn_proxyd(threads => 1,
+        services => "echo: http://127.0.0.1:@{[$echo->port]}\nauth: http://127.0.0.1:@{[$auth->port]}/check\n",
+        settings => "auth:\n  service: auth\n  copy_headers: [X-User]\n");
+    my $res = raw_request($proxyd->port, "GET /echo/who?key=supersecret HTTP/1.1\r\nHost: tenant.example\r\nX-Mine: 1\r\n"
+        . "Connection: close, X-User, X-Forwarded-Host, X-Forwarded-Prefix, X-Mine\r\n\r\n", 3);
+    like $res, qr{^HTTP/1\.1 200 }, 'allowed';
+    my ($body) = $res =~ /\r\n\r\n(.*)\z/s;
+    my $h = (eval { decode_json($body // '') } // {})->{headers} // {};
+    ok exists $h->{'x-forwarded-for'}, 'the service saw the request';
+    is $h->{'x-user'}, 'workshop', 'X-User from the auth service still reaches the service';
+    is $h->{'x-forwarded-host'}, 'tenant.example', 'X-Forwarded-Host is still proxyd\'s';
+    is $h->{'x-forwarded-prefix'}, '/echo', 'X-Forwarded-Prefix is still proxyd\'s';
+    ok !exists $h->{'x-mine'}, 'while a field of the client\'s own that its Connection names is dropped (RFC 9110 7.6.1)';
+};
+
 done_testing;
