@@ -144,23 +144,21 @@ static h2o_iovec_t upstream_host(h2o_req_t *req, const pd_service_t *service)
 }
 
 /* Request line and fields, in one pass over the client's fields: what a client
- * may not set was removed by request_headers_scrub() before the auth check. */
+ * may not set, and what its Connection named, was removed by request_headers_scrub()
+ * before the auth check and before proxyd added its own fields. */
 static h2o_iovec_t build_head(h2o_req_t *req, const pd_route_t *route, int upgrade)
 {
     const pd_service_t *service = route->service;
-    h2o_iovec_t host = upstream_host(req, service), xff = forwarded_for(req), *connection;
+    h2o_iovec_t host = upstream_host(req, service), xff = forwarded_for(req);
     const h2o_url_scheme_t *scheme = req->input.scheme;
     char length[32], *buf, *dst;
-    size_t i, size, num_connection = 0;
+    size_t i, size;
 
-    connection = h2o_mem_alloc_pool(&req->pool, sizeof(*connection) * (req->headers.size + 1));
     size = req->method.len + service->upstream.path.len + route->rest.len + route->query.len + host.len + xff.len + 256 +
            req->upgrade.len;
     for (i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
         size += h->name->len + h->value.len + 4;
-        if (h->name == &H2O_TOKEN_CONNECTION->buf)
-            connection[num_connection++] = h->value;
     }
     dst = buf = h2o_mem_alloc_pool(&req->pool, size);
     append(&dst, req->method.base, req->method.len);
@@ -172,8 +170,7 @@ static h2o_iovec_t build_head(h2o_req_t *req, const pd_route_t *route, int upgra
     append_field(&dst, H2O_STRLIT("host"), host);
     for (i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (is_hop_by_hop(h->name->base, h->name->len) || named_by_connection(connection, num_connection, h->name) ||
-            h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
+        if (is_hop_by_hop(h->name->base, h->name->len) || h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
             continue;
         append_field(&dst, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len, h->value);
     }

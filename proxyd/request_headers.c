@@ -3,6 +3,9 @@
 #include <string.h>
 #include "proxyd.h"
 
+/* Connection fields looked at; more than a few is no real client. */
+#define PD_MAX_CONNECTION_FIELDS 8
+
 /* Set by proxyd itself (or by the auth service's answer): a client's copy would be
  * trusted upstream. X-Forwarded-Method/-Uri/-Service are what proxyd shows the auth
  * service; a service that is itself an auth service must not be fooled by them.
@@ -56,8 +59,29 @@ static int is_listed(const h2o_iovec_t *name, const char *const *list, size_t co
     return 0;
 }
 
-static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int trusted)
+/* The client's Connection fields, gathered first so that the scrub stays one pass. */
+typedef struct nominations {
+    const h2o_iovec_t *values[PD_MAX_CONNECTION_FIELDS];
+    size_t num;
+} nominations_t;
+
+/* RFC 9110 §7.6.1: the fields a client's Connection names are for proxyd alone. They
+ * go here, before proxyd and the auth service add their own, which a client that
+ * names X-User or X-Forwarded-Host must not be able to strip on their way upstream. */
+static int is_nominated(const h2o_header_t *h, const nominations_t *n)
 {
+    size_t i;
+
+    for (i = 0; i < n->num; i++)
+        if (h2o_contains_token(n->values[i]->base, n->values[i]->len, h->name->base, h->name->len, ','))
+            return 1;
+    return 0;
+}
+
+static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int trusted, const nominations_t *n)
+{
+    if (is_nominated(h, n))
+        return 1;
     /* nginx's underscores_in_headers off: X_User would reach a CGI app as HTTP_X_USER */
     if (!conf->client.underscores_in_headers && memchr(h->name->base, '_', h->name->len) != NULL)
         return 1;
@@ -74,11 +98,15 @@ void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf)
 {
     h2o_headers_t kept = {NULL, 0, 0};
     int trusted = request_client_trusted(req, conf);
+    nominations_t n = {{NULL}, 0};
     size_t i;
 
+    for (i = 0; i < req->headers.size && n.num < PD_MAX_CONNECTION_FIELDS; i++)
+        if (req->headers.entries[i].name == &H2O_TOKEN_CONNECTION->buf)
+            n.values[n.num++] = &req->headers.entries[i].value;
     h2o_vector_reserve(&req->pool, &kept, req->headers.size);
     for (i = 0; i < req->headers.size; i++)
-        if (!is_dropped(&req->headers.entries[i], conf, trusted))
+        if (!is_dropped(&req->headers.entries[i], conf, trusted, &n))
             kept.entries[kept.size++] = req->headers.entries[i];
     req->headers = kept;
 }
