@@ -84,17 +84,6 @@ static int is_hop_by_hop(const char *name, size_t len)
 #undef IS
 }
 
-/* The values of every Connection field, joined: the fields they name are hop-by-hop too. */
-static int named_by_connection(const h2o_iovec_t *connection, size_t num, const h2o_iovec_t *name)
-{
-    size_t i;
-
-    for (i = 0; i < num; i++)
-        if (header_list_has(connection[i].base, connection[i].len, name->base, name->len))
-            return 1;
-    return 0;
-}
-
 static void append(char **dst, const char *s, size_t len)
 {
     memcpy(*dst, s, len);
@@ -143,9 +132,8 @@ static h2o_iovec_t upstream_host(h2o_req_t *req, const pd_service_t *service)
     return service->preserve_host && host.base != NULL ? host : service->upstream.authority;
 }
 
-/* Request line and fields, in one pass over the client's fields: what a client
- * may not set, and what its Connection named, was removed by request_headers_scrub()
- * before the auth check and before proxyd added its own fields. */
+/* Request line and fields, in one pass: what a client may not set, and what its
+ * Connection named, was removed by request_headers_scrub() before the auth check. */
 static h2o_iovec_t build_head(h2o_req_t *req, const pd_route_t *route, int upgrade)
 {
     const pd_service_t *service = route->service;
@@ -214,16 +202,17 @@ static h2o_iovec_t rewrite_location(h2o_req_t *req, const pd_service_t *service,
 static void copy_response_headers(forward_t *f, const pd_exchange_head_t *head)
 {
     h2o_req_t *req = f->req;
-    h2o_iovec_t connection[8];
-    size_t i, num_connection = 0;
+    pd_connection_options_t connection = {0};
+    size_t i;
 
-    for (i = 0; i < head->num_headers && num_connection < 8; i++)
+    /* at most PD_MAX_CONNECTION_OPTIONS: the engine refused a head with more */
+    for (i = 0; i < head->num_headers; i++)
         if (header_name_is(&head->headers[i], "connection", 10))
-            connection[num_connection++] = h2o_iovec_init(head->headers[i].value, head->headers[i].value_len);
+            connection_options_add(&connection, head->headers[i].value, head->headers[i].value_len);
     for (i = 0; i < head->num_headers; i++) {
         const struct phr_header *h = &head->headers[i];
-        h2o_iovec_t name = h2o_iovec_init(h->name, h->name_len), value;
-        if (is_hop_by_hop(h->name, h->name_len) || named_by_connection(connection, num_connection, &name) ||
+        h2o_iovec_t name, value;
+        if (is_hop_by_hop(h->name, h->name_len) || connection_options_has(&connection, h->name, h->name_len) ||
             header_name_is(h, "date", 4) || header_name_is(h, "server", 6))
             continue;
         if (header_name_is(h, "location", 8))

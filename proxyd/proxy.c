@@ -137,8 +137,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (!encoding_allowed(req, service, &path))
         return 0;
+    if (request_headers_scrub(req, conf) != 0) {
+        req->http1_is_persistent = 0;
+        reply_error(req, 400, "Bad Request", "more than 64 Connection options", NULL);
+        return 0;
+    }
     hold_service(req, service);
-    request_headers_scrub(req, conf);
     set_forwarded_headers(req, service);
     to = h2o_mem_alloc_pool(&req->pool, sizeof(*to));
     *to = (pd_route_t){service, path.rest, query, forward_request, pw->forwarder};

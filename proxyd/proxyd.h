@@ -188,6 +188,14 @@ typedef struct pd_change_result {
 } pd_change_result_t;
 typedef void (*pd_change_done_cb)(void *data, const pd_change_result_t *result);
 
+/* The options of a request's or response's Connection fields: the fields they
+ * name are hop-by-hop. Bounded, so that checking each field against them is. */
+#define PD_MAX_CONNECTION_OPTIONS 64
+typedef struct pd_connection_options {
+    h2o_iovec_t names[PD_MAX_CONNECTION_OPTIONS];
+    size_t num;
+} pd_connection_options_t;
+
 /* ---- the front end, per request and per worker ---- */
 
 /* A request's path in its one canonical form (request_path.c), in the request's pool:
@@ -322,6 +330,12 @@ void change_queue_reload(pd_change_queue_t *q, pd_change_done_cb on_done, void *
 int change_queue_idle(pd_change_queue_t *q);
 void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
 
+/* http_fields.c */
+int http_list_each(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data);
+int header_list_has(const char *list, size_t len, const char *token, size_t token_len);
+int connection_options_add(pd_connection_options_t *o, const char *value, size_t len);
+int connection_options_has(const pd_connection_options_t *o, const char *name, size_t len);
+
 /* listen.c */
 int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen);
 
@@ -355,7 +369,7 @@ int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len,
 int request_check(h2o_req_t *req, const pd_config_t *conf);
 
 /* request_headers.c */
-void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf);
+int request_headers_scrub(h2o_req_t *req, const pd_config_t *conf);
 
 /* body_limit.c */
 void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf);

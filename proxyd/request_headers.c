@@ -3,9 +3,6 @@
 #include <string.h>
 #include "proxyd.h"
 
-/* Connection fields looked at; more than a few is no real client. */
-#define PD_MAX_CONNECTION_FIELDS 8
-
 /* Set by proxyd itself (or by the auth service's answer): a client's copy would be
  * trusted upstream. X-Forwarded-Method/-Uri/-Service are what proxyd shows the auth
  * service; a service that is itself an auth service must not be fooled by them.
@@ -59,29 +56,8 @@ static int is_listed(const h2o_iovec_t *name, const char *const *list, size_t co
     return 0;
 }
 
-/* The client's Connection fields, gathered first so that the scrub stays one pass. */
-typedef struct nominations {
-    const h2o_iovec_t *values[PD_MAX_CONNECTION_FIELDS];
-    size_t num;
-} nominations_t;
-
-/* RFC 9110 §7.6.1: the fields a client's Connection names are for proxyd alone. They
- * go here, before proxyd and the auth service add their own, which a client that
- * names X-User or X-Forwarded-Host must not be able to strip on their way upstream. */
-static int is_nominated(const h2o_header_t *h, const nominations_t *n)
+static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int trusted)
 {
-    size_t i;
-
-    for (i = 0; i < n->num; i++)
-        if (h2o_contains_token(n->values[i]->base, n->values[i]->len, h->name->base, h->name->len, ','))
-            return 1;
-    return 0;
-}
-
-static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int trusted, const nominations_t *n)
-{
-    if (is_nominated(h, n))
-        return 1;
     /* nginx's underscores_in_headers off: X_User would reach a CGI app as HTTP_X_USER */
     if (!conf->client.underscores_in_headers && memchr(h->name->base, '_', h->name->len) != NULL)
         return 1;
@@ -92,21 +68,39 @@ static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int truste
            is_listed(h->name, (const char *const *)conf->auth.copy_headers, conf->auth.num_copy_headers);
 }
 
-/* Removes from `req` every header a client may not set (issue 7): a new list is
- * built in one pass, since deleting one by one is quadratic in the header count. */
-void request_headers_scrub(h2o_req_t *req, const pd_config_t *conf)
+/* The options of the client's Connection fields; -1 for more than a client needs. */
+static int client_connection_options(h2o_req_t *req, pd_connection_options_t *options)
+{
+    ssize_t i = -1;
+
+    options->num = 0;
+    while ((i = h2o_find_header(&req->headers, H2O_TOKEN_CONNECTION, i)) != -1)
+        if (connection_options_add(options, req->headers.entries[i].value.base, req->headers.entries[i].value.len) != 0)
+            return -1;
+    return 0;
+}
+
+/* Removes from `req` every header a client may not set (issue 7), and those its
+ * Connection names (hop-by-hop, RFC 9110 §7.6.1), before proxyd and the auth
+ * service add theirs, which a client must not be able to name away. A new list is
+ * built in one pass, since deleting one by one is quadratic in the header count.
+ * -1 when the Connection fields name more options than a client needs. */
+int request_headers_scrub(h2o_req_t *req, const pd_config_t *conf)
 {
     h2o_headers_t kept = {NULL, 0, 0};
     int trusted = request_client_trusted(req, conf);
-    nominations_t n = {{NULL}, 0};
+    pd_connection_options_t options;
     size_t i;
 
-    for (i = 0; i < req->headers.size && n.num < PD_MAX_CONNECTION_FIELDS; i++)
-        if (req->headers.entries[i].name == &H2O_TOKEN_CONNECTION->buf)
-            n.values[n.num++] = &req->headers.entries[i].value;
+    if (client_connection_options(req, &options) != 0)
+        return -1;
     h2o_vector_reserve(&req->pool, &kept, req->headers.size);
-    for (i = 0; i < req->headers.size; i++)
-        if (!is_dropped(&req->headers.entries[i], conf, trusted, &n))
-            kept.entries[kept.size++] = req->headers.entries[i];
+    for (i = 0; i < req->headers.size; i++) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (is_dropped(h, conf, trusted) || connection_options_has(&options, h->name->base, h->name->len))
+            continue;
+        kept.entries[kept.size++] = *h;
+    }
     req->headers = kept;
+    return 0;
 }

@@ -79,8 +79,6 @@ const char *framing_of_response(int status, int is_head, const struct phr_header
                                 pd_framing_t *framing);
 /* A header name compared without regard to case. */
 int header_name_is(const struct phr_header *h, const char *lower, size_t len);
-/* Whether the comma-separated `list` contains `token` (case-insensitive). */
-int header_list_has(const char *list, size_t len, const char *token, size_t token_len);
 
 /* ---- one request and its response (upstream_exchange.c) ---- */
 

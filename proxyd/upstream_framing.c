@@ -5,8 +5,6 @@
 #include <strings.h>
 #include "upstream.h"
 
-#define MAX_LENGTH_DIGITS 18 /* below 2^63 whatever the digits */
-
 static int is_ows(char c)
 {
     return c == ' ' || c == '\t';
@@ -17,47 +15,7 @@ int header_name_is(const struct phr_header *h, const char *lower, size_t len)
     return h->name_len == len && strncasecmp(h->name, lower, len) == 0;
 }
 
-/* Calls `each` with every element of a comma-separated list, OWS trimmed, empty
- * elements skipped (RFC 9110 §5.6.1); stops at a non-zero return and returns it. */
-static int each_element(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data)
-{
-    size_t i = 0;
-
-    while (i < len) {
-        size_t start, end;
-        int ret;
-        while (i < len && (is_ows(list[i]) || list[i] == ','))
-            i++;
-        start = i;
-        while (i < len && list[i] != ',')
-            i++;
-        end = i;
-        while (end > start && is_ows(list[end - 1]))
-            end--;
-        if (end > start && (ret = each(data, list + start, end - start)) != 0)
-            return ret;
-    }
-    return 0;
-}
-
-struct token_match {
-    const char *token;
-    size_t len;
-};
-
-static int is_token(void *data, const char *s, size_t n)
-{
-    struct token_match *m = data;
-
-    return n == m->len && strncasecmp(s, m->token, n) == 0;
-}
-
-int header_list_has(const char *list, size_t len, const char *token, size_t token_len)
-{
-    struct token_match m = {token, token_len};
-
-    return each_element(list, len, is_token, &m);
-}
+#define MAX_LENGTH_DIGITS 18 /* below 2^63 whatever the digits */
 
 /* Content-Length: every element of every field one decimal, all the same. */
 struct length_state {
@@ -116,6 +74,7 @@ const char *framing_of_response(int status, int is_head, const struct phr_header
 {
     struct length_state length = {0, 0};
     struct coding_state coding = {0, 0};
+    pd_connection_options_t options = {0};
     int has_length = 0, has_coding = 0, ret;
     size_t i;
 
@@ -131,13 +90,16 @@ const char *framing_of_response(int status, int is_head, const struct phr_header
             has_length = 1;
             if (is_blank(h->value, h->value_len))
                 return "empty Content-Length";
-            if ((ret = each_element(h->value, h->value_len, add_length, &length)) != 0)
+            if ((ret = http_list_each(h->value, h->value_len, add_length, &length)) != 0)
                 return ret == -2   ? "conflicting Content-Length values"
                        : ret == -3 ? "Content-Length too large"
                                    : "Content-Length is not a decimal number";
+        } else if (header_name_is(h, "connection", 10)) {
+            if (connection_options_add(&options, h->value, h->value_len) != 0)
+                return "more than 64 Connection options";
         } else if (header_name_is(h, "transfer-encoding", 17)) {
             has_coding = 1;
-            each_element(h->value, h->value_len, add_coding, &coding);
+            http_list_each(h->value, h->value_len, add_coding, &coding);
         }
     }
     if (has_length && !length.seen)

@@ -122,11 +122,27 @@ subtest 'X-User from a trailer of the auth service is not copied' => sub {
     ok !exists echo_headers($res)->{'x-user'}, 'the trailer\'s X-User is not copied';
 };
 
+subtest 'Connection options are bounded, and cannot name away what proxyd adds' => sub {
+    my $many = join(', ', map { "x-o$_" } 1 .. 65);
+    my $res = raw_request($port, "GET /up/opts?key=supersecret HTTP/1.1\r\nHost: a\r\nConnection: $many\r\n\r\n");
+    like $res, qr{\AHTTP/1\.1 400 }, '65 Connection options: 400';
+    like $res, qr{more than 64 Connection options}, 'named';
+    my $few = join(", ", map { "x-o$_" } 1 .. 62);
+    $res = raw_request($port, "GET /up/opts?key=supersecret HTTP/1.1\r\nHost: a\r\nConnection: close, X-User, $few\r\n"
+        . "X-O1: gone\r\nX-Keep: kept\r\n\r\n");
+    like $res, qr{\AHTTP/1\.1 200 }, '64 options (close, X-User and 62 more) pass';
+    my ($body) = $res =~ /\r\n\r\n(.*)\z/s;
+    my $seen = decode_json($body)->{headers};
+    is $seen->{'x-user'}, 'workshop', 'X-User from the auth service reaches the service although the client named it';
+    ok !exists $seen->{'x-o1'}, 'a field the client named is dropped';
+    is $seen->{'x-keep'}, 'kept', 'others pass';
+};
+
 subtest 'a denial is relayed as the auth service sent it, not rewritten' => sub {
     my ($server, $px) = raw_auth("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"workshop\"\r\n"
         . "Content-Type: text/plain\r\nX-Reason: expired\r\nConnection: close\r\nContent-Length: 12\r\n\r\nlog in first");
     my $res = $http->get($px->url('/up/x?key=k'));
-    is $res->{status}, 401, '401';
+    is $res->{status}, 401, 'status 401';
     is $res->{content}, 'log in first', 'its text/plain body, not JSON';
     is $res->{headers}{'www-authenticate'}, 'Basic realm="workshop"', 'its WWW-Authenticate';
     is $res->{headers}{'content-type'}, 'text/plain', 'its content type';

@@ -107,6 +107,13 @@ static void test_heads(void)
     for (i = 0; i < PD_MAX_RESPONSE_HEADERS; i++)
         len += (size_t)snprintf(fields + len, sizeof(fields) - len, "X-%zu: y\r\n", i);
     ok(frame(200, 0, fields, &f) == NULL, "100 header fields are accepted");
+    len = (size_t)snprintf(fields, sizeof(fields), "Content-Length: 0\r\nConnection: ");
+    for (i = 0; i < PD_MAX_CONNECTION_OPTIONS; i++)
+        len += (size_t)snprintf(fields + len, sizeof(fields) - len, "o%zu,", i);
+    snprintf(fields + len, sizeof(fields) - len, "\r\n");
+    ok(frame(200, 0, fields, &f) == NULL, "64 Connection options are accepted");
+    snprintf(fields + len, sizeof(fields) - len, "one-more\r\n");
+    expect_refused(fields, "more than 64 Connection options");
 }
 
 static void test_lists(void)

@@ -1,0 +1,79 @@
+/* http_fields.c: field values that are comma-separated lists (RFC 9110 §5.6.1), and
+ * the options a Connection field names: each such field is hop-by-hop. */
+#include <string.h>
+#include <strings.h>
+#include "proxyd.h"
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Calls `each` with every element of a comma-separated list, OWS trimmed, empty
+ * elements skipped; stops at a non-zero return and returns it. */
+int http_list_each(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        size_t start, end;
+        int ret;
+        while (i < len && (is_ows(list[i]) || list[i] == ','))
+            i++;
+        start = i;
+        while (i < len && list[i] != ',')
+            i++;
+        end = i;
+        while (end > start && is_ows(list[end - 1]))
+            end--;
+        if (end > start && (ret = each(data, list + start, end - start)) != 0)
+            return ret;
+    }
+    return 0;
+}
+
+struct token_match {
+    const char *token;
+    size_t len;
+};
+
+static int is_token(void *data, const char *s, size_t n)
+{
+    struct token_match *m = data;
+
+    return n == m->len && strncasecmp(s, m->token, n) == 0;
+}
+
+int header_list_has(const char *list, size_t len, const char *token, size_t token_len)
+{
+    struct token_match m = {token, token_len};
+
+    return http_list_each(list, len, is_token, &m);
+}
+
+static int add_option(void *data, const char *s, size_t n)
+{
+    pd_connection_options_t *o = data;
+
+    if (o->num == PD_MAX_CONNECTION_OPTIONS)
+        return -1;
+    o->names[o->num++] = h2o_iovec_init(s, n);
+    return 0;
+}
+
+/* Adds the options one Connection field names; -1 past PD_MAX_CONNECTION_OPTIONS,
+ * which keeps the check of every other field against them bounded. */
+int connection_options_add(pd_connection_options_t *o, const char *value, size_t len)
+{
+    return http_list_each(value, len, add_option, o);
+}
+
+int connection_options_has(const pd_connection_options_t *o, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < o->num; i++)
+        if (o->names[i].len == len && strncasecmp(o->names[i].base, name, len) == 0)
+            return 1;
+    return 0;
+}
