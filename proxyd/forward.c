@@ -225,18 +225,32 @@ static void copy_response_headers(forward_t *f, const pd_exchange_head_t *head)
     }
 }
 
+/* The client's descriptor under libh2o's HTTP/1 connection or HTTP/2 session, or -1. */
+static int client_fd(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+
+    return sock != NULL ? h2o_socket_get_fd(sock) : -1;
+}
+
+/* With SO_LINGER 0 the close that libh2o makes sends a reset, and unsent bytes go. */
+static void reset_on_close(int fd)
+{
+    struct linger reset = {1, 0};
+
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+}
+
 /* A client that takes nothing for client.send_timeout is cut off: libh2o has no
  * call for that, so the socket is shut down under it and libh2o's next write or
  * read fails; the request is then freed and its exchange cancelled. */
 static void disconnect_client(h2o_req_t *req)
 {
-    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
-    struct linger reset = {1, 0}; /* no lingering with unsent bytes the client never reads */
-    int fd;
+    int fd = client_fd(req);
 
-    if (sock == NULL || (fd = h2o_socket_get_fd(sock)) == -1)
+    if (fd == -1)
         return;
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    reset_on_close(fd); /* no lingering with unsent bytes the client never reads */
     shutdown(fd, SHUT_RDWR);
 }
 
@@ -359,7 +373,7 @@ static void on_error(void *data, pd_upstream_error_t error, const char *why, int
     forward_t *f = data;
     h2o_req_t *req = f->req;
     const char *message;
-    int status = 502;
+    int status = 502, fd;
 
     f->x = NULL;
     switch (error) {
@@ -390,6 +404,11 @@ static void on_error(void *data, pd_upstream_error_t error, const char *why, int
     log_warnx("%.*s %.*s: %s after the response started, client connection closed, service %s", (int)req->input.method.len,
               req->input.method.base, (int)(req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len),
               req->input.path.base, message, f->service->name);
+    /* HTTP/1: libh2o chunks only a 200 to an HTTP/1.1 client; any other body of unknown
+     * length, and every one to an HTTP/1.0 client, ends with the connection, and an
+     * orderly close would make the cut body look complete. A reset cannot. */
+    if (req->version < 0x200 && (fd = client_fd(req)) != -1)
+        reset_on_close(fd);
     send_body(f, NULL, 0, H2O_SEND_STATE_ERROR);
 }
 

@@ -2,6 +2,7 @@
  * framing, body bytes handed on only as fast as the consumer takes them, a
  * deadline on every wait, and one retry on a fresh connection when a reused one
  * failed before answering. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include "upstream.h"
@@ -20,6 +21,7 @@ struct pd_exchange {
     h2o_timeout_entry_t io_timer;
     int retried;
     int writing;
+    int switch_waits;  /* a 101 came while the request was still being written */
     int got_bytes;     /* a response byte arrived on this connection */
     size_t prev_len;   /* input already searched for the end of the head */
     size_t head_bytes; /* interim (1xx) heads skipped so far */
@@ -163,6 +165,15 @@ static void parse_head(pd_exchange_t *x)
     }
     if (status == 101 && !x->req.upgrade)
         return fail(x, PD_UPSTREAM_INVALID, "101 Switching Protocols to a request without Upgrade");
+    if (status == 101 && x->writing) {
+        /* the origin switches before it read the body (RFC 9110 §7.8: the body is still
+         * read by HTTP/1 rules); the socket can go to a tunnel only once no write of ours
+         * is pending on it, and the bytes written are the request's, freed with it */
+        x->switch_waits = 1;
+        h2o_socket_read_stop(x->conn->sock);
+        arm_io(x);
+        return;
+    }
     if ((why = framing_of_response(status, x->req.is_head, headers, num_headers, &x->framing)) != NULL)
         return fail(x, PD_UPSTREAM_INVALID, why);
     x->keepalive = wants_keepalive(minor_version, headers, num_headers);
@@ -322,6 +333,12 @@ static void on_written(h2o_socket_t *sock, const char *err)
     x->writing = 0;
     if (err != NULL && !x->got_bytes && x->state == X_HEAD)
         return failed_before_response(x, PD_UPSTREAM_CLOSED, "closed while the request was sent");
+    if (x->switch_waits) {
+        x->switch_waits = 0;
+        if (err != NULL)
+            return fail(x, PD_UPSTREAM_CLOSED, "closed while the request was sent");
+        return parse_head(x); /* the 101 is still at the input's start */
+    }
     /* after an early answer (a 413, say) the rest of the request does not matter */
     if (x->state == X_HEAD)
         arm_io(x);
@@ -405,6 +422,7 @@ h2o_socket_t *exchange_detach(pd_exchange_t *x)
 {
     h2o_socket_t *sock = x->conn->sock;
 
+    assert(!x->writing); /* the write callback would find the tunnel's data */
     upstreams_disarm(&x->io_timer);
     h2o_socket_read_stop(sock);
     h2o_buffer_consume(&sock->input, x->head_len); /* what is left came after the head: the tunnel's */
