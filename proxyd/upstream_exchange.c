@@ -196,7 +196,6 @@ static void deliver_final(pd_exchange_t *x, size_t len)
     x->conn = NULL;
     x->state = X_DONE;
     upstreams_disarm(&x->io_timer);
-    h2o_socket_read_stop(conn->sock);
     x->in_callback++;
     x->cb.on_body(x->data, h2o_iovec_init(conn->sock->input->bytes, len), 1);
     h2o_buffer_consume(&conn->sock->input, len);
