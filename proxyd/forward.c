@@ -434,16 +434,44 @@ static int is_idempotent(h2o_iovec_t method)
     return 0;
 }
 
+/* A WebSocket handshake's expected Sec-WebSocket-Accept into `accept` (from the
+ * request's pool); 0 for another upgrade, -1 for a handshake without a valid key. */
+static int expected_accept(h2o_req_t *req, h2o_iovec_t *accept)
+{
+    ssize_t i = -1, found = -1;
+    char buf[PD_WEBSOCKET_ACCEPT_SIZE];
+
+    *accept = h2o_iovec_init(NULL, 0);
+    if (!h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket")))
+        return 0;
+    while ((i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-key"), i)) != -1) {
+        if (found != -1)
+            return -1; /* two keys: which one the service answers is anyone's guess */
+        found = i;
+    }
+    if (found == -1 || websocket_accept(req->headers.entries[found].value, buf) != 0)
+        return -1;
+    *accept = h2o_strdup(&req->pool, buf, strlen(buf));
+    return 0;
+}
+
 /* pd_route_t's forward: route->data is the worker's pd_forwarder_t, and the request
  * holds route->service until it is freed. */
 void forward_request(h2o_req_t *req, const pd_route_t *route)
 {
     pd_forwarder_t *fw = route->data;
     pd_service_t *service = route->service;
-    forward_t *f = h2o_mem_alloc_shared(&req->pool, sizeof(*f), on_forward_dispose);
     int upgrade = req->upgrade.base != NULL && req->version < 0x200;
     pd_exchange_req_t xreq;
+    forward_t *f;
 
+    memset(&xreq, 0, sizeof(xreq));
+    if (upgrade && expected_accept(req, &xreq.upgrade_accept) != 0) {
+        req->http1_is_persistent = 0;
+        reply_error(req, 400, "Bad Request", "WebSocket handshake without one valid Sec-WebSocket-Key", service->name);
+        return;
+    }
+    f = h2o_mem_alloc_shared(&req->pool, sizeof(*f), on_forward_dispose);
     memset(f, 0, sizeof(*f));
     f->req = req;
     f->fw = fw;

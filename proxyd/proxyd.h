@@ -336,6 +336,10 @@ int header_list_has(const char *list, size_t len, const char *token, size_t toke
 int connection_options_add(pd_connection_options_t *o, const char *value, size_t len);
 int connection_options_has(const pd_connection_options_t *o, const char *name, size_t len);
 
+/* websocket.c */
+#define PD_WEBSOCKET_ACCEPT_SIZE 29
+int websocket_accept(h2o_iovec_t key, char accept[PD_WEBSOCKET_ACCEPT_SIZE]);
+
 /* listen.c */
 int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen);
 

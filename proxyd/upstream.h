@@ -116,11 +116,12 @@ typedef struct pd_exchange_callbacks {
 
 typedef struct pd_exchange_req {
     pd_origin_t *origin;
-    h2o_iovec_t head; /* request line and header fields up to the empty line, kept by the caller */
-    h2o_iovec_t body; /* kept by the caller until the exchange ends */
-    int is_head;      /* HEAD: no response body whatever the head says */
-    int idempotent;   /* may be sent again on a fresh connection */
-    int upgrade;      /* a 101 is a valid answer */
+    h2o_iovec_t head;           /* request line and header fields up to the empty line, kept by the caller */
+    h2o_iovec_t body;           /* kept by the caller until the exchange ends */
+    int is_head;                /* HEAD: no response body whatever the head says */
+    int idempotent;             /* may be sent again on a fresh connection */
+    int upgrade;                /* a 101 is a valid answer, if it names a protocol in Upgrade */
+    h2o_iovec_t upgrade_accept; /* a WebSocket handshake: the 101's Sec-WebSocket-Accept must be this */
     uint64_t connect_timeout_ms;
     uint64_t io_timeout_ms;
 } pd_exchange_req_t;

@@ -106,7 +106,9 @@ static void on_idle_event(h2o_socket_t *sock, const char *err)
 {
     pd_upconn_t *conn = sock->data;
 
-    (void)err;
+    /* TLS records that carry no data (a late session ticket) wake us up too */
+    if (err == NULL && sock->input->size == 0)
+        return;
     unlink_idle(conn);
     upconn_close(conn);
 }

@@ -109,6 +109,26 @@ static int wants_keepalive(int minor_version, const struct phr_header *headers, 
     return keepalive;
 }
 
+/* NULL, or why a 101 does not show that the origin switched as asked. */
+static const char *check_switch(pd_exchange_t *x, const struct phr_header *headers, size_t num_headers)
+{
+    int has_upgrade = 0, accepted = 0;
+    size_t i;
+
+    for (i = 0; i < num_headers; i++) {
+        const struct phr_header *h = &headers[i];
+        if (header_name_is(h, "upgrade", 7) && h->value_len != 0)
+            has_upgrade = 1;
+        else if (header_name_is(h, "sec-websocket-accept", 20) && x->req.upgrade_accept.base != NULL)
+            accepted = h2o_memis(h->value, h->value_len, x->req.upgrade_accept.base, x->req.upgrade_accept.len);
+    }
+    if (!has_upgrade)
+        return "101 Switching Protocols without Upgrade";
+    if (x->req.upgrade_accept.base != NULL && !accepted)
+        return "101 Switching Protocols without the WebSocket handshake's Sec-WebSocket-Accept";
+    return NULL;
+}
+
 /* Hands the head to the consumer; 1 if the exchange goes on. */
 static int deliver_head(pd_exchange_t *x, int status, h2o_iovec_t reason, const struct phr_header *headers, size_t num_headers)
 {
@@ -165,6 +185,8 @@ static void parse_head(pd_exchange_t *x)
     }
     if (status == 101 && !x->req.upgrade)
         return fail(x, PD_UPSTREAM_INVALID, "101 Switching Protocols to a request without Upgrade");
+    if (status == 101 && (why = check_switch(x, headers, num_headers)) != NULL)
+        return fail(x, PD_UPSTREAM_INVALID, why);
     if (status == 101 && x->writing) {
         /* the origin switches before it read the body (RFC 9110 §7.8: the body is still
          * read by HTTP/1 rules); the socket can go to a tunnel only once no write of ours
@@ -266,11 +288,17 @@ static void process_body(pd_exchange_t *x)
         x->remaining -= in->size;
         break;
     case PD_BODY_CHUNKED:
-        /* decodes in place; everything the input held is either decoded or kept in the decoder's state */
-        len = in->size;
-        if ((ret = phr_decode_chunked(&x->chunked, in->bytes, &len)) == -1)
-            return fail(x, PD_UPSTREAM_INVALID, "malformed chunked encoding");
-        in->size = len;
+        /* decodes in place; everything the input held is either decoded or kept in
+         * the decoder's state. An empty input may be libh2o's shared empty buffer,
+         * which is not ours to write to. */
+        len = 0;
+        ret = -2;
+        if (in->size != 0) {
+            len = in->size;
+            if ((ret = phr_decode_chunked(&x->chunked, in->bytes, &len)) == -1)
+                return fail(x, PD_UPSTREAM_INVALID, "malformed chunked encoding");
+            in->size = len;
+        }
         if (ret > 0)
             return fail(x, PD_UPSTREAM_INVALID, "data after the last chunk");
         if (ret == 0)

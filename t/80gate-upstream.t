@@ -73,7 +73,7 @@ subtest 'an upgrade the upstream answers before it read the request body' => sub
     # 101 at once, then the body is read (late) by HTTP/1 rules, then the new protocol: one echo
     my $up = spawn_raw_upstream(<<'EOF');
     my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
-    syswrite $c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    syswrite $c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-raw\r\nConnection: Upgrade\r\n\r\n";
     select undef, undef, undef, 1;
     my $got = 0;
     while ($got < ($len // 0)) { my $n = sysread($c, my $b, 1 << 20); last unless $n; $got += $n; }
@@ -84,7 +84,7 @@ EOF
     my $proxyd = spawn_proxyd(threads => 1, services => "ws: http://127.0.0.1:@{[$up->port]}\necho: http://127.0.0.1:@{[$echo->port]}\n",
         settings => "max_request_body: 16MiB\n");
     my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $proxyd->port, Timeout => 5) or die "connect: $!";
-    print $c "POST /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: $size\r\n\r\n",
+    print $c "POST /ws/chat HTTP/1.1\r\nHost: x\r\nUpgrade: x-raw\r\nConnection: Upgrade\r\nContent-Length: $size\r\n\r\n",
         'b' x $size;
     my ($got, $end) = read_all($c, 15, qr/body \d+\n/);
     like $got, qr{^HTTP/1\.1 101 }, 'the 101 reaches the client';
@@ -93,6 +93,36 @@ EOF
     ($got, $end) = read_all($c, 5, qr/echo/);
     is $got, "echo ping\n", 'then bytes pass through the tunnel';
     close $c;
+    still_serving($proxyd);
+};
+
+subtest 'a 101 opens a tunnel only if the service really switched' => sub {
+    # an endpoint that answers 101 to anything (as a status-echoing one would), then reads HTTP
+    my $up = spawn_raw_upstream(<<'EOF');
+    my $answer = $head =~ m{/accept-ok} ? "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+               : $head =~ m{/accept-bad} ? "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n" : '';
+    my $upgrade = $head =~ m{/no-upgrade} ? '' : "Upgrade: websocket\r\n";
+    syswrite $c, "HTTP/1.1 101 Switching Protocols\r\n${upgrade}Connection: Upgrade\r\n$answer\r\n";
+    my $n = sysread($c, my $msg, 1000);
+    syswrite $c, "tunnel got: $msg" if $n;
+EOF
+    my $proxyd = spawn_proxyd(threads => 1, services => "ws: http://127.0.0.1:@{[$up->port]}\necho: http://127.0.0.1:@{[$echo->port]}\n");
+    my $key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    my $handshake = sub { "GET /ws/$_[0] HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n$_[1]\r\n" };
+    my $res = raw_request($proxyd->port, $handshake->('no-key', ''));
+    like $res, qr{\AHTTP/1\.1 400 .*Sec-WebSocket-Key}s, 'a WebSocket handshake without a key: 400, named';
+    $res = raw_request($proxyd->port, $handshake->('two-keys', $key . $key));
+    like $res, qr{\AHTTP/1\.1 400 }, 'with two keys: 400';
+    for my $case (['no-accept', 'without Sec-WebSocket-Accept'], ['accept-bad', 'with a wrong Sec-WebSocket-Accept'],
+                  ['no-upgrade', 'without Upgrade']) {
+        my ($path, $what) = @$case;
+        $res = raw_request($proxyd->port, $handshake->($path, $key) . "GET /ws/admin HTTP/1.1\r\nHost: x\r\n\r\n", 3);
+        like $res, qr{\AHTTP/1\.1 502 .*invalid response from upstream: 101 Switching Protocols}s, "a 101 $what: 502";
+        unlike $res, qr/tunnel got/, 'and no byte of the client reaches the service as a tunnel';
+    }
+    like $proxyd->log, qr/Sec-WebSocket-Accept.*service ws/, 'logged with the service';
+    $res = raw_request($proxyd->port, $handshake->('accept-ok', $key) . "hello", 3);
+    like $res, qr{\AHTTP/1\.1 101 .*tunnel got: hello}s, 'the right Sec-WebSocket-Accept (RFC 6455\'s own example) opens the tunnel';
     still_serving($proxyd);
 };
 
