@@ -56,6 +56,15 @@ static int is_listed(const h2o_iovec_t *name, const char *const *list, size_t co
     return 0;
 }
 
+/* Every name in proxy_owned begins with f, p or x: most fields (Accept, Cookie,
+ * User-Agent) are passed over without a comparison. */
+static int starts_like_proxy_owned(const h2o_iovec_t *name)
+{
+    char c = name->len != 0 ? (char)(name->base[0] | 0x20) : '\0';
+
+    return c == 'f' || c == 'p' || c == 'x';
+}
+
 static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int trusted)
 {
     /* nginx's underscores_in_headers off: X_User would reach a CGI app as HTTP_X_USER */
@@ -64,7 +73,7 @@ static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int truste
     /* a trusted proxy's list is kept, and the peer appended to it (forward.c) */
     if (trusted && h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
         return 0;
-    return is_listed(h->name, proxy_owned, SIZE_MAX) ||
+    return (starts_like_proxy_owned(h->name) && is_listed(h->name, proxy_owned, SIZE_MAX)) ||
            is_listed(h->name, (const char *const *)conf->auth.copy_headers, conf->auth.num_copy_headers);
 }
 
