@@ -44,6 +44,43 @@ fail:
     return -1;
 }
 
+/* Whether nobody listens on `addr` yet. The workers' sockets share their port with
+ * SO_REUSEPORT, which would also let them share it with another process of the
+ * same user (a second proxyd started by mistake), the kernel then splitting
+ * connections between the two; a socket without it cannot bind next to one. */
+int listen_check_free(const char *what, const pd_listen_t *addr, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *res, *ai;
+    char port[8];
+    int gai, fd, on = 1, ret = 0;
+
+    if (addr->unix_path != NULL)
+        return 0;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%u", addr->port);
+    if ((gai = getaddrinfo(addr->host, port, &hints, &res)) != 0) {
+        snprintf(err, errlen, "%s %s:%u: %s", what, addr->host != NULL ? addr->host : "*", addr->port, gai_strerror(gai));
+        return -1;
+    }
+    for (ai = res; ai != NULL && ret == 0; ai = ai->ai_next) {
+        if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
+            continue;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)); /* connections in TIME_WAIT are no listener */
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno == EADDRINUSE) {
+            snprintf(err, errlen, "%s %s:%u: %s (another process listens there)", what, addr->host != NULL ? addr->host : "*",
+                     addr->port, strerror(errno));
+            ret = -1;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return ret;
+}
+
 /* Opens a socket for every address `addr` resolves to ("localhost" may be both
  * 127.0.0.1 and ::1), or a unix socket, and appends them to *fds. `reuseport`: one
  * socket per worker on the same address, the kernel spreading connections over

@@ -55,6 +55,17 @@ is name_at('/svc/x'), 404, 'an empty registry written as {} is applied, with a w
 write_file($registry, "svc: http://127.0.0.1:@{[$two->port]}\n");
 hup_and_wait(qr/reloaded .*services\.yaml: 1 service,/);
 
+# A second proxyd on the same address refuses to start instead of sharing the
+# port through SO_REUSEPORT (the kernel would split connections between them).
+{
+    my $cmd = bin('proxyd/proxyd');
+    my $settings = $proxyd->dir . '/proxyd.yaml';
+    my $out = `$cmd -c '$settings' 2>&1`;
+    is $? >> 8, 1, 'a second proxyd on the same listen address exits 1';
+    like $out, qr/listen 127\.0\.0\.1:\d+: Address already in use \(another process listens there\)/, 'and says why';
+    like $http->get($proxyd->url('/svc/x'))->{content}, qr/"name":"two"/, 'the first one still serves';
+}
+
 # A request in flight when SIGTERM arrives still gets its answer.
 my $before = $two->count;
 my $pid = open(my $slow, '-|', 'curl', '-s', '-w', ' %{http_code}', $proxyd->url('/svc/slow?ms=1000')) or die;

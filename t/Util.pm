@@ -29,13 +29,35 @@ sub bin {
     return $path;
 }
 
+# A free loopback port no other test file holds: make check runs files side by
+# side, and the kernel may hand two of them the same free port before either
+# binds it (proxyd's workers share theirs with SO_REUSEPORT). Each port taken is
+# claimed by a file naming this process, removed when it ends; a claim whose
+# process is gone is stale.
+my $port_dir = File::Spec->catdir(File::Spec->tmpdir, 'proxyd-test-ports');
+my ($claimer, %claimed) = ($$);
+
 sub empty_port {
-    my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $sock->sockport;
-    close $sock;
-    return $port;
+    mkdir $port_dir;
+    for (1 .. 200) {
+        my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
+            or die "no free port: $!";
+        my $port = $sock->sockport;
+        close $sock;
+        my $file = "$port_dir/$port";
+        if (sysopen(my $fh, $file, POSIX::O_WRONLY() | POSIX::O_CREAT() | POSIX::O_EXCL())) {
+            print $fh $$;
+            close $fh;
+            $claimed{$port} = 1;
+            return $port;
+        }
+        my $holder = read_file($file);
+        unlink $file if $holder =~ /\A(\d+)\z/ && !kill(0, $1);
+    }
+    die "no free port that no other test holds\n";
 }
+
+END { unlink map { "$port_dir/$_" } keys %claimed if $$ == $claimer }
 
 sub temp_dir { tempdir('proxyd-test-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 
