@@ -3,12 +3,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include "upstream.h"
 
-/* Upstream TLS verifies the peer against the system's CAs; libh2o checks the host
- * name. Reading the CA bundle takes a tenth of a second, so every worker shares
- * one context (OpenSSL's are thread-safe), made on the main thread by the first
- * worker's set-up and freed with the last reference. */
+/* OpenSSL's verify callback: the chain is checked by OpenSSL, the name here.
+ * libh2o 2.2.5 checks the name itself only when the handshake ends without bytes
+ * left to send, which is never the case with TLS 1.3, so a certificate for any
+ * other host would pass. The name is the one libh2o sent as SNI: the URL's host. */
+static int verify_host(int preverified, X509_STORE_CTX *store)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const char *name = ssl != NULL ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+    X509 *cert = X509_STORE_CTX_get_current_cert(store);
+    int ip;
+
+    if (!preverified || X509_STORE_CTX_get_error_depth(store) != 0)
+        return preverified;
+    if (name != NULL && cert != NULL) {
+        ip = X509_check_ip_asc(cert, name, 0);
+        if (ip == 1 || (ip == -2 && X509_check_host(cert, name, strlen(name), 0, NULL) == 1))
+            return 1;
+    }
+    X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH);
+    return 0;
+}
+
+/* Upstream TLS verifies the peer against the system's CAs and the URL's host name. Reading the CA bundle takes a tenth of a second,
+ * so every worker shares one context (OpenSSL's are thread-safe), made on the main thread by the first worker's set-up and freed
+ * with the last reference. */
 static SSL_CTX *client_ssl_ctx(void)
 {
     static SSL_CTX *shared;
@@ -18,7 +40,7 @@ static SSL_CTX *client_ssl_ctx(void)
             fatalx("%s: SSL_CTX_new failed", __func__);
         SSL_CTX_set_min_proto_version(shared, TLS1_2_VERSION);
         SSL_CTX_set_default_verify_paths(shared);
-        SSL_CTX_set_verify(shared, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_verify(shared, SSL_VERIFY_PEER, verify_host);
         return shared; /* the first reference */
     }
     SSL_CTX_up_ref(shared);
