@@ -12,7 +12,7 @@
 struct pd_forwarder {
     const pd_config_t *conf;
     pd_upstreams_t *upstreams;
-    pd_tunnels_t *tunnels; /* the worker's (worker.c) */
+    pd_tunnels_t *tunnels; /* upgraded connections: the worker's shutdown waits for them */
 };
 
 /* One forwarded request, in its pool: lives until the request is freed. */
@@ -33,22 +33,43 @@ typedef struct upgrade {
     char service[PD_SERVICE_NAME_MAX + 1];
 } upgrade_t;
 
-pd_forwarder_t *forwarder_new(h2o_context_t *ctx, const pd_config_t *conf, pd_tunnels_t *tunnels)
+static size_t tunnels_open(void *data)
+{
+    return tunnels_count(((pd_forwarder_t *)data)->tunnels);
+}
+
+static void close_tunnels(void *data, unsigned worker)
+{
+    pd_forwarder_t *fw = data;
+    size_t open = tunnels_count(fw->tunnels);
+
+    if (open != 0)
+        log_info("worker %u: grace period over: closing %zu tunnels (%llu bytes relayed by this worker's tunnels)", worker, open,
+                 (unsigned long long)tunnels_bytes(fw->tunnels));
+    tunnels_close_all(fw->tunnels);
+}
+
+/* Per worker, from proxy.c's on_context_init (on the main thread). */
+pd_forwarder_t *forwarder_new(h2o_context_t *ctx, const pd_config_t *conf)
 {
     pd_forwarder_t *fw = calloc(1, sizeof(*fw));
+    pd_drain_hook_t hook = {tunnels_open, close_tunnels, NULL};
 
     if (fw == NULL)
         fatal("%s", __func__);
     fw->conf = conf;
     fw->upstreams = upstreams_new(ctx, conf);
-    fw->tunnels = tunnels;
+    fw->tunnels = tunnels_new();
+    hook.data = fw;
+    worker_add_drain_hook(ctx, &hook);
     return fw;
 }
 
-/* Once no client connection is left (see upstreams_close). */
+/* Once no client connection is left, so no tunnel either (see upstreams_close). */
 void forwarder_dispose(pd_forwarder_t *fw)
 {
     upstreams_close(fw->upstreams);
+    tunnels_free(fw->tunnels);
     free(fw);
 }
 

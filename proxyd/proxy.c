@@ -166,7 +166,7 @@ static void on_context_init(h2o_handler_t *self, h2o_context_t *ctx)
 
     if (pw == NULL)
         fatal("%s", __func__);
-    pw->forwarder = forwarder_new(ctx, conf, worker_tunnels(ctx));
+    pw->forwarder = forwarder_new(ctx, conf);
     if (conf->auth.enabled)
         pw->auth = auth_worker_new(ctx);
     pw->generation = registry_generation();

@@ -219,6 +219,13 @@ typedef struct pd_route {
 } pd_route_t;
 
 typedef struct pd_worker pd_worker_t;
+
+/* What a worker's shutdown waits for besides requests in flight (worker.c). */
+typedef struct pd_drain_hook {
+    size_t (*busy)(void *data);                   /* how many are still open */
+    void (*cut_off)(void *data, unsigned worker); /* the grace period is over: close them */
+    void *data;
+} pd_drain_hook_t;
 typedef struct pd_upstreams pd_upstreams_t;     /* upstream.h */
 typedef struct pd_tunnels pd_tunnels_t;         /* upstream.h */
 typedef struct pd_forwarder pd_forwarder_t;     /* forward.c */
@@ -360,7 +367,7 @@ int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *e
 void workers_stop(void);
 void workers_join(void);
 void workers_register(h2o_pathconf_t *pathconf);
-pd_tunnels_t *worker_tunnels(h2o_context_t *ctx);
+void worker_add_drain_hook(h2o_context_t *ctx, const pd_drain_hook_t *hook);
 
 /* reply.c */
 void reply_json(h2o_req_t *req, json_t *body);
@@ -395,7 +402,7 @@ h2o_iovec_t request_client_address(h2o_req_t *req, char *buf, size_t len);
 int request_client_trusted(h2o_req_t *req, const pd_config_t *conf);
 
 /* forward.c */
-pd_forwarder_t *forwarder_new(h2o_context_t *ctx, const pd_config_t *conf, pd_tunnels_t *tunnels);
+pd_forwarder_t *forwarder_new(h2o_context_t *ctx, const pd_config_t *conf);
 void forwarder_dispose(pd_forwarder_t *fw);
 void forward_request(h2o_req_t *req, const pd_route_t *route);
 

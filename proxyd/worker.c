@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
-#include "upstream.h"
+#include "proxyd.h"
 
 /* In-flight requests get this long to finish after SIGTERM. */
 #define GRACEFUL_SHUTDOWN_MS 10000
@@ -26,8 +26,8 @@ struct pd_worker {
     size_t num_conns;    /* client connections open */
     size_t num_requests; /* requests between the counting handler and the end of their response */
     pd_client_guard_t *guard;
-    pd_tunnels_t *tunnels; /* client connections libh2o let go of after a 101 */
-    int cut_off;           /* the grace period ended: what is still open is being closed */
+    H2O_VECTOR(pd_drain_hook_t) drain_hooks; /* work besides requests that shutdown waits for */
+    int cut_off;                             /* the grace period ended: what is still open is being closed */
 };
 
 static pd_worker_t *workers;
@@ -38,11 +38,23 @@ static pd_worker_t *worker_of(h2o_context_t *ctx)
     return (pd_worker_t *)((char *)ctx - offsetof(pd_worker_t, ctx));
 }
 
-/* The worker's tunnels: upgraded client connections are the worker's, like the
- * ones libh2o still serves, so that shutdown waits for them and closes them. */
-pd_tunnels_t *worker_tunnels(h2o_context_t *ctx)
+/* Work that outlives its request (a tunnel after a 101) and that shutdown must wait
+ * for, then cut off: a handler registers it here from on_context_init. */
+void worker_add_drain_hook(h2o_context_t *ctx, const pd_drain_hook_t *hook)
 {
-    return worker_of(ctx)->tunnels;
+    pd_worker_t *worker = worker_of(ctx);
+
+    h2o_vector_reserve(NULL, &worker->drain_hooks, worker->drain_hooks.size + 1);
+    worker->drain_hooks.entries[worker->drain_hooks.size++] = *hook;
+}
+
+static size_t busy_hooks(pd_worker_t *worker)
+{
+    size_t i, busy = 0;
+
+    for (i = 0; i < worker->drain_hooks.size; i++)
+        busy += worker->drain_hooks.entries[i].busy(worker->drain_hooks.entries[i].data);
+    return busy;
 }
 
 static void on_request_done(void *p)
@@ -113,21 +125,19 @@ static void on_accept(uv_stream_t *listener, int status)
 static void on_drain_check(uv_timer_t *timer)
 {
     pd_worker_t *worker = timer->data;
-    size_t tunnels = tunnels_count(worker->tunnels);
+    size_t i;
 
     /* libh2o 2.2.5 closes an HTTP/1 keepalive connection only when its next
      * response ends, so idle ones are not waited for: the process exit closes them */
-    if ((worker->num_requests == 0 && tunnels == 0) || worker->cut_off) {
+    if ((worker->num_requests == 0 && busy_hooks(worker) == 0) || worker->cut_off) {
         uv_stop(&worker->loop);
         return;
     }
     if (uv_now(&worker->loop) < worker->drain_deadline)
         return;
-    /* closed now, counted gone by the next check, when their sockets have closed */
-    if (tunnels != 0)
-        log_info("worker %u: grace period over: closing %zu tunnels (%llu bytes relayed by this worker's tunnels)", worker->id,
-                 tunnels, (unsigned long long)tunnels_bytes(worker->tunnels));
-    tunnels_close_all(worker->tunnels);
+    /* closed now; the next check, when their sockets have closed, stops the loop */
+    for (i = 0; i < worker->drain_hooks.size; i++)
+        worker->drain_hooks.entries[i].cut_off(worker->drain_hooks.entries[i].data, worker->id);
     worker->cut_off = 1;
 }
 
@@ -171,7 +181,7 @@ static void worker_teardown(pd_worker_t *worker)
     if (h2o_timeout_is_linked(&worker->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&worker->ctx.http2._graceful_shutdown_timeout);
     h2o_context_dispose(&worker->ctx); /* the handlers' per-worker state (proxy.c) goes with it */
-    tunnels_free(worker->tunnels);
+    free(worker->drain_hooks.entries);
     /* let the closed handles' callbacks run before their memory goes */
     uv_run(&worker->loop, UV_RUN_DEFAULT);
     free(worker->listeners);
@@ -199,7 +209,6 @@ static void *worker_main(void *arg)
 static void worker_init(pd_worker_t *worker, unsigned id, const pd_config_t *conf, h2o_globalconf_t *globalconf)
 {
     worker->id = id;
-    worker->tunnels = tunnels_new(); /* before the context: handlers take it in on_context_init */
     uv_loop_init(&worker->loop);
     h2o_context_init(&worker->ctx, &worker->loop, globalconf);
     worker->accept_ctx.ctx = &worker->ctx;
