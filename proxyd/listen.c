@@ -44,26 +44,37 @@ fail:
     return -1;
 }
 
+/* The addresses `addr` names ("localhost" may be both 127.0.0.1 and ::1); 0, or -1 with `err` set. */
+static int resolve(const char *what, const pd_listen_t *addr, struct addrinfo **res, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0};
+    char port[8];
+    int gai;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%u", addr->port);
+    if ((gai = getaddrinfo(addr->host, port, &hints, res)) != 0) {
+        snprintf(err, errlen, "%s %s:%u: %s", what, addr->host != NULL ? addr->host : "*", addr->port, gai_strerror(gai));
+        return -1;
+    }
+    return 0;
+}
+
 /* Whether nobody listens on `addr` yet. The workers' sockets share their port with
  * SO_REUSEPORT, which would also let them share it with another process of the
  * same user (a second proxyd started by mistake), the kernel then splitting
  * connections between the two; a socket without it cannot bind next to one. */
 int listen_check_free(const char *what, const pd_listen_t *addr, char *err, size_t errlen)
 {
-    struct addrinfo hints = {0}, *res, *ai;
-    char port[8];
-    int gai, fd, on = 1, ret = 0;
+    struct addrinfo *res, *ai;
+    int fd, on = 1, ret = 0;
 
     if (addr->unix_path != NULL)
         return 0;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%u", addr->port);
-    if ((gai = getaddrinfo(addr->host, port, &hints, &res)) != 0) {
-        snprintf(err, errlen, "%s %s:%u: %s", what, addr->host != NULL ? addr->host : "*", addr->port, gai_strerror(gai));
+    if (resolve(what, addr, &res, err, errlen) != 0)
         return -1;
-    }
     for (ai = res; ai != NULL && ret == 0; ai = ai->ai_next) {
         if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
             continue;
@@ -87,20 +98,13 @@ int listen_check_free(const char *what, const pd_listen_t *addr, char *err, size
  * them. `what` starts error messages ("listen", "admin listen"). */
 int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen)
 {
-    struct addrinfo hints = {0}, *res, *ai;
-    char port[8];
-    int gai, fd, on = 1;
+    struct addrinfo *res, *ai;
+    int fd, on = 1;
 
     if (addr->unix_path != NULL)
         return open_unix(what, addr->unix_path, fds, num_fds, err, errlen);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%u", addr->port);
-    if ((gai = getaddrinfo(addr->host, port, &hints, &res)) != 0) {
-        snprintf(err, errlen, "%s %s:%u: %s", what, addr->host != NULL ? addr->host : "*", addr->port, gai_strerror(gai));
+    if (resolve(what, addr, &res, err, errlen) != 0)
         return -1;
-    }
     for (ai = res; ai != NULL; ai = ai->ai_next) {
         if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol)) == -1)
             goto fail;
