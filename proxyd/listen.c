@@ -62,6 +62,22 @@ static int resolve(const char *what, const pd_listen_t *addr, struct addrinfo **
     return 0;
 }
 
+/* Whether a process accepts connections on the unix socket `path`. A file left by
+ * an earlier run refuses them and may be replaced (open_unix); a live one may not:
+ * its owner would lose it. Non-blocking: a full backlog (EAGAIN) is a live one too. */
+static int unix_in_use(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd, used;
+
+    if (strlen(path) >= sizeof(sun.sun_path) || (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+        return 0;
+    strcpy(sun.sun_path, path);
+    used = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 || errno == EAGAIN;
+    close(fd);
+    return used;
+}
+
 /* Whether nobody listens on `addr` yet. The workers' sockets share their port with
  * SO_REUSEPORT, which would also let them share it with another process of the
  * same user (a second proxyd started by mistake), the kernel then splitting
@@ -71,8 +87,12 @@ int listen_check_free(const char *what, const pd_listen_t *addr, char *err, size
     struct addrinfo *res, *ai;
     int fd, on = 1, ret = 0;
 
-    if (addr->unix_path != NULL)
-        return 0;
+    if (addr->unix_path != NULL) {
+        if (!unix_in_use(addr->unix_path))
+            return 0;
+        snprintf(err, errlen, "%s %s: %s (another process listens there)", what, addr->unix_path, strerror(EADDRINUSE));
+        return -1;
+    }
     if (resolve(what, addr, &res, err, errlen) != 0)
         return -1;
     for (ai = res; ai != NULL && ret == 0; ai = ai->ai_next) {

@@ -49,6 +49,21 @@ fail:
     return -1;
 }
 
+/* A second proxyd started by mistake on the same addresses stops here, before it
+ * touches what the running one owns: the registry's temporary files (an admin
+ * write in flight) and the admin socket file, which open_unix would replace. */
+static void check_addresses_free(const pd_config_t *conf)
+{
+    char err[1024];
+    size_t i;
+
+    for (i = 0; i < conf->num_listens; i++)
+        if (listen_check_free("listen", &conf->listens[i], err, sizeof(err)) != 0)
+            fatalx("%s", err);
+    if (conf->admin.enabled && listen_check_free("admin listen", &conf->admin.listen, err, sizeof(err)) != 0)
+        fatalx("%s", err);
+}
+
 static void setup_h2o(h2o_globalconf_t *globalconf, const pd_config_t *conf)
 {
     h2o_hostconf_t *hostconf;
@@ -201,6 +216,7 @@ int main(int argc, char **argv)
         config_free(&conf);
         return 0;
     }
+    check_addresses_free(&conf);
     registry_file_remove_stale(&rf);
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);

@@ -234,9 +234,6 @@ int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *e
 {
     unsigned i;
 
-    for (i = 0; i < conf->num_listens; i++)
-        if (listen_check_free("listen", &conf->listens[i], err, errlen) != 0)
-            return -1;
     num_workers = conf->threads;
     if ((workers = calloc(num_workers, sizeof(*workers))) == NULL)
         fatal("%s", __func__);

@@ -224,8 +224,21 @@ subtest 'admin on a unix socket' => sub {
     is sprintf('%o', (stat $sock)[2] & 0777), '600', 'only its owner may use it';
     my $out = `curl -s --unix-socket $sock -H 'Authorization: Bearer $Util::ADMIN_TOKEN' http://admin/health`;
     like $out, qr/"status":"ok"/, 'curl --unix-socket reaches it';
+    # a second proxyd (another listen port) given the same socket must not take it over
+    my $second = temp_dir();
+    write_file("$second/proxyd.yaml", "listen: 127.0.0.1:@{[empty_port()]}\nregistry: $dir/services.yaml\n"
+        . "admin:\n  listen: unix:$sock\n  token_file: $dir/admin.token\n");
+    my $cmd = bin('proxyd/proxyd');
+    my $refused = `timeout -k 1 10 $cmd -c '$second/proxyd.yaml' 2>&1`;    # a regression would run on
+    is $? >> 8, 1, 'a second proxyd on the same admin socket exits 1';
+    like $refused, qr/admin listen \Q$sock\E: Address already in use \(another process listens there\)/, 'and says why';
+    $out = `curl -s --unix-socket $sock -H 'Authorization: Bearer $Util::ADMIN_TOKEN' http://admin/health`;
+    like $out, qr/"status":"ok"/, 'the first one still answers on it';
     is $p->stop, 0, 'exit 0';
     ok !-e $sock, 'the socket is removed at exit';
+    $p = spawn_proxyd(dir => $dir, settings => "admin:\n  listen: unix:$sock\n  token_file: admin.token\n");
+    ok wait_for('socket', sub { -S $sock }), 'a socket file nobody listens on does not stop the next start';
+    is $p->stop, 0, 'exit 0';
 };
 
 done_testing;

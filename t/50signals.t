@@ -60,9 +60,14 @@ hup_and_wait(qr/reloaded .*services\.yaml: 1 service,/);
 {
     my $cmd = bin('proxyd/proxyd');
     my $settings = $proxyd->dir . '/proxyd.yaml';
+    # the running one's admin write in flight: a temporary file beside the registry
+    my $in_flight = write_file("$registry.Wr1tes", "svc: http://127.0.0.1:@{[$two->port]}\n");
     my $out = `$cmd -c '$settings' 2>&1`;
     is $? >> 8, 1, 'a second proxyd on the same listen address exits 1';
     like $out, qr/listen 127\.0\.0\.1:\d+: Address already in use \(another process listens there\)/, 'and says why';
+    ok -e $in_flight, 'before it touched the files of the one running (its write in flight stays)' or diag $out;
+    unlike $out, qr/removed .*interrupted write/, 'and removed nothing';
+    unlink $in_flight;
     like $http->get($proxyd->url('/svc/x'))->{content}, qr/"name":"two"/, 'the first one still serves';
 }
 
