@@ -33,8 +33,10 @@ sub bin {
 # side, and the kernel may hand two of them the same free port before either
 # binds it (proxyd's workers share theirs with SO_REUSEPORT). Each port taken is
 # claimed by a file naming this process, removed when it ends; a claim whose
-# process is gone is stale.
-my $port_dir = File::Spec->catdir(File::Spec->tmpdir, 'proxyd-test-ports');
+# process is gone is stale. One folder per user: another user's (root's, left by a
+# `sudo make check`) is not writable, and its ports cannot be shared with ours anyway
+# (SO_REUSEPORT shares only within one user).
+my $port_dir = File::Spec->catdir(File::Spec->tmpdir, "proxyd-test-ports-$<");
 my ($claimer, %claimed) = ($$);
 
 sub empty_port {
@@ -51,6 +53,7 @@ sub empty_port {
             $claimed{$port} = 1;
             return $port;
         }
+        die "cannot claim a test port: $file: $!\n" unless $!{EEXIST};
         my $holder = read_file($file);
         unlink $file if $holder =~ /\A(\d+)\z/ && !kill(0, $1);
     }
