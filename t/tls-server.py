@@ -27,7 +27,9 @@ def on_sni(sock, name, context):
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(cert, key)
 context.sni_callback = on_sni
-server = http.server.HTTPServer(('127.0.0.1', port), Handler)
+# threads: proxyd keeps a connection per origin in its pool, and a server that serves
+# one connection at a time would leave the next one waiting for that idle one to close
+server = http.server.ThreadingHTTPServer(('127.0.0.1', port), Handler)
 server.socket = context.wrap_socket(server.socket, server_side=True)
 print('listening', flush=True)
 server.serve_forever()
