@@ -504,6 +504,7 @@ void forward_request(h2o_req_t *req, const pd_route_t *route)
     xreq.is_head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
     xreq.idempotent = is_idempotent(req->method);
     xreq.upgrade = upgrade;
+    xreq.upgrade_offer = req->upgrade;
     xreq.connect_timeout_ms = fw->conf->upstream.connect_timeout_ms;
     xreq.io_timeout_ms = service->timeout_ms != 0 ? service->timeout_ms : fw->conf->upstream.io_timeout_ms;
     f->x = exchange_start(fw->upstreams, &xreq, &callbacks, f);

@@ -21,7 +21,7 @@ static int verify_host(int preverified, X509_STORE_CTX *store)
         return preverified;
     if (name != NULL && cert != NULL) {
         ip = X509_check_ip_asc(cert, name, 0);
-        if (ip == 1 || (ip == -2 && X509_check_host(cert, name, strlen(name), 0, NULL) == 1))
+        if (ip == 1 || (ip == -2 && X509_check_host(cert, name, strlen(name), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1))
             return 1;
     }
     X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH);

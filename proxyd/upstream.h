@@ -120,7 +120,8 @@ typedef struct pd_exchange_req {
     h2o_iovec_t body;           /* kept by the caller until the exchange ends */
     int is_head;                /* HEAD: no response body whatever the head says */
     int idempotent;             /* may be sent again on a fresh connection */
-    int upgrade;                /* a 101 is a valid answer, if it names a protocol in Upgrade */
+    int upgrade;                /* a 101 is a valid answer, if it names one of upgrade_offer */
+    h2o_iovec_t upgrade_offer;  /* the client's Upgrade: the protocols it offered */
     h2o_iovec_t upgrade_accept; /* a WebSocket handshake: the 101's Sec-WebSocket-Accept must be this */
     uint64_t connect_timeout_ms;
     uint64_t io_timeout_ms;

@@ -109,21 +109,23 @@ static int wants_keepalive(int minor_version, const struct phr_header *headers, 
     return keepalive;
 }
 
-/* NULL, or why a 101 does not show that the origin switched as asked. */
+/* NULL, or why a 101 does not show that the origin switched as asked: to a
+ * protocol the client offered and, for a WebSocket, answering its key. */
 static const char *check_switch(pd_exchange_t *x, const struct phr_header *headers, size_t num_headers)
 {
-    int has_upgrade = 0, accepted = 0;
+    int offered = 0, accepted = 0;
     size_t i;
 
     for (i = 0; i < num_headers; i++) {
         const struct phr_header *h = &headers[i];
-        if (header_name_is(h, "upgrade", 7) && h->value_len != 0)
-            has_upgrade = 1;
+        if (header_name_is(h, "upgrade", 7))
+            offered =
+                h->value_len != 0 && header_list_has(x->req.upgrade_offer.base, x->req.upgrade_offer.len, h->value, h->value_len);
         else if (header_name_is(h, "sec-websocket-accept", 20) && x->req.upgrade_accept.base != NULL)
             accepted = h2o_memis(h->value, h->value_len, x->req.upgrade_accept.base, x->req.upgrade_accept.len);
     }
-    if (!has_upgrade)
-        return "101 Switching Protocols without Upgrade";
+    if (!offered)
+        return "101 Switching Protocols without Upgrade to a protocol the client offered";
     if (x->req.upgrade_accept.base != NULL && !accepted)
         return "101 Switching Protocols without the WebSocket handshake's Sec-WebSocket-Accept";
     return NULL;

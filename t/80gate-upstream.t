@@ -101,7 +101,7 @@ subtest 'a 101 opens a tunnel only if the service really switched' => sub {
     my $up = spawn_raw_upstream(<<'EOF');
     my $answer = $head =~ m{/accept-ok} ? "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
                : $head =~ m{/accept-bad} ? "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n" : '';
-    my $upgrade = $head =~ m{/no-upgrade} ? '' : "Upgrade: websocket\r\n";
+    my $upgrade = $head =~ m{/no-upgrade} ? '' : $head =~ m{/other-proto} ? "Upgrade: h2c\r\n" : "Upgrade: websocket\r\n";
     syswrite $c, "HTTP/1.1 101 Switching Protocols\r\n${upgrade}Connection: Upgrade\r\n$answer\r\n";
     my $n = sysread($c, my $msg, 1000);
     syswrite $c, "tunnel got: $msg" if $n;
@@ -114,7 +114,7 @@ EOF
     $res = raw_request($proxyd->port, $handshake->('two-keys', $key . $key));
     like $res, qr{\AHTTP/1\.1 400 }, 'with two keys: 400';
     for my $case (['no-accept', 'without Sec-WebSocket-Accept'], ['accept-bad', 'with a wrong Sec-WebSocket-Accept'],
-                  ['no-upgrade', 'without Upgrade']) {
+                  ['no-upgrade', 'without Upgrade'], ['other-proto', 'to a protocol the client did not offer']) {
         my ($path, $what) = @$case;
         $res = raw_request($proxyd->port, $handshake->($path, $key) . "GET /ws/admin HTTP/1.1\r\nHost: x\r\n\r\n", 3);
         like $res, qr{\AHTTP/1\.1 502 .*invalid response from upstream: 101 Switching Protocols}s, "a 101 $what: 502";
