@@ -68,6 +68,7 @@ pd_forwarder_t *forwarder_new(h2o_context_t *ctx, const pd_config_t *conf)
 /* Once no client connection is left, so no tunnel either (see upstreams_close). */
 void forwarder_dispose(pd_forwarder_t *fw)
 {
+    origins_free(fw->upstreams);
     upstreams_close(fw->upstreams);
     tunnels_free(fw->tunnels);
     free(fw);

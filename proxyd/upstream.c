@@ -1,5 +1,6 @@
-/* upstream.c: per worker thread, what every upstream exchange shares: the origins
- * and their pools, one h2o_timeout_t per duration, the TLS client context. */
+/* upstream.c: per worker thread, what every upstream exchange shares: one
+ * h2o_timeout_t per duration and the TLS client context; the origins and their
+ * pools are upstream_conn.c's. */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/ssl.h>
@@ -66,13 +67,8 @@ static void free_upstreams(pd_upstreams_t *ups)
 {
     size_t i;
 
-    for (i = 0; i < ups->origins.size; i++) {
-        free(ups->origins.entries[i]->host);
-        free(ups->origins.entries[i]);
-    }
     for (i = 0; i < ups->timeouts.size; i++)
         free(ups->timeouts.entries[i]);
-    free(ups->origins.entries);
     free(ups->timeouts.entries);
     SSL_CTX_free(ups->ssl_ctx);
     free(ups);
@@ -92,16 +88,14 @@ static void on_first_closed(uv_handle_t *handle)
     uv_close((uv_handle_t *)&ups->closing[1], on_closed);
 }
 
-/* Closes every idle upstream connection and every timer, and frees `ups` once the
- * loop has run their close callbacks. Called once no client connection is left,
- * so that no exchange or tunnel holds a connection or a timer entry. */
+/* Closes every timer, and frees `ups` once the loop has run their close callbacks.
+ * Called once no client connection is left and origins_free() closed the idle
+ * connections, so that nothing holds a timer entry. */
 void upstreams_close(pd_upstreams_t *ups)
 {
     size_t i;
 
     uv_close((uv_handle_t *)&ups->closing[0], on_first_closed);
-    for (i = 0; i < ups->origins.size; i++)
-        origin_close_idle(ups->origins.entries[i]);
     for (i = 0; i < ups->timeouts.size; i++)
         h2o_timeout_dispose(ups->ctx->loop, ups->timeouts.entries[i]);
 }

@@ -53,7 +53,7 @@ typedef void (*pd_upconn_cb)(void *data, pd_upconn_t *conn, int timed_out, const
 typedef struct pd_connect pd_connect_t;
 
 pd_origin_t *origin_get(pd_upstreams_t *ups, const h2o_url_t *url);
-void origin_close_idle(pd_origin_t *origin);
+void origins_free(pd_upstreams_t *ups);
 /* An idle connection from the pool, or NULL. */
 pd_upconn_t *upconn_take_idle(pd_origin_t *origin);
 /* Connects (DNS, TCP, TLS) within `timeout_ms`; cb runs later, never from inside. */

@@ -150,12 +150,22 @@ pd_upconn_t *upconn_take_idle(pd_origin_t *origin)
     return conn;
 }
 
-void origin_close_idle(pd_origin_t *origin)
+/* Closes every idle connection and frees the origins: before upstreams_close(),
+ * whose timers the idle connections are linked to. */
+void origins_free(pd_upstreams_t *ups)
 {
     pd_upconn_t *conn;
+    size_t i;
 
-    while ((conn = upconn_take_idle(origin)) != NULL)
-        upconn_close(conn);
+    for (i = 0; i < ups->origins.size; i++) {
+        pd_origin_t *origin = ups->origins.entries[i];
+        while ((conn = upconn_take_idle(origin)) != NULL)
+            upconn_close(conn);
+        free(origin->host);
+        free(origin);
+    }
+    free(ups->origins.entries);
+    memset(&ups->origins, 0, sizeof(ups->origins));
 }
 
 h2o_socket_t *upconn_steal(pd_upconn_t *conn)
