@@ -30,7 +30,6 @@ typedef struct upgrade {
     h2o_socket_t *upstream;
     pd_tunnels_t *tunnels;
     h2o_timeout_t *idle;
-    char service[PD_SERVICE_NAME_MAX + 1];
 } upgrade_t;
 
 static size_t tunnels_open(void *data)
@@ -325,7 +324,7 @@ static void on_upgraded(void *data, h2o_socket_t *client, size_t reqsize)
         h2o_socket_close(u->upstream); /* the 101 did not reach the client */
     } else {
         h2o_buffer_consume(&client->input, reqsize); /* the request itself; what follows is the tunnel's */
-        tunnel_open(u->tunnels, client, u->upstream, u->idle, u->service);
+        tunnel_open(u->tunnels, client, u->upstream, u->idle);
     }
     free(u);
 }
@@ -351,7 +350,6 @@ static void start_tunnel(forward_t *f, const pd_exchange_head_t *head)
     f->x = NULL;
     u->tunnels = f->fw->tunnels;
     u->idle = upstreams_timeout(ups, idle_ms);
-    snprintf(u->service, sizeof(u->service), "%s", f->service->name);
     h2o_http1_upgrade(req, NULL, 0, on_upgraded, u);
 }
 

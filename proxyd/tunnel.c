@@ -2,7 +2,6 @@
  * copied both ways unchanged, each way reading only once the other side took the
  * last bytes; per worker, the open tunnels, for shutdown and accounting. */
 #include <stdlib.h>
-#include <string.h>
 #include "upstream.h"
 
 typedef struct tunnel tunnel_t;
@@ -21,7 +20,6 @@ struct tunnel {
     h2o_timeout_t *idle;
     h2o_timeout_entry_t idle_timer;
     uint64_t bytes[2]; /* copied from each end */
-    char *service;
 };
 
 struct pd_tunnels {
@@ -71,7 +69,6 @@ static void tunnel_close(tunnel_t *tunnel)
         h2o_timeout_unlink(&tunnel->idle_timer);
     h2o_socket_close(tunnel->end[0].sock);
     h2o_socket_close(tunnel->end[1].sock);
-    free(tunnel->service);
     free(tunnel);
 }
 
@@ -129,12 +126,12 @@ static void on_idle(h2o_timeout_entry_t *entry)
     tunnel_close(H2O_STRUCT_FROM_MEMBER(tunnel_t, idle_timer, entry));
 }
 
-void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle, const char *service)
+void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle)
 {
     tunnel_t *tunnel = calloc(1, sizeof(*tunnel));
     int i;
 
-    if (tunnel == NULL || (tunnel->service = strdup(service)) == NULL)
+    if (tunnel == NULL)
         fatal("%s", __func__);
     tunnel->owner = t;
     tunnel->idle = idle;

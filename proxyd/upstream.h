@@ -142,7 +142,7 @@ size_t tunnels_count(pd_tunnels_t *t);
 uint64_t tunnels_bytes(pd_tunnels_t *t);
 /* Joins two sockets: bytes flow both ways unchanged until either side ends or
  * nothing moved for the timeout. Takes both sockets over. */
-void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle, const char *service);
+void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle);
 void tunnels_close_all(pd_tunnels_t *t);
 
 #endif
