@@ -165,7 +165,7 @@ pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg)
     return d;
 }
 
-/* Moves the kept headers that `keep` selects into the decision. */
+/* Moves the kept headers that `keep` selects (all with NULL) into the decision. */
 static void take_headers(pd_auth_decision_t *d, auth_check_t *check, int (*keep)(const char *))
 {
     size_t i;
@@ -173,7 +173,7 @@ static void take_headers(pd_auth_decision_t *d, auth_check_t *check, int (*keep)
     if ((d->headers = calloc(check->num_kept + 1, sizeof(*d->headers))) == NULL)
         fatal("%s", __func__);
     for (i = 0; i < check->num_kept; i++) {
-        if (check->kept[i].name == NULL || !keep(check->kept[i].name))
+        if (check->kept[i].name == NULL || (keep != NULL && !keep(check->kept[i].name)))
             continue;
         d->headers[d->num_headers++] = check->kept[i];
         check->kept[i].name = check->kept[i].value = NULL;
@@ -188,12 +188,6 @@ static int is_copy_header(const char *name)
         if (strcmp(name, settings->auth.copy_headers[i]) == 0)
             return 1;
     return 0;
-}
-
-static int is_relayed_header(const char *name)
-{
-    (void)name;
-    return 1;
 }
 
 /* A value we would put into the upstream request or the client's answer must not
@@ -234,7 +228,7 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
         if (check->body_truncated)
             return auth_decision_fail("auth service's denial is longer than %s", "64KiB");
         d = new_decision(PD_AUTH_DENY, (int)check->status);
-        take_headers(d, check, is_relayed_header);
+        take_headers(d, check, NULL); /* a denial is relayed whole */
         d->body = check->body;
         d->body_len = check->body_len;
         check->body = NULL;

@@ -75,36 +75,6 @@ void forwarder_dispose(pd_forwarder_t *fw)
 
 /* ---- the request head sent upstream ---- */
 
-/* Hop-by-hop fields (RFC 9110 §7.6.1) and the ones proxyd writes itself; by length
- * first, since this runs for every field of every request and response. */
-static int is_hop_by_hop(const char *name, size_t len)
-{
-#define IS(lit) (len == sizeof(lit) - 1 && strncasecmp(name, lit, len) == 0)
-    switch (len) {
-    case 2:
-        return IS("te");
-    case 4:
-        return IS("host");
-    case 7:
-        return IS("upgrade") || IS("trailer");
-    case 10:
-        return IS("connection") || IS("keep-alive");
-    case 14:
-        return IS("content-length");
-    case 16:
-        return IS("proxy-connection");
-    case 17:
-        return IS("transfer-encoding");
-    case 18:
-        return IS("proxy-authenticate");
-    case 19:
-        return IS("proxy-authorization");
-    default:
-        return 0;
-    }
-#undef IS
-}
-
 static void append(char **dst, const char *s, size_t len)
 {
     memcpy(*dst, s, len);
@@ -179,7 +149,7 @@ static h2o_iovec_t build_head(h2o_req_t *req, const pd_route_t *route, int upgra
     append_field(&dst, H2O_STRLIT("host"), host);
     for (i = 0; i < req->headers.size; i++) {
         const h2o_header_t *h = &req->headers.entries[i];
-        if (is_hop_by_hop(h->name->base, h->name->len) || h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
+        if (http_field_is_hop_by_hop(h->name->base, h->name->len) || h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
             continue;
         append_field(&dst, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len, h->value);
     }
@@ -233,7 +203,7 @@ static void copy_response_headers(forward_t *f, const pd_exchange_head_t *head)
     for (i = 0; i < head->num_headers; i++) {
         const struct phr_header *h = &head->headers[i];
         h2o_iovec_t name, value;
-        if (is_hop_by_hop(h->name, h->name_len) || connection_options_has(&connection, h->name, h->name_len) ||
+        if (http_field_is_hop_by_hop(h->name, h->name_len) || connection_options_has(&connection, h->name, h->name_len) ||
             header_name_is(h, "date", 4) || header_name_is(h, "server", 6))
             continue;
         if (header_name_is(h, "location", 8))

@@ -9,6 +9,37 @@ static int is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
+/* Hop-by-hop fields (RFC 9110 §7.6.1), and the framing and routing ones proxyd
+ * writes itself (Host, Content-Length): never copied from one message to another.
+ * By length first, since this runs for every field of every request and response. */
+int http_field_is_hop_by_hop(const char *name, size_t len)
+{
+#define IS(lit) (len == sizeof(lit) - 1 && strncasecmp(name, lit, len) == 0)
+    switch (len) {
+    case 2:
+        return IS("te");
+    case 4:
+        return IS("host");
+    case 7:
+        return IS("upgrade") || IS("trailer");
+    case 10:
+        return IS("connection") || IS("keep-alive");
+    case 14:
+        return IS("content-length");
+    case 16:
+        return IS("proxy-connection");
+    case 17:
+        return IS("transfer-encoding");
+    case 18:
+        return IS("proxy-authenticate");
+    case 19:
+        return IS("proxy-authorization");
+    default:
+        return 0;
+    }
+#undef IS
+}
+
 /* Calls `each` with every element of a comma-separated list, OWS trimmed, empty
  * elements skipped; stops at a non-zero return and returns it. */
 int http_list_each(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data)
