@@ -193,17 +193,12 @@ static h2o_iovec_t rewrite_location(h2o_req_t *req, const pd_service_t *service,
 static void copy_response_headers(forward_t *f, const pd_exchange_head_t *head)
 {
     h2o_req_t *req = f->req;
-    pd_connection_options_t connection = {0};
     size_t i;
 
-    /* at most PD_MAX_CONNECTION_OPTIONS: the engine refused a head with more */
-    for (i = 0; i < head->num_headers; i++)
-        if (header_name_is(&head->headers[i], "connection", 10))
-            connection_options_add(&connection, head->headers[i].value, head->headers[i].value_len);
     for (i = 0; i < head->num_headers; i++) {
         const struct phr_header *h = &head->headers[i];
         h2o_iovec_t name, value;
-        if (http_field_is_hop_by_hop(h->name, h->name_len) || connection_options_has(&connection, h->name, h->name_len) ||
+        if (http_field_is_hop_by_hop(h->name, h->name_len) || connection_options_has(head->connection, h->name, h->name_len) ||
             header_name_is(h, "date", 4) || header_name_is(h, "server", 6))
             continue;
         if (header_name_is(h, "location", 8))

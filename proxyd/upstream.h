@@ -73,10 +73,11 @@ typedef struct pd_framing {
     pd_body_kind_t kind;
     size_t length; /* PD_BODY_LENGTH; PD_BODY_NONE: the Content-Length given, or SIZE_MAX */
 } pd_framing_t;
-/* How the body of a response with `status` to a request (HEAD or not) is framed;
+/* How the body of a response with `status` to a request (HEAD or not) is framed,
+ * and the options its Connection fields name (`options` zeroed by the caller);
  * NULL, or why the head is not acceptable (RFC 9112 §6). */
 const char *framing_of_response(int status, int is_head, const struct phr_header *headers, size_t num_headers,
-                                pd_framing_t *framing);
+                                pd_framing_t *framing, pd_connection_options_t *options);
 /* A header name compared without regard to case. */
 int header_name_is(const struct phr_header *h, const char *lower, size_t len);
 
@@ -98,6 +99,7 @@ typedef struct pd_exchange_head {
     const struct phr_header *headers; /* borrowed for the callback */
     size_t num_headers;
     pd_framing_t framing;
+    const pd_connection_options_t *connection; /* the fields named hop-by-hop by Connection */
 } pd_exchange_head_t;
 
 /* The consumer's side. No callback may cancel the exchange; after on_error, or

@@ -132,9 +132,10 @@ static const char *check_switch(pd_exchange_t *x, const struct phr_header *heade
 }
 
 /* Hands the head to the consumer; 1 if the exchange goes on. */
-static int deliver_head(pd_exchange_t *x, int status, h2o_iovec_t reason, const struct phr_header *headers, size_t num_headers)
+static int deliver_head(pd_exchange_t *x, int status, h2o_iovec_t reason, const struct phr_header *headers, size_t num_headers,
+                        const pd_connection_options_t *connection)
 {
-    pd_exchange_head_t head = {status, reason, headers, num_headers, x->framing};
+    pd_exchange_head_t head = {status, reason, headers, num_headers, x->framing, connection};
 
     x->in_callback++;
     x->cb.on_head(x->data, &head);
@@ -154,6 +155,7 @@ static void parse_head(pd_exchange_t *x)
 {
     size_t max_head = x->ups->conf->upstream.max_response_head;
     struct phr_header headers[PD_MAX_RESPONSE_HEADERS + 1];
+    pd_connection_options_t connection; /* only its count needs clearing */
     h2o_buffer_t *in;
     const char *msg, *why;
     size_t msg_len, num_headers;
@@ -198,14 +200,15 @@ static void parse_head(pd_exchange_t *x)
         arm_io(x);
         return;
     }
-    if ((why = framing_of_response(status, x->req.is_head, headers, num_headers, &x->framing)) != NULL)
+    connection.num = 0;
+    if ((why = framing_of_response(status, x->req.is_head, headers, num_headers, &x->framing, &connection)) != NULL)
         return fail(x, PD_UPSTREAM_INVALID, why);
     x->keepalive = wants_keepalive(minor_version, headers, num_headers);
     x->remaining = x->framing.length;
     x->state = X_BODY;
     x->head_len = (size_t)len;
     upstreams_disarm(&x->io_timer);
-    if (!deliver_head(x, status, h2o_iovec_init(msg, msg_len), headers, num_headers))
+    if (!deliver_head(x, status, h2o_iovec_init(msg, msg_len), headers, num_headers, &connection))
         return;
     process_body(x);
 }

@@ -70,11 +70,10 @@ static int is_blank(const char *s, size_t n)
 }
 
 const char *framing_of_response(int status, int is_head, const struct phr_header *headers, size_t num_headers,
-                                pd_framing_t *framing)
+                                pd_framing_t *framing, pd_connection_options_t *options)
 {
     struct length_state length = {0, 0};
     struct coding_state coding = {0, 0};
-    pd_connection_options_t options = {0};
     int has_length = 0, has_coding = 0, ret;
     size_t i;
 
@@ -95,7 +94,7 @@ const char *framing_of_response(int status, int is_head, const struct phr_header
                        : ret == -3 ? "Content-Length too large"
                                    : "Content-Length is not a decimal number";
         } else if (header_name_is(h, "connection", 10)) {
-            if (connection_options_add(&options, h->value, h->value_len) != 0)
+            if (connection_options_add(options, h->value, h->value_len) != 0)
                 return "more than 64 Connection options";
         } else if (header_name_is(h, "transfer-encoding", 17)) {
             has_coding = 1;

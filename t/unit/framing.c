@@ -12,13 +12,15 @@ static const char *frame(int status, int is_head, const char *fields, pd_framing
     size_t num_headers = PD_MAX_RESPONSE_HEADERS + 1, msg_len;
     const char *msg;
     int minor, parsed_status, len;
+    pd_connection_options_t options;
 
     snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\n%s\r\n", status, fields);
     len = phr_parse_response(head, strlen(head), &minor, &parsed_status, &msg, &msg_len, headers, &num_headers, 0);
     if (len <= 0)
         return "picohttpparser refused it";
     memset(framing, 0, sizeof(*framing));
-    return framing_of_response(parsed_status, is_head, headers, num_headers, framing);
+    memset(&options, 0, sizeof(options));
+    return framing_of_response(parsed_status, is_head, headers, num_headers, framing, &options);
 }
 
 static void expect_length(const char *fields, size_t length)
