@@ -244,11 +244,8 @@ static void on_send_timeout(h2o_timeout_entry_t *entry)
 {
     forward_t *f = H2O_STRUCT_FROM_MEMBER(forward_t, send_timer, entry);
 
-    h2o_req_t *req = f->req;
-
-    log_warnx("%.*s %.*s: the client took no response bytes for %llums: disconnected, service %s", (int)req->input.method.len,
-              req->input.method.base, (int)(req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len),
-              req->input.path.base, (unsigned long long)f->fw->conf->client.send_timeout_ms, f->service->name);
+    reply_log(f->req, "the client took no response bytes for %llums: disconnected, service %s",
+              (unsigned long long)f->fw->conf->client.send_timeout_ms, f->service->name);
     disconnect_client(f->req);
 }
 
@@ -386,9 +383,7 @@ static void on_error(void *data, pd_upstream_error_t error, const char *why, int
         reply_error(req, status, status == 504 ? "Gateway Timeout" : "Bad Gateway", message, f->service->name);
         return;
     }
-    log_warnx("%.*s %.*s: %s after the response started, client connection closed, service %s", (int)req->input.method.len,
-              req->input.method.base, (int)(req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len),
-              req->input.path.base, message, f->service->name);
+    reply_log(req, "%s after the response started, client connection closed, service %s", message, f->service->name);
     /* HTTP/1: libh2o chunks only a 200 to an HTTP/1.1 client; any other body of unknown
      * length, and every one to an HTTP/1.0 client, ends with the connection, and an
      * orderly close would make the cut body look complete. A reset cannot. */

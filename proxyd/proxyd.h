@@ -373,6 +373,7 @@ void worker_add_drain_hook(h2o_context_t *ctx, const pd_drain_hook_t *hook);
 /* reply.c */
 void reply_json(h2o_req_t *req, json_t *body);
 void reply_error(h2o_req_t *req, int status, const char *reason, const char *message, const char *service);
+void reply_log(h2o_req_t *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void reply_register(h2o_pathconf_t *pathconf);
 
 /* request_path.c */

@@ -1,4 +1,5 @@
 /* reply.c: every answer proxyd makes itself is JSON; its errors are {"error": ..., "service": ...} and logged. */
+#include <stdarg.h>
 #include <string.h>
 #include <jansson.h>
 #include "proxyd.h"
@@ -28,11 +29,23 @@ static h2o_iovec_t build_body(h2o_req_t *req, const char *message, const char *s
     return body;
 }
 
+/* One warning about `req`: "GET /weather/today: <what>". The query string, which
+ * may hold the key, is never logged. */
+void reply_log(h2o_req_t *req, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    log_warnx("%.*s %.*s: %s", (int)req->input.method.len, req->input.method.base,
+              (int)(req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len), req->input.path.base, what);
+}
+
 static void log_error(h2o_req_t *req, int status, const char *message, const char *service)
 {
-    log_warnx("%.*s %.*s: %d %s%s%s", (int)req->input.method.len, req->input.method.base,
-              (int)(req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len), req->input.path.base, status,
-              message, service != NULL ? ", service " : "", service != NULL ? service : "");
+    reply_log(req, "%d %s%s%s", status, message, service != NULL ? ", service " : "", service != NULL ? service : "");
 }
 
 /* Keeps headers the caller added (WWW-Authenticate, Allow); `reset` drops libh2o's own. */

@@ -74,7 +74,7 @@ typedef struct pd_framing {
     size_t length; /* PD_BODY_LENGTH; PD_BODY_NONE: the Content-Length given, or SIZE_MAX */
 } pd_framing_t;
 /* How the body of a response with `status` to a request (HEAD or not) is framed,
- * and the options its Connection fields name (`options` zeroed by the caller);
+ * and the options its Connection fields name (`options->num` zeroed by the caller);
  * NULL, or why the head is not acceptable (RFC 9112 §6). */
 const char *framing_of_response(int status, int is_head, const struct phr_header *headers, size_t num_headers,
                                 pd_framing_t *framing, pd_connection_options_t *options);
