@@ -3,7 +3,6 @@
  * it, or a tunnel after 101. Errors are answered here, where they are decided. */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include "upstream.h"
 #include <h2o/http1.h> /* h2o_http1_upgrade; needs h2o.h first */
@@ -71,144 +70,6 @@ void forwarder_dispose(pd_forwarder_t *fw)
     upstreams_close(fw->upstreams);
     tunnels_free(fw->tunnels);
     free(fw);
-}
-
-/* ---- the request head sent upstream ---- */
-
-static void append(char **dst, const char *s, size_t len)
-{
-    memcpy(*dst, s, len);
-    *dst += len;
-}
-
-#define APPEND_LIT(dst, lit) append(dst, lit, sizeof(lit) - 1)
-
-static void append_field(char **dst, const char *name, size_t name_len, h2o_iovec_t value)
-{
-    append(dst, name, name_len);
-    APPEND_LIT(dst, ": ");
-    append(dst, value.base, value.len);
-    APPEND_LIT(dst, "\r\n");
-}
-
-/* X-Forwarded-For: the trusted proxies' list (kept by request_headers_scrub), then the peer. */
-static h2o_iovec_t forwarded_for(h2o_req_t *req)
-{
-    char buf[INET6_ADDRSTRLEN];
-    h2o_iovec_t peer = request_client_address(req, buf, sizeof(buf)), list = {NULL, 0};
-    ssize_t i = -1;
-
-    if (peer.base == NULL)
-        peer = h2o_iovec_init(H2O_STRLIT("unknown"));
-    while ((i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1) {
-        h2o_iovec_t v = req->headers.entries[i].value;
-        list = list.base == NULL ? v : h2o_concat(&req->pool, list, h2o_iovec_init(H2O_STRLIT(", ")), v);
-    }
-    if (list.base == NULL)
-        return h2o_strdup(&req->pool, peer.base, peer.len);
-    return h2o_concat(&req->pool, list, h2o_iovec_init(H2O_STRLIT(", ")), peer);
-}
-
-static int has_request_body(h2o_req_t *req)
-{
-    return req->entity.base != NULL || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
-           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT")) ||
-           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PATCH"));
-}
-
-static h2o_iovec_t upstream_host(h2o_req_t *req, const pd_service_t *service)
-{
-    h2o_iovec_t host = request_client_host(req);
-
-    return service->preserve_host && host.base != NULL ? host : service->upstream.authority;
-}
-
-/* Request line and fields, in one pass: what a client may not set, and what its
- * Connection named, was removed by request_headers_scrub() before the auth check. */
-static h2o_iovec_t build_head(h2o_req_t *req, const pd_route_t *route, int upgrade)
-{
-    const pd_service_t *service = route->service;
-    h2o_iovec_t host = upstream_host(req, service), xff = forwarded_for(req);
-    const h2o_url_scheme_t *scheme = req->input.scheme;
-    char length[32], *buf, *dst;
-    size_t i, size;
-
-    size = req->method.len + service->upstream.path.len + route->rest.len + route->query.len + host.len + xff.len + 256 +
-           req->upgrade.len;
-    for (i = 0; i < req->headers.size; i++) {
-        const h2o_header_t *h = &req->headers.entries[i];
-        size += h->name->len + h->value.len + 4;
-    }
-    dst = buf = h2o_mem_alloc_pool(&req->pool, size);
-    append(&dst, req->method.base, req->method.len);
-    APPEND_LIT(&dst, " ");
-    append(&dst, service->upstream.path.base, service->upstream.path.len);
-    append(&dst, route->rest.base, route->rest.len);
-    append(&dst, route->query.base, route->query.len);
-    APPEND_LIT(&dst, " HTTP/1.1\r\n");
-    append_field(&dst, H2O_STRLIT("host"), host);
-    for (i = 0; i < req->headers.size; i++) {
-        const h2o_header_t *h = &req->headers.entries[i];
-        if (http_field_is_hop_by_hop(h->name->base, h->name->len) || h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
-            continue;
-        append_field(&dst, h->orig_name != NULL ? h->orig_name : h->name->base, h->name->len, h->value);
-    }
-    append_field(&dst, H2O_STRLIT("x-forwarded-for"), xff);
-    append_field(&dst, H2O_STRLIT("x-forwarded-proto"), scheme->name);
-    if (upgrade) {
-        APPEND_LIT(&dst, "connection: upgrade\r\n");
-        append_field(&dst, H2O_STRLIT("upgrade"), req->upgrade);
-    }
-    if (has_request_body(req))
-        append_field(&dst, H2O_STRLIT("content-length"),
-                     h2o_iovec_init(length, (size_t)snprintf(length, sizeof(length), "%zu", req->entity.len)));
-    APPEND_LIT(&dst, "\r\n");
-    return h2o_iovec_init(buf, (size_t)(dst - buf));
-}
-
-/* ---- the response ---- */
-
-static const char *copy_str(h2o_req_t *req, const char *s, size_t len)
-{
-    return h2o_strdup(&req->pool, s, len).base;
-}
-
-/* A Location under the service's URL points at the same place through proxyd,
- * as the client addressed it. */
-static h2o_iovec_t rewrite_location(h2o_req_t *req, const pd_service_t *service, h2o_iovec_t value)
-{
-    const char *match = service->buf; /* "<scheme>://<authority><base>/" */
-    size_t match_len = strlen(match);
-    h2o_iovec_t host = request_client_host(req), prefix = h2o_iovec_init(service->path_prefix, strlen(service->path_prefix)), rest;
-
-    if (value.len < match_len || strncasecmp(value.base, match, match_len) != 0)
-        return h2o_strdup(&req->pool, value.base, value.len);
-    rest = h2o_iovec_init(value.base + match_len, value.len - match_len);
-    if (host.base == NULL)
-        return h2o_concat(&req->pool, prefix, rest);
-    return h2o_concat(&req->pool, req->input.scheme->name, h2o_iovec_init(H2O_STRLIT("://")), host, prefix, rest);
-}
-
-/* The origin's fields minus the hop-by-hop ones; libh2o writes its own Date and Server. */
-static void copy_response_headers(forward_t *f, const pd_exchange_head_t *head)
-{
-    h2o_req_t *req = f->req;
-    size_t i;
-
-    for (i = 0; i < head->num_headers; i++) {
-        const struct phr_header *h = &head->headers[i];
-        h2o_iovec_t name, value;
-        if (http_field_is_hop_by_hop(h->name, h->name_len) || connection_options_has(head->connection, h->name, h->name_len) ||
-            header_name_is(h, "date", 4) || header_name_is(h, "server", 6))
-            continue;
-        if (header_name_is(h, "location", 8))
-            value = rewrite_location(req, f->service, h2o_iovec_init(h->value, h->value_len));
-        else
-            value = h2o_strdup(&req->pool, h->value, h->value_len);
-        name = h2o_strdup(&req->pool, h->name, h->name_len);
-        h2o_strtolower(name.base, name.len);
-        h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 1, NULL, value.base, value.len);
-    }
 }
 
 /* The client's descriptor under libh2o's HTTP/1 connection or HTTP/2 session, or -1. */
@@ -307,7 +168,8 @@ static void start_tunnel(forward_t *f, const pd_exchange_head_t *head)
     for (i = 0; i < head->num_headers; i++)
         if (header_name_is(&head->headers[i], "upgrade", 7))
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL,
-                           copy_str(req, head->headers[i].value, head->headers[i].value_len), head->headers[i].value_len);
+                           h2o_strdup(&req->pool, head->headers[i].value, head->headers[i].value_len).base,
+                           head->headers[i].value_len);
     u->upstream = exchange_detach(f->x);
     f->x = NULL;
     u->tunnels = f->fw->tunnels;
@@ -321,8 +183,8 @@ static void on_head(void *data, const pd_exchange_head_t *head)
     h2o_req_t *req = f->req;
 
     req->res.status = head->status;
-    req->res.reason = copy_str(req, head->reason.base, head->reason.len);
-    copy_response_headers(f, head);
+    req->res.reason = h2o_strdup(&req->pool, head->reason.base, head->reason.len).base;
+    forward_response_fields(req, f->service, head);
     if (head->status == 101) {
         start_tunnel(f, head);
         return;
@@ -414,27 +276,6 @@ static int is_idempotent(h2o_iovec_t method)
     return 0;
 }
 
-/* A WebSocket handshake's expected Sec-WebSocket-Accept into `accept` (from the
- * request's pool); 0 for another upgrade, -1 for a handshake without a valid key. */
-static int expected_accept(h2o_req_t *req, h2o_iovec_t *accept)
-{
-    ssize_t i = -1, found = -1;
-    char buf[PD_WEBSOCKET_ACCEPT_SIZE];
-
-    *accept = h2o_iovec_init(NULL, 0);
-    if (!h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket")))
-        return 0;
-    while ((i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-key"), i)) != -1) {
-        if (found != -1)
-            return -1; /* two keys: which one the service answers is anyone's guess */
-        found = i;
-    }
-    if (found == -1 || websocket_accept(req->headers.entries[found].value, buf) != 0)
-        return -1;
-    *accept = h2o_strdup(&req->pool, buf, strlen(buf));
-    return 0;
-}
-
 /* pd_route_t's forward: route->data is the worker's pd_forwarder_t, and the request
  * holds route->service until it is freed. */
 void forward_request(h2o_req_t *req, const pd_route_t *route)
@@ -446,7 +287,7 @@ void forward_request(h2o_req_t *req, const pd_route_t *route)
     forward_t *f;
 
     memset(&xreq, 0, sizeof(xreq));
-    if (upgrade && expected_accept(req, &xreq.upgrade_accept) != 0) {
+    if (upgrade && forward_expected_accept(req, &xreq.upgrade_accept) != 0) {
         req->http1_is_persistent = 0;
         reply_error(req, 400, "Bad Request", "WebSocket handshake without one valid Sec-WebSocket-Key", service->name);
         return;
@@ -458,7 +299,7 @@ void forward_request(h2o_req_t *req, const pd_route_t *route)
     f->service = service;
     f->send_timer.cb = on_send_timeout;
     xreq.origin = origin_get(fw->upstreams, &service->upstream);
-    xreq.head = build_head(req, route, upgrade);
+    xreq.head = forward_request_head(req, route, upgrade);
     xreq.body = req->entity.base != NULL ? req->entity : h2o_iovec_init(NULL, 0);
     xreq.is_head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
     xreq.idempotent = is_idempotent(req->method);
