@@ -11,22 +11,28 @@ typedef struct json_ostream {
     int body_sent;
 } json_ostream_t;
 
+/* `obj` as compact JSON text in req->pool; the reference to `obj` is taken over. */
+static h2o_iovec_t json_in_pool(h2o_req_t *req, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    h2o_iovec_t copy;
+
+    json_decref(obj);
+    if (text == NULL)
+        fatalx("%s: json_dumps failed", __func__);
+    copy = h2o_strdup(&req->pool, text, strlen(text));
+    free(text);
+    return copy;
+}
+
 /* "{"error": message, "service": service}" in req->pool; service is omitted when NULL. */
 static h2o_iovec_t build_body(h2o_req_t *req, const char *message, const char *service)
 {
     json_t *obj = json_pack("{s:s}", "error", message);
-    char *text;
-    h2o_iovec_t body;
 
     if (service != NULL)
         json_object_set_new(obj, "service", json_string(service));
-    text = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (text == NULL)
-        fatalx("%s: json_dumps failed", __func__);
-    body = h2o_strdup(&req->pool, text, strlen(text));
-    free(text);
-    return body;
+    return json_in_pool(req, obj);
 }
 
 /* One warning about `req`: "GET /weather/today: <what>". The query string, which
@@ -62,14 +68,8 @@ static void set_json_headers(h2o_req_t *req, int status, const char *reason, siz
 /* Sends `body` (its reference is taken over) with the status and headers already set. */
 void reply_json(h2o_req_t *req, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    h2o_iovec_t copy;
+    h2o_iovec_t copy = json_in_pool(req, body);
 
-    json_decref(body);
-    if (text == NULL)
-        fatalx("%s: json_dumps failed", __func__);
-    copy = h2o_strdup(&req->pool, text, strlen(text));
-    free(text);
     req->res.content_length = copy.len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
     h2o_send_inline(req, copy.base, copy.len);
