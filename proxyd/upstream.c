@@ -89,7 +89,7 @@ static void on_first_closed(uv_handle_t *handle)
 }
 
 /* Closes every timer, and frees `ups` once the loop has run their close callbacks.
- * Called once no client connection is left and origins_free() closed the idle
+ * Called once no client connection is left and the origins closed their idle
  * connections, so that nothing holds a timer entry. */
 void upstreams_close(pd_upstreams_t *ups)
 {
