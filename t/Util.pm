@@ -13,7 +13,7 @@ use HTTP::Tiny;
 use JSON::PP ();
 
 our @EXPORT = qw(sanitized bin empty_port temp_dir write_file read_file spawn spawn_upstream spawn_proxyd
-    proxyd_check raw_request rss_kib wait_for h2_leave spawn_auth);
+    proxyd_check raw_request rss_kib wait_for h2_leave spawn_auth artifacts_dir run_scenario);
 
 my %running;    # pid => name, every child still to be stopped
 
@@ -213,6 +213,43 @@ sub h2_leave {
 }
 
 # Anonymous resident memory of a process in KiB (file-backed pages excluded).
+# Where a test keeps what a person may want to look at after it (screenshots):
+# t/artifacts/<name> in the build folder, kept until `make clean`.
+sub artifacts_dir {
+    my ($name) = @_;
+    my $dir = File::Spec->catdir($ENV{PROXYD_BUILDDIR} // '.', 't', 'artifacts');
+    mkdir $_ for File::Spec->catdir($ENV{PROXYD_BUILDDIR} // '.', 't'), $dir, "$dir/$name";
+    return File::Spec->rel2abs("$dir/$name");
+}
+
+# Runs a Python scenario (t/<script>, which prints one JSON object) with @args and
+# returns what it printed, decoded; undef (and its stderr as a diagnostic) when it
+# failed or ran past $seconds, when it is stopped by its PID.
+sub run_scenario {
+    my ($seconds, $script, @args) = @_;
+    my $dir = temp_dir();
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/out" or die "$dir/out: $!";
+        open STDERR, '>', "$dir/err" or die "$dir/err: $!";
+        $ENV{PYTHONDONTWRITEBYTECODE} = 1;    # the source tree may be read-only (distcheck)
+        exec '/usr/bin/python3', "t/$script", @args or die "exec python3: $!";
+    }
+    $running{$pid} = $script;
+    my $status;
+    my $done = wait_for($script, sub { waitpid($pid, WNOHANG) == $pid && defined($status = $?) }, $seconds);
+    unless ($done) {
+        diag("$script ran past ${seconds}s");
+        stop_pid($pid);
+        $status = -1;
+    }
+    delete $running{$pid};
+    my $out = read_file("$dir/out");
+    my $result = $status == 0 ? eval { JSON::PP::decode_json($out) } : undef;
+    diag("$script failed (status $status):\n" . read_file("$dir/err") . $out) unless $result;
+    return $result;
+}
+
 sub rss_kib {
     my ($pid, $field) = @_;
     $field //= 'RssAnon';
