@@ -215,11 +215,12 @@ typedef struct pd_connection_options {
 /* ---- the front end, per request and per worker ---- */
 
 /* A request's path in its one canonical form (request_path.c), in the request's pool:
- * routed, shown to the auth service, in the cache key and sent upstream. */
+ * routed, shown to the auth service, in the cache key and sent upstream. A request
+ * routed by its Host has no name: its whole path is the service's. */
 typedef struct pd_path {
     h2o_iovec_t path;  /* "/weather/today", NUL-terminated; no query */
-    h2o_iovec_t name;  /* "weather": the first segment, inside path */
-    h2o_iovec_t rest;  /* "/today": what follows the name, inside path; "" for "/weather" */
+    h2o_iovec_t name;  /* "weather": the first segment, inside path; "" when routed by Host */
+    h2o_iovec_t rest;  /* "/today": what follows the name, inside path; "" for "/weather"; all of path when routed by Host */
     int encoded_slash; /* an encoded slash or a backslash inside a segment */
     int encoded_nul;   /* "%00" */
 } pd_path_t;
@@ -228,8 +229,9 @@ typedef struct pd_path {
  * forward auth holds it until decided, then calls `forward` without naming proxy.c. */
 typedef struct pd_route {
     pd_service_t *service; /* held by the request until it is freed */
-    h2o_iovec_t rest;      /* the canonical path after "/<name>" */
+    h2o_iovec_t rest;      /* the canonical path after "/<name>", or all of it when routed by Host */
     h2o_iovec_t query;     /* "?a=b" or "", without the key */
+    h2o_iovec_t prefix;    /* what the service's URL is to the client: "/<name>/", or "/" when routed by Host */
     void (*forward)(h2o_req_t *req, const struct pd_route *route);
     void *data; /* the forwarder's per-worker state */
 } pd_route_t;
@@ -399,7 +401,10 @@ void reply_log(h2o_req_t *req, const char *fmt, ...) __attribute__((format(print
 void reply_register(h2o_pathconf_t *pathconf);
 
 /* request_path.c */
-int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, pd_path_t *path, const char **why);
+int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, int named, pd_path_t *path, const char **why);
+
+/* request_target.c */
+int request_target_origin_form(h2o_req_t *req, const char **why);
 
 /* request_check.c */
 int request_check(h2o_req_t *req, const pd_config_t *conf);
