@@ -148,10 +148,10 @@ typedef struct pd_service {
     size_t max_request_body;       /* 0: the settings' max_request_body */
     int preserve_host;             /* 1: the client's Host goes upstream instead of the URL's authority */
     uint64_t websocket_timeout_ms; /* 0: the settings' upstream websocket_timeout */
-    char **hosts;                  /* "chat.example", "*.chat.example": requests for them are routed here by Host */
-    size_t num_hosts;
-    int refcnt; /* atomic */
-    char *buf;  /* owns the strings that upstream and location_match point into */
+    char **hosts;                  /* "chat.example", "*.chat.example": routed here by Host */
+    size_t num_hosts;              /* 0: none, reached by its name in the path only */
+    int refcnt;                    /* atomic */
+    char *buf;                     /* owns the strings that upstream and location_match point into */
 } pd_service_t;
 
 /* The registry as a whole at one moment: immutable, reference counted. */

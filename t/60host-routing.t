@@ -320,6 +320,11 @@ subtest 'forward auth by Host' => sub {
     is $echo->{headers}{'x-forwarded-host'}, 'chat.localhost', 'as was the service';
     ($status) = raw('http://chat.localhost/abs', 'open.localhost', undef, $gate->port);
     is $status, 401, 'a Host naming a public service does not open a protected one';
+    ($status) = raw('/two', 'open.localhost', "Host: chat.localhost\r\n", $gate->port);
+    is $status, 401, 'two Host fields: routed by the last (libh2o keeps only it), and checked';
+    (undef, undef, $echo) = raw('/two?key=supersecret', 'open.localhost', "Host: chat.localhost\r\n", $gate->port);
+    is_deeply [$echo->{name}, last_check()->{headers}{'x-forwarded-host'}], ['chat', 'chat.localhost'],
+        'the auth service is shown the host the request was routed by';
     my $checks = $auth->count;
     (undef, undef, $echo) = raw('/x', 'open.localhost', undef, $gate->port);
     is $echo->{name}, 'wild', 'auth: false by Host: no check';
