@@ -115,6 +115,9 @@ static void send_result(h2o_req_t *req, const pd_change_result_t *r)
     case PD_CHANGE_INVALID:
         admin_send_error(req, 400, "Bad Request", NULL, "%s", r->message);
         break;
+    case PD_CHANGE_HOST_CONFLICT:
+        admin_send_error(req, 409, "Conflict", "hosts", "%s", r->message);
+        break;
     case PD_CHANGE_WRITE_FAILED:
         admin_send_error(req, 500, "Internal Server Error", NULL, "%s", r->message);
         break;

@@ -37,8 +37,33 @@ static void get_service(h2o_req_t *req, const char *name)
     snapshot_decref(snap);
 }
 
-/* The PUT body, {"url": "...", "timeout": "5s", "auth": false}: the file's long-form
- * options, each checked by service.c's table; errors name the field. */
+/* "hosts": ["chat.example", "*.chat.example"]: 0, or -1 once answered with 400. */
+static int hosts_from_json(h2o_req_t *req, json_t *list, pd_service_opts_t *opts)
+{
+    char why[512];
+    json_t *value;
+    size_t i;
+
+    if (!json_is_array(list)) {
+        admin_send_error(req, 400, "Bad Request", "hosts", "hosts: must be an array of strings, like [\"chat.example.com\"]");
+        return -1;
+    }
+    json_array_foreach(list, i, value)
+    {
+        if (!json_is_string(value)) {
+            admin_send_error(req, 400, "Bad Request", "hosts", "hosts: must be an array of strings, like [\"chat.example.com\"]");
+            return -1;
+        }
+        if (service_opts_add_host(opts, json_string_value(value), why, sizeof(why)) != 0) {
+            admin_send_error(req, 400, "Bad Request", "hosts", "%s", why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The PUT body, {"url": "...", "hosts": [...], "timeout": "5s", "auth": false}: the
+ * file's long-form options, each checked by service.c; errors name the field. */
 static pd_service_t *service_from_body(h2o_req_t *req, const char *name)
 {
     json_error_t jerr;
@@ -57,6 +82,11 @@ static pd_service_t *service_from_body(h2o_req_t *req, const char *name)
     service_opts_init(&opts);
     json_object_foreach(body, key, value)
     {
+        if (strcmp(key, "hosts") == 0) {
+            if (hosts_from_json(req, value, &opts) != 0)
+                goto out;
+            continue;
+        }
         if (json_is_string(value))
             text = json_string_value(value);
         else if (json_is_boolean(value))

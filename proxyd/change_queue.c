@@ -237,11 +237,23 @@ static void refuse(op_t *op, pd_change_status_t status, const char *message)
     report(op, &result);
 }
 
+/* A put that would give a host to two services is refused, naming both. */
+static void refuse_conflict(op_t *op, const pd_host_conflict_t *c)
+{
+    char why[PD_HOST_NAME_MAX + 2 * PD_SERVICE_NAME_MAX + 128];
+
+    snprintf(why, sizeof(why), "hosts: '%s' is claimed by both %s and %s; the registry is unchanged",
+             c->second->hosts[c->second_host], c->first->name, c->second->name);
+    refuse(op, PD_CHANGE_HOST_CONFLICT, why);
+}
+
 /* Applies the waiting changes up to the next reload to the running registry's
- * copy; returns the new snapshot, or NULL when every one of them was refused. */
+ * copy; returns the new snapshot, or NULL when every one of them was refused. A
+ * host conflict is checked here, against the registry the change applies to. */
 static pd_snapshot_t *apply_waiting(pd_change_queue_t *q, uint64_t *version)
 {
     pd_snapshot_t *snap = registry_acquire(), *next;
+    pd_host_conflict_t conflict;
     op_t *op;
     char why[PD_SERVICE_NAME_MAX + 128];
 
@@ -254,8 +266,9 @@ static pd_snapshot_t *apply_waiting(pd_change_queue_t *q, uint64_t *version)
         } else if (op->kind == PD_CHANGE_DELETE && !op->existed) {
             snprintf(why, sizeof(why), "no service named '%s'", op->name);
             refuse(op, PD_CHANGE_NOT_FOUND, why);
+        } else if ((next = snapshot_with(snap, op->put, op->kind == PD_CHANGE_DELETE ? op->name : NULL, &conflict)) == NULL) {
+            refuse_conflict(op, &conflict);
         } else {
-            next = snapshot_with(snap, op->put, op->kind == PD_CHANGE_DELETE ? op->name : NULL);
             snapshot_decref(snap);
             snap = next;
             op->version = ++*version;

@@ -20,6 +20,7 @@ typedef struct forward {
     h2o_req_t *req;
     pd_forwarder_t *fw;
     pd_service_t *service; /* held by the request (proxy.c) */
+    h2o_iovec_t prefix;    /* the route's: where Location headers under the service's URL point */
     pd_exchange_t *x;      /* NULL once the exchange ended */
     h2o_timeout_entry_t send_timer;
 } forward_t;
@@ -184,7 +185,7 @@ static void on_head(void *data, const pd_exchange_head_t *head)
 
     req->res.status = head->status;
     req->res.reason = h2o_strdup(&req->pool, head->reason.base, head->reason.len).base;
-    forward_response_fields(req, f->service, head);
+    forward_response_fields(req, f->service, f->prefix, head);
     if (head->status == 101) {
         start_tunnel(f, head);
         return;
@@ -297,6 +298,7 @@ void forward_request(h2o_req_t *req, const pd_route_t *route)
     f->req = req;
     f->fw = fw;
     f->service = service;
+    f->prefix = route->prefix;
     f->send_timer.cb = on_send_timeout;
     xreq.origin = origin_get(fw->upstreams, &service->upstream);
     xreq.head = forward_request_head(req, route, upgrade);

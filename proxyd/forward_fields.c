@@ -98,12 +98,13 @@ h2o_iovec_t forward_request_head(h2o_req_t *req, const pd_route_t *route, int up
 }
 
 /* A Location under the service's URL points at the same place through proxyd,
- * as the client addressed it. */
-static h2o_iovec_t rewrite_location(h2o_req_t *req, const pd_service_t *service, h2o_iovec_t value)
+ * as the client addressed it: under `prefix`, "/<name>/" or "/" for a request
+ * routed by Host. */
+static h2o_iovec_t rewrite_location(h2o_req_t *req, const pd_service_t *service, h2o_iovec_t prefix, h2o_iovec_t value)
 {
     const char *match = service->buf; /* "<scheme>://<authority><base>/" */
     size_t match_len = strlen(match);
-    h2o_iovec_t host = request_client_host(req), prefix = h2o_iovec_init(service->path_prefix, strlen(service->path_prefix)), rest;
+    h2o_iovec_t host = request_client_host(req), rest;
 
     if (value.len < match_len || strncasecmp(value.base, match, match_len) != 0)
         return h2o_strdup(&req->pool, value.base, value.len);
@@ -114,7 +115,7 @@ static h2o_iovec_t rewrite_location(h2o_req_t *req, const pd_service_t *service,
 }
 
 /* The origin's fields minus the hop-by-hop ones; libh2o writes its own Date and Server. */
-void forward_response_fields(h2o_req_t *req, const pd_service_t *service, const pd_exchange_head_t *head)
+void forward_response_fields(h2o_req_t *req, const pd_service_t *service, h2o_iovec_t prefix, const pd_exchange_head_t *head)
 {
     size_t i;
 
@@ -125,7 +126,7 @@ void forward_response_fields(h2o_req_t *req, const pd_service_t *service, const 
             header_name_is(h, "date", 4) || header_name_is(h, "server", 6))
             continue;
         if (header_name_is(h, "location", 8))
-            value = rewrite_location(req, service, h2o_iovec_init(h->value, h->value_len));
+            value = rewrite_location(req, service, prefix, h2o_iovec_init(h->value, h->value_len));
         else
             value = h2o_strdup(&req->pool, h->value, h->value_len);
         name = h2o_strdup(&req->pool, h->name, h->name_len);

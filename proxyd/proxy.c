@@ -1,4 +1,5 @@
-/* proxy.c: the front-end handler: find the service in the registry, check the request, then forward it (forward.c). */
+/* proxy.c: the front-end handler: find the service in the registry by Host or path, check the request, then forward it (forward.c).
+ */
 #include <stdlib.h>
 #include <string.h>
 #include "proxyd.h"
@@ -47,15 +48,16 @@ static void hold_service(h2o_req_t *req, pd_service_t *service)
 }
 
 /* proxyd's own forwarding headers; request_headers_scrub() removed the client's copies.
- * forward.c adds X-Forwarded-For and X-Forwarded-Proto. */
-static void set_forwarded_headers(h2o_req_t *req, pd_service_t *service)
+ * forward.c adds X-Forwarded-For and X-Forwarded-Proto. A request routed by its
+ * Host has no prefix to tell the service about. */
+static void set_forwarded_headers(h2o_req_t *req, h2o_iovec_t prefix)
 {
     h2o_iovec_t host = request_client_host(req);
 
     if (host.base != NULL)
         h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, NULL, host.base, host.len);
-    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-prefix"), 0, NULL, service->path_prefix,
-                          strlen(service->path_prefix) - 1);
+    if (prefix.len > 1)
+        h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-prefix"), 0, NULL, prefix.base, prefix.len - 1);
 }
 
 /* "/weather" alone: the service's root is "/weather/", as nginx does for a location with a slash. */
@@ -76,17 +78,49 @@ static int is_hidden_auth_service(const pd_config_t *conf, pd_service_t *service
     return conf->auth.enabled && strcmp(service->name, conf->auth.service) == 0 && !service->public;
 }
 
-/* The registry entry `path` names, or NULL when the request has been answered (404). */
-static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_t *snap, const pd_path_t *path)
+/* The service the request's Host names (hosts: in services.yaml), or NULL. */
+static pd_service_t *lookup_host(h2o_req_t *req, pd_snapshot_t *snap)
 {
-    pd_service_t *service = snapshot_lookup(snap, path->name.base, path->name.len);
-    const char *shown = h2o_strdup(&req->pool, path->name.base, path->name.len).base;
-    char why[256];
+    char host[PD_HOST_NAME_MAX + 1];
+    size_t len;
 
-    if (service != NULL && !is_hidden_auth_service(conf, service))
+    if (snap->num_hosts == 0) /* the usual registry: no work per request */
+        return NULL;
+    len = host_name_of_authority(request_client_host(req), host);
+    return len != 0 ? snapshot_lookup_host(snap, host, len) : NULL;
+}
+
+/* The registry entry the request goes to, or NULL when it has been answered (400,
+ * 404). By Host first, with the whole path; else by the first segment of the
+ * path. `raw` is the path as sent, without its query; `path` gets its canonical
+ * form and `prefix` what the service's URL is to the client. */
+static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_t *snap, h2o_iovec_t raw, pd_path_t *path,
+                           h2o_iovec_t *prefix)
+{
+    pd_service_t *service = lookup_host(req, snap);
+    const char *why, *shown;
+    char bad_name[256];
+
+    if (request_path_canonicalize(&req->pool, raw.base, raw.len, service == NULL, path, &why) != 0) {
+        reply_error(req, 400, "Bad Request", why, NULL);
+        return NULL;
+    }
+    if (service != NULL) {
+        *prefix = h2o_iovec_init(H2O_STRLIT("/"));
+        if (!is_hidden_auth_service(conf, service))
+            return service;
+        reply_error(req, 404, "Not Found", "unknown service", NULL);
+        return NULL;
+    }
+    service = snapshot_lookup(snap, path->name.base, path->name.len);
+    if (service != NULL && !is_hidden_auth_service(conf, service)) {
+        *prefix = h2o_iovec_init(service->path_prefix, strlen(service->path_prefix));
         return service;
+    }
     /* a name that cannot be a service is not echoed into logs and answers */
-    reply_error(req, 404, "Not Found", "unknown service", service_check_name(shown, why, sizeof(why)) == 0 ? shown : NULL);
+    shown = h2o_strdup(&req->pool, path->name.base, path->name.len).base;
+    reply_error(req, 404, "Not Found", "unknown service",
+                service_check_name(shown, bad_name, sizeof(bad_name)) == 0 ? shown : NULL);
     return NULL;
 }
 
@@ -104,34 +138,62 @@ static int encoding_allowed(h2o_req_t *req, pd_service_t *service, const pd_path
     return 1;
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+/* What request_check() leaves for a request's head: the method, and the target's form. */
+static int target_allowed(h2o_req_t *req)
 {
-    const pd_config_t *conf = ((proxy_handler_t *)self)->conf;
-    proxy_worker_t *pw = h2o_context_get_handler_context(req->conn->ctx, self);
-    const char *q = memchr(req->input.path.base, '?', req->input.path.len), *why;
-    size_t path_len = q != NULL ? (size_t)(q - req->input.path.base) : req->input.path.len;
-    h2o_iovec_t query = h2o_iovec_init(q != NULL ? q : "", req->input.path.len - path_len), key;
-    pd_service_t *service;
-    pd_route_t *to;
-    pd_path_t path;
+    const char *why;
 
-    if (request_check(req, conf) != 0)
-        return 0;
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("CONNECT"))) {
         /* RFC 8441's WebSocket over HTTP/2 is a CONNECT; libh2o 2.2.5 has no extended CONNECT */
         reply_error(req, 501, "Not Implemented",
                     req->version >= 0x200 ? "WebSocket and other upgrades need HTTP/1.1" : "CONNECT is not supported", NULL);
         return 0;
     }
-    if (request_path_canonicalize(&req->pool, req->input.path.base, path_len, &path, &why) != 0) {
+    if (request_target_origin_form(req, &why) != 0) {
+        req->http1_is_persistent = 0;
         reply_error(req, 400, "Bad Request", why, NULL);
         return 0;
     }
-    if ((service = route(req, conf, current_snapshot(pw), &path)) == NULL)
+    return 1;
+}
+
+/* Forward auth, unless it is off, the service opted out or is the auth service itself. */
+static void check_then_forward(h2o_req_t *req, const pd_config_t *conf, proxy_worker_t *pw, pd_route_t *to, const pd_path_t *path)
+{
+    h2o_iovec_t key;
+
+    /* without forward auth, and for the auth service itself (public: true), the key is the service's */
+    if (!conf->auth.enabled || strcmp(to->service->name, conf->auth.service) == 0) {
+        forward_request(req, to);
+        return;
+    }
+    to->query = auth_strip_key(req, to->query, &key); /* no service ever sees the key */
+    if (to->service->auth)
+        auth_begin(pw->auth, req, to, pw->snapshot, path, key); /* forwards once allowed */
+    else
+        forward_request(req, to);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    const pd_config_t *conf = ((proxy_handler_t *)self)->conf;
+    proxy_worker_t *pw = h2o_context_get_handler_context(req->conn->ctx, self);
+    const char *q;
+    size_t path_len;
+    h2o_iovec_t query, prefix;
+    pd_service_t *service;
+    pd_route_t *to;
+    pd_path_t path;
+
+    if (request_check(req, conf) != 0 || !target_allowed(req))
         return 0;
-    if (body_limit_refuse(req, conf, service))
+    q = memchr(req->input.path.base, '?', req->input.path.len);
+    path_len = q != NULL ? (size_t)(q - req->input.path.base) : req->input.path.len;
+    query = h2o_iovec_init(q != NULL ? q : "", req->input.path.len - path_len);
+    service = route(req, conf, current_snapshot(pw), h2o_iovec_init(req->input.path.base, path_len), &path, &prefix);
+    if (service == NULL || body_limit_refuse(req, conf, service))
         return 0;
-    if (path.rest.len == 0) {
+    if (path.name.len != 0 && path.rest.len == 0) {
         redirect_to_root(req, path.name, query);
         return 0;
     }
@@ -143,19 +205,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     hold_service(req, service);
-    set_forwarded_headers(req, service);
+    set_forwarded_headers(req, prefix);
     to = h2o_mem_alloc_pool(&req->pool, sizeof(*to));
-    *to = (pd_route_t){service, path.rest, query, forward_request, pw->forwarder};
-    /* without forward auth, and for the auth service itself (public: true), the key is the service's */
-    if (!conf->auth.enabled || strcmp(service->name, conf->auth.service) == 0) {
-        forward_request(req, to);
-        return 0;
-    }
-    to->query = auth_strip_key(req, query, &key); /* no service ever sees the key */
-    if (service->auth)
-        auth_begin(pw->auth, req, to, pw->snapshot, &path, key); /* forwards once allowed */
-    else
-        forward_request(req, to);
+    *to = (pd_route_t){service, path.rest, query, prefix, forward_request, pw->forwarder};
+    check_then_forward(req, conf, pw, to, &path);
     return 0;
 }
 

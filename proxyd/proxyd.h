@@ -16,6 +16,8 @@
 #include <curl/curl.h>
 
 #define PD_SERVICE_NAME_MAX 63
+#define PD_HOST_NAME_MAX 253    /* a DNS name without its trailing dot (RFC 1035 §2.3.4) */
+#define PD_SERVICE_MAX_HOSTS 32 /* host names one service may claim; wildcards cover more */
 #define PD_MAX_THREADS 256
 #define PD_MAX_TIMEOUT_MS (24ULL * 3600 * 1000) /* longer timeouts are mistakes, and overflow timer arithmetic */
 
@@ -126,6 +128,8 @@ typedef struct pd_service_opts {
     size_t max_request_body; /* 0: the settings' default */
     int preserve_host;
     uint64_t websocket_timeout_ms;
+    char hosts[PD_SERVICE_MAX_HOSTS][PD_HOST_NAME_MAX + 1]; /* checked and in one form (host_name_normalize) */
+    size_t num_hosts;
 } pd_service_opts_t;
 
 /* One registry entry, immutable once built; shared by snapshots and by the
@@ -144,6 +148,8 @@ typedef struct pd_service {
     size_t max_request_body;       /* 0: the settings' max_request_body */
     int preserve_host;             /* 1: the client's Host goes upstream instead of the URL's authority */
     uint64_t websocket_timeout_ms; /* 0: the settings' upstream websocket_timeout */
+    char **hosts;                  /* "chat.example", "*.chat.example": routed here by Host */
+    size_t num_hosts;              /* 0: none, reached by its name in the path only */
     int refcnt;                    /* atomic */
     char *buf;                     /* owns the strings that upstream and location_match point into */
 } pd_service_t;
@@ -153,9 +159,18 @@ typedef struct pd_snapshot {
     pd_service_t **services; /* sorted by name */
     size_t num_services;
     struct hsearch_data index; /* name -> service, built once */
+    struct hsearch_data hosts; /* host name or "*.suffix" -> service, built once; keys owned by the services */
+    size_t num_hosts;          /* in `hosts` */
+    size_t wildcard_labels;    /* the most labels after "*." of any wildcard: longer suffixes cannot match */
     uint64_t version;
     int refcnt; /* atomic */
 } pd_snapshot_t;
+
+/* Why snapshot_new() refused a list of services: two of them claim one host. */
+typedef struct pd_host_conflict {
+    const pd_service_t *first, *second; /* in the order given; borrowed from the caller's list */
+    size_t second_host;                 /* the index of the host in second->hosts */
+} pd_host_conflict_t;
 
 /* The registry file and what proxyd last read from or wrote to it. */
 typedef struct pd_registry_file {
@@ -176,6 +191,7 @@ typedef enum {
     PD_CHANGE_NOT_FOUND,           /* a delete of a name the registry does not have */
     PD_CHANGE_PRECONDITION_FAILED, /* If-Match named another version */
     PD_CHANGE_INVALID,             /* a reload found the file unusable */
+    PD_CHANGE_HOST_CONFLICT,       /* a put would give a host another service claims */
     PD_CHANGE_WRITE_FAILED,        /* the file could not be written; the registry is unchanged */
 } pd_change_status_t;
 typedef struct pd_change_result {
@@ -199,11 +215,12 @@ typedef struct pd_connection_options {
 /* ---- the front end, per request and per worker ---- */
 
 /* A request's path in its one canonical form (request_path.c), in the request's pool:
- * routed, shown to the auth service, in the cache key and sent upstream. */
+ * routed, shown to the auth service, in the cache key and sent upstream. A request
+ * routed by its Host has no name: its whole path is the service's. */
 typedef struct pd_path {
     h2o_iovec_t path;  /* "/weather/today", NUL-terminated; no query */
-    h2o_iovec_t name;  /* "weather": the first segment, inside path */
-    h2o_iovec_t rest;  /* "/today": what follows the name, inside path; "" for "/weather" */
+    h2o_iovec_t name;  /* "weather": the first segment, inside path; "" when routed by Host */
+    h2o_iovec_t rest;  /* "/today": what follows the name, inside path; "" for "/weather"; all of path when routed by Host */
     int encoded_slash; /* an encoded slash or a backslash inside a segment */
     int encoded_nul;   /* "%00" */
 } pd_path_t;
@@ -212,8 +229,9 @@ typedef struct pd_path {
  * forward auth holds it until decided, then calls `forward` without naming proxy.c. */
 typedef struct pd_route {
     pd_service_t *service; /* held by the request until it is freed */
-    h2o_iovec_t rest;      /* the canonical path after "/<name>" */
+    h2o_iovec_t rest;      /* the canonical path after "/<name>", or all of it when routed by Host */
     h2o_iovec_t query;     /* "?a=b" or "", without the key */
+    h2o_iovec_t prefix;    /* what the service's URL is to the client: "/<name>/", or "/" when routed by Host */
     void (*forward)(h2o_req_t *req, const struct pd_route *route);
     void *data; /* the forwarder's per-worker state */
 } pd_route_t;
@@ -286,11 +304,16 @@ int ydoc_error(pd_ydoc_t *yd, yaml_node_t *node, char *err, size_t errlen, const
 /* config_yaml.c */
 int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen);
 
+/* host_name.c */
+int host_name_normalize(const char *text, size_t len, int allow_wildcard, char *out, const char **why);
+size_t host_name_of_authority(h2o_iovec_t authority, char *out);
+
 /* service.c */
 int service_check_name(const char *name, char *err, size_t errlen);
 void service_opts_init(pd_service_opts_t *opts);
 #define PD_OPT_UNKNOWN (-2) /* service_opts_set: no option of that name */
 int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text, char *err, size_t errlen);
+int service_opts_add_host(pd_service_opts_t *opts, const char *text, char *err, size_t errlen);
 size_t service_each_option(const pd_service_t *service, void (*cb)(void *data, const char *key, const char *text, int is_bool),
                            void *data);
 pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char *err, size_t errlen);
@@ -299,9 +322,10 @@ void service_incref(pd_service_t *service);
 void service_decref(pd_service_t *service);
 
 /* registry.c */
-pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char *remove);
-pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services);
+pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char *remove, pd_host_conflict_t *conflict);
+pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services, pd_host_conflict_t *conflict);
 pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len);
+pd_service_t *snapshot_lookup_host(pd_snapshot_t *snap, const char *host, size_t len);
 void snapshot_decref(pd_snapshot_t *snap);
 void registry_publish(pd_snapshot_t *snap, uint64_t version);
 pd_snapshot_t *registry_acquire(void);
@@ -377,7 +401,10 @@ void reply_log(h2o_req_t *req, const char *fmt, ...) __attribute__((format(print
 void reply_register(h2o_pathconf_t *pathconf);
 
 /* request_path.c */
-int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, pd_path_t *path, const char **why);
+int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, int named, pd_path_t *path, const char **why);
+
+/* request_target.c */
+int request_target_origin_form(h2o_req_t *req, const char **why);
 
 /* request_check.c */
 int request_check(h2o_req_t *req, const pd_config_t *conf);

@@ -1,4 +1,4 @@
-/* registry.c: immutable registry snapshots, O(1) lookup, and the one current snapshot. */
+/* registry.c: immutable registry snapshots, O(1) lookup by name and by host, and the one current snapshot. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,14 +19,58 @@ static int compare_names(const void *a, const void *b)
     return strcmp((*(pd_service_t *const *)a)->name, (*(pd_service_t *const *)b)->name);
 }
 
-/* A snapshot holding its own reference to each service; the caller keeps its references. */
-pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services)
+/* Labels after the "*." of a wildcard ("*.chat.example": 2). */
+static size_t wildcard_labels(const char *host)
+{
+    size_t n = 1;
+
+    for (host += 2; *host != '\0'; host++)
+        n += *host == '.';
+    return n;
+}
+
+/* snap->hosts from every service's hosts, in the order given. -1 with `conflict`
+ * when a host is claimed twice: the first claim is the one the table holds. */
+static int index_hosts(pd_snapshot_t *snap, pd_service_t **services, size_t num_services, pd_host_conflict_t *conflict)
+{
+    size_t i, j, total = 0;
+
+    for (i = 0; i < num_services; i++)
+        total += services[i]->num_hosts;
+    if (hcreate_r(total * 2 + 1, &snap->hosts) == 0)
+        fatal("%s: hcreate_r", __func__);
+    for (i = 0; i < num_services; i++) {
+        for (j = 0; j < services[i]->num_hosts; j++) {
+            ENTRY entry = {services[i]->hosts[j], services[i]}, *found;
+            if (hsearch_r(entry, ENTER, &found, &snap->hosts) == 0)
+                fatal("%s: hsearch_r", __func__);
+            if (found->data != services[i]) {
+                *conflict = (pd_host_conflict_t){found->data, services[i], j};
+                return -1;
+            }
+            snap->num_hosts += found->key == entry.key; /* not when a service lists a name twice */
+            if (services[i]->hosts[j][0] == '*' && wildcard_labels(services[i]->hosts[j]) > snap->wildcard_labels)
+                snap->wildcard_labels = wildcard_labels(services[i]->hosts[j]);
+        }
+    }
+    return 0;
+}
+
+/* A snapshot holding its own reference to each service; the caller keeps its
+ * references. NULL when two services claim one host, which `conflict` then names
+ * (NULL only for a list that cannot have one). */
+pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services, pd_host_conflict_t *conflict)
 {
     pd_snapshot_t *snap;
     size_t i;
 
     if ((snap = calloc(1, sizeof(*snap))) == NULL)
         fatal("%s", __func__);
+    if (index_hosts(snap, services, num_services, conflict) != 0) {
+        hdestroy_r(&snap->hosts);
+        free(snap);
+        return NULL;
+    }
     snap->refcnt = 1;
     snap->num_services = num_services;
     if ((snap->services = calloc(num_services + 1, sizeof(*snap->services))) == NULL)
@@ -60,6 +104,45 @@ pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len)
     return found->data;
 }
 
+static pd_service_t *find_host(pd_snapshot_t *snap, char *key)
+{
+    ENTRY query = {key, NULL}, *found;
+
+    return hsearch_r(query, FIND, &found, &snap->hosts) != 0 ? found->data : NULL;
+}
+
+/* The service that claims `host` (in host_name_normalize's form, no wildcard), or
+ * NULL; borrowed like snapshot_lookup's. The name itself wins, then the wildcard
+ * with the longest suffix: for a.b.chat.example, *.b.chat.example, *.chat.example,
+ * then *.example. A wildcard never matches its suffix alone. At most one lookup per
+ * label, none for suffixes longer than any wildcard's, each hashing at most 253
+ * bytes: the work is bounded whatever the Host. */
+pd_service_t *snapshot_lookup_host(pd_snapshot_t *snap, const char *host, size_t len)
+{
+    char key[PD_HOST_NAME_MAX + 1], *dot;
+    pd_service_t *service;
+    size_t labels = 1, i;
+
+    if (len == 0 || len > PD_HOST_NAME_MAX)
+        return NULL;
+    memcpy(key, host, len);
+    key[len] = '\0';
+    if ((service = find_host(snap, key)) != NULL || snap->wildcard_labels == 0)
+        return service;
+    for (i = 0; i < len; i++)
+        labels += key[i] == '.';
+    /* "*" over the character before each dot, left to right: dot - 1 is then
+     * "*.<suffix>", and what is overwritten lies left of every later suffix */
+    for (dot = memchr(key, '.', len); dot != NULL; dot = strchr(dot + 1, '.')) {
+        if (--labels > snap->wildcard_labels || dot == key)
+            continue;
+        dot[-1] = '*';
+        if ((service = find_host(snap, dot - 1)) != NULL)
+            return service;
+    }
+    return NULL;
+}
+
 static void snapshot_incref(pd_snapshot_t *snap)
 {
     __atomic_add_fetch(&snap->refcnt, 1, __ATOMIC_RELAXED);
@@ -74,6 +157,7 @@ void snapshot_decref(pd_snapshot_t *snap)
     for (i = 0; i < snap->num_services; i++)
         service_decref(snap->services[i]);
     hdestroy_r(&snap->index);
+    hdestroy_r(&snap->hosts);
     free(snap->services);
     free(snap);
 }
@@ -161,8 +245,9 @@ void registry_shutdown(void)
 }
 
 /* A new snapshot: `base` with `put` added or replacing its namesake, or without
- * the service named `remove`. Unchanged services are shared, not copied. */
-pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char *remove)
+ * the service named `remove`. Unchanged services are shared, not copied. NULL when
+ * `put` claims a host another service has: `conflict` names both, `put` second. */
+pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char *remove, pd_host_conflict_t *conflict)
 {
     const char *skip = put != NULL ? put->name : remove;
     pd_service_t **services;
@@ -176,7 +261,7 @@ pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char 
             services[n++] = base->services[i];
     if (put != NULL)
         services[n++] = put;
-    snap = snapshot_new(services, n);
+    snap = snapshot_new(services, n, conflict);
     free(services);
     return snap;
 }

@@ -4,12 +4,31 @@
 #include <string.h>
 #include "proxyd.h"
 
+/* `hosts: [chat.example, "*.chat.example"]`: each name checked where it stands. */
+static int parse_hosts(pd_ydoc_t *yd, const char *name, yaml_node_t *list, pd_service_opts_t *opts, char *err, size_t errlen)
+{
+    yaml_node_item_t *item;
+    char why[512];
+
+    if (list->type != YAML_SEQUENCE_NODE)
+        return ydoc_error(yd, list, err, errlen, "%s.hosts: expected a list of host names, like [chat.example.com]", name);
+    for (item = list->data.sequence.items.start; item < list->data.sequence.items.top; item++) {
+        yaml_node_t *v = ydoc_node(yd, *item);
+        const char *host = ydoc_scalar(v);
+        if (host == NULL)
+            return ydoc_error(yd, v, err, errlen, "%s.hosts: expected a host name, not a list or mapping", name);
+        if (service_opts_add_host(opts, host, why, sizeof(why)) != 0)
+            return ydoc_error(yd, v, err, errlen, "%s.%s", name, why);
+    }
+    return 0;
+}
+
 /* `name: {url: ..., timeout: 5s, auth: false}`: the options of service.c's table. */
 static int parse_long_form(pd_ydoc_t *yd, const char *name, yaml_node_t *node, pd_service_opts_t *opts, char *err, size_t errlen)
 {
     yaml_node_pair_t *pair;
     char why[256];
-    int r;
+    int r, hosts_seen = 0;
 
     for (pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top; pair++) {
         yaml_node_t *k = ydoc_node(yd, pair->key), *v = ydoc_node(yd, pair->value);
@@ -17,6 +36,13 @@ static int parse_long_form(pd_ydoc_t *yd, const char *name, yaml_node_t *node, p
 
         if (key == NULL)
             return ydoc_error(yd, k, err, errlen, "%s: option names must be plain names", name);
+        if (strcmp(key, "hosts") == 0) {
+            if (hosts_seen++)
+                return ydoc_error(yd, k, err, errlen, "%s.hosts: given twice", name);
+            if (parse_hosts(yd, name, v, opts, err, errlen) != 0)
+                return -1;
+            continue;
+        }
         if (value == NULL)
             return ydoc_error(yd, v, err, errlen, "%s.%s: expected a value, not a list or mapping", name, key);
         if ((r = service_opts_set(opts, key, value, why, sizeof(why))) != 0)
@@ -88,10 +114,42 @@ static int check_unique(pd_ydoc_t *yd, yaml_node_t *root, char *err, size_t errl
     return ret;
 }
 
+/* Where the service of `pair` lists its host number `index`: the item of its hosts
+ * list, read as parse_hosts read it (one host per item). */
+static yaml_node_t *host_node(pd_ydoc_t *yd, yaml_node_pair_t *pair, size_t index)
+{
+    yaml_node_t *v = ydoc_node(yd, pair->value), *list;
+    yaml_node_pair_t *p;
+
+    for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        const char *key = ydoc_scalar(ydoc_node(yd, p->key));
+        if (key == NULL || strcmp(key, "hosts") != 0)
+            continue;
+        list = ydoc_node(yd, p->value);
+        if (index < (size_t)(list->data.sequence.items.top - list->data.sequence.items.start))
+            return ydoc_node(yd, list->data.sequence.items.start[index]);
+    }
+    return v;
+}
+
+/* A host claimed by two services: an error at the second claim, naming both. */
+static int host_conflict(pd_ydoc_t *yd, yaml_node_t *root, pd_service_t **services, const pd_host_conflict_t *c, char *err,
+                         size_t errlen)
+{
+    size_t i;
+
+    for (i = 0; services[i] != c->second; i++) /* services[i] came from pair i */
+        ;
+    return ydoc_error(yd, host_node(yd, root->data.mapping.pairs.start + i, c->second_host), err, errlen,
+                      "%s.hosts: '%s' is claimed by both %s and %s", c->second->name, c->second->hosts[c->second_host],
+                      c->first->name, c->second->name);
+}
+
 static pd_snapshot_t *parse_services(pd_ydoc_t *yd, yaml_node_t *root, char *err, size_t errlen)
 {
     yaml_node_pair_t *pair;
     pd_service_t **services;
+    pd_host_conflict_t conflict;
     size_t n = 0, i;
     pd_snapshot_t *snap = NULL;
 
@@ -106,7 +164,8 @@ static pd_snapshot_t *parse_services(pd_ydoc_t *yd, yaml_node_t *root, char *err
     }
     if (check_unique(yd, root, err, errlen) != 0)
         goto out;
-    snap = snapshot_new(services, n);
+    if ((snap = snapshot_new(services, n, &conflict)) == NULL)
+        host_conflict(yd, root, services, &conflict, err, errlen);
 out:
     for (i = 0; i <= n && services[i] != NULL; i++)
         service_decref(services[i]);
@@ -127,7 +186,7 @@ pd_snapshot_t *registry_yaml_load(const char *file, int *blank, char *err, size_
         return NULL;
     *blank = (root = ydoc_root(&yd)) == NULL;
     if (*blank)
-        snap = snapshot_new(NULL, 0);
+        snap = snapshot_new(NULL, 0, NULL);
     else
         snap = parse_services(&yd, root, err, errlen);
     ydoc_free(&yd);
@@ -163,7 +222,25 @@ static void emit_option(void *data, const char *key, const char *text, int is_bo
     st->ok = st->ok && emit_scalar(st->em, key) && emit_scalar(st->em, text);
 }
 
-/* `name: url`, or the long form `name: {url: ..., timeout: ..., auth: false}` when an option is set. */
+/* `hosts: [chat.example, '*.chat.example']`; the emitter quotes what needs it. */
+static int emit_hosts(yaml_emitter_t *em, const pd_service_t *service)
+{
+    yaml_event_t ev;
+    size_t i;
+    int ok;
+
+    if (service->num_hosts == 0)
+        return 1;
+    yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_SEQUENCE_STYLE);
+    ok = emit_scalar(em, "hosts") && yaml_emitter_emit(em, &ev);
+    for (i = 0; ok && i < service->num_hosts; i++)
+        ok = emit_scalar(em, service->hosts[i]);
+    yaml_sequence_end_event_initialize(&ev);
+    return ok && yaml_emitter_emit(em, &ev);
+}
+
+/* `name: url`, or the long form `name: {url: ..., hosts: [...], timeout: ..., auth: false}`
+ * when hosts or an option are set. */
 static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
 {
     yaml_event_t ev;
@@ -171,10 +248,10 @@ static int emit_service(yaml_emitter_t *em, const pd_service_t *service)
 
     if (!emit_scalar(em, service->name))
         return 0;
-    if (service_each_option(service, NULL, NULL) == 0)
+    if (service->num_hosts == 0 && service_each_option(service, NULL, NULL) == 0)
         return emit_scalar(em, service->url);
     yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_MAPPING_STYLE);
-    st.ok = yaml_emitter_emit(em, &ev) && emit_scalar(em, "url") && emit_scalar(em, service->url);
+    st.ok = yaml_emitter_emit(em, &ev) && emit_scalar(em, "url") && emit_scalar(em, service->url) && emit_hosts(em, service);
     service_each_option(service, emit_option, &st);
     yaml_mapping_end_event_initialize(&ev);
     return st.ok && yaml_emitter_emit(em, &ev);

@@ -11,7 +11,8 @@
  *   percent-encoded; a space or control character is an error;
  * - empty segments ("//") are merged;
  * - "." and ".." are resolved, also written as "%2e%2e" or followed by an encoded
- *   slash ("..%2f"); a ".." that would leave "/<service>/" is an error;
+ *   slash ("..%2f"); a ".." that would leave the service's root is an error: that
+ *   is "/<service>/" when the first segment names the service, "/" when the Host does;
  * - "..;x" (a dot-segment with parameters, which Tomcat treats as "..") is an error;
  * - an encoded slash or backslash that is not next to a dot-segment stays encoded
  *   inside its segment, and an encoded NUL stays "%00": both are flagged, and only
@@ -165,26 +166,35 @@ static void drop_segment(h2o_iovec_t *out, size_t *depth)
     (*depth)--;
 }
 
-/* Sets path->name and path->rest: "/weather/today" is "weather" and "/today". */
-static void split_name(pd_path_t *path)
+/* Sets path->name and path->rest: "/weather/today" is "weather" and "/today"; when
+ * the path names no service, "" and all of it. */
+static void split_name(pd_path_t *path, int named)
 {
-    const char *slash = memchr(path->path.base + 1, '/', path->path.len - 1);
+    const char *slash;
 
+    if (!named) {
+        path->name = h2o_iovec_init(path->path.base, 0);
+        path->rest = path->path;
+        return;
+    }
+    slash = memchr(path->path.base + 1, '/', path->path.len - 1);
     path->name =
         h2o_iovec_init(path->path.base + 1, (slash != NULL ? slash : path->path.base + path->path.len) - path->path.base - 1);
     path->rest = h2o_iovec_init(path->name.base + path->name.len, path->path.len - 1 - path->name.len);
 }
 
-/* Canonicalises `raw` (the path as sent, without its query) into `path`, in `pool`.
- * Returns 0, or -1 with `why` set: the request is then answered with 400. Memory:
+/* Canonicalises `raw` (the path as sent, without its query) into `path`, in `pool`;
+ * with `named`, its first segment names the service (prefix routing), otherwise the
+ * whole path is the service's (routed by Host). Returns 0, or -1 with `why` set:
+ * the request is then answered with 400. Memory:
  * the output only (3 * len + 2 bytes); time: linear in len. The encoded-slash and
  * NUL flags stay set even when ".." drops the segment that carried them: stricter
  * than needed, never looser. */
-int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, pd_path_t *path, const char **why)
+int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len, int named, pd_path_t *path, const char **why)
 {
     splitter_t sp = {raw + 1, raw + len, 0, 0, 0};
     piece_t pc, prev = {NULL, 0, 0};
-    size_t depth = 0;
+    size_t depth = 0, root_depth = named ? 1 : 0;
     h2o_iovec_t out;
     int in_segment = 0, ends_with_slash = 0;
 
@@ -207,7 +217,7 @@ int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len,
             memcpy(out.base + out.len, "%2F", 3);
             out.len += 3;
         } else if (pc.dot == 2) {
-            if (depth <= 1) { /* would leave "/<service>/" */
+            if (depth <= root_depth) { /* would leave "/<service>/", or "/" */
                 *why = "path climbs above its service";
                 return -1;
             }
@@ -228,6 +238,6 @@ int request_path_canonicalize(h2o_mem_pool_t *pool, const char *raw, size_t len,
         out.base[out.len++] = '/';
     out.base[out.len] = '\0';
     path->path = out;
-    split_name(path);
+    split_name(path, named);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* service.c: one registry entry: name and URL validation, parsing, reference count. */
+/* service.c: one registry entry: name, URL and host validation, parsing, reference count. */
 #include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -75,7 +75,7 @@ static int parse_url(pd_service_t *service, const char *url, char *err, size_t e
 /* The one table of service options: services.yaml's long form and the admin API's
  * PUT body are parsed with it, services.yaml is written and the API's JSON made
  * from it. Each row names the field in the options and in the built service. */
-typedef enum { OPT_URL, OPT_DURATION, OPT_BOOL, OPT_SIZE } opt_type_t;
+typedef enum { OPT_URL, OPT_DURATION, OPT_BOOL, OPT_SIZE, OPT_HOSTS } opt_type_t;
 static const struct service_option {
     const char *name;
     opt_type_t type;
@@ -94,6 +94,7 @@ static const struct service_option {
     {"preserve_host", OPT_BOOL, offsetof(pd_service_opts_t, preserve_host), offsetof(pd_service_t, preserve_host), 0},
     {"websocket_timeout", OPT_DURATION, offsetof(pd_service_opts_t, websocket_timeout_ms),
      offsetof(pd_service_t, websocket_timeout_ms), 0},
+    {"hosts", OPT_HOSTS, offsetof(pd_service_opts_t, hosts), offsetof(pd_service_t, hosts), 0}, /* service_opts_add_host */
 };
 #define NUM_OPTIONS (sizeof(options) / sizeof(options[0]))
 #define FIELD(type, base, offset) ((type *)((char *)(base) + (offset)))
@@ -140,6 +141,8 @@ static int parse_option(const struct service_option *o, pd_service_opts_t *opts,
         if (config_parse_size(text, bytes) != 0 || *bytes == 0)
             return snprintf(err, errlen, "%s: '%s' is not a size: use 1048576, 512k, 64MiB or 1G", o->name, text), -1;
         return 0;
+    case OPT_HOSTS:
+        return snprintf(err, errlen, "%s: expected a list of host names, like [chat.example.com]", o->name), -1;
     }
     return -1;
 }
@@ -161,8 +164,30 @@ int service_opts_set(pd_service_opts_t *opts, const char *key, const char *text,
     return PD_OPT_UNKNOWN;
 }
 
-/* Calls `cb` with each option of `service` other than url that differs from its
- * default, as text, in the table's order; returns how many there are (cb may be NULL). */
+/* Adds one host name of the `hosts` list, checked and in host_name_normalize's
+ * form; a name listed twice (in any spelling) is an error. 0, or -1 with `err`. */
+int service_opts_add_host(pd_service_opts_t *opts, const char *text, char *err, size_t errlen)
+{
+    char *host = opts->hosts[opts->num_hosts];
+    const char *why;
+    size_t i;
+
+    if (opts->num_hosts == PD_SERVICE_MAX_HOSTS)
+        return snprintf(err, errlen, "hosts: more than %d host names; a wildcard (*.example.com) covers many",
+                        PD_SERVICE_MAX_HOSTS),
+               -1;
+    if (host_name_normalize(text, strlen(text), 1, host, &why) < 0)
+        return snprintf(err, errlen, "hosts: '%.300s' is not a host name: %s", text, why), -1;
+    for (i = 0; i < opts->num_hosts; i++)
+        if (strcmp(opts->hosts[i], host) == 0)
+            return snprintf(err, errlen, "hosts: '%s' is listed twice", host), -1;
+    opts->num_hosts++;
+    return 0;
+}
+
+/* Calls `cb` with each option of `service` other than url and hosts that differs
+ * from its default, as text, in the table's order; returns how many there are (cb
+ * may be NULL). */
 size_t service_each_option(const pd_service_t *service, void (*cb)(void *data, const char *key, const char *text, int is_bool),
                            void *data)
 {
@@ -173,6 +198,7 @@ size_t service_each_option(const pd_service_t *service, void (*cb)(void *data, c
         const struct service_option *o = &options[i];
         switch (o->type) {
         case OPT_URL:
+        case OPT_HOSTS:
             continue;
         case OPT_DURATION:
             if (*FIELD(const uint64_t, service, o->service_field) == 0)
@@ -202,16 +228,24 @@ static void add_json_option(void *obj, const char *key, const char *text, int is
     json_object_set_new(obj, key, is_bool ? json_boolean(strcmp(text, "true") == 0) : json_string(text));
 }
 
-/* The admin API's view: {"name", "url"} and the options that differ from the defaults. */
+/* The admin API's view: {"name", "url"}, "hosts" when there are any, and the
+ * options that differ from the defaults. */
 json_t *service_to_json(const pd_service_t *service)
 {
-    json_t *obj = json_pack("{s:s,s:s}", "name", service->name, "url", service->url);
+    json_t *obj = json_pack("{s:s,s:s}", "name", service->name, "url", service->url), *hosts;
+    size_t i;
 
+    if (service->num_hosts != 0) {
+        hosts = json_array();
+        for (i = 0; i < service->num_hosts; i++)
+            json_array_append_new(hosts, json_string(service->hosts[i]));
+        json_object_set_new(obj, "hosts", hosts);
+    }
     service_each_option(service, add_json_option, obj);
     return obj;
 }
 
-/* Copies the options other than url into the service, row by row. */
+/* Copies the options other than url and hosts into the service, row by row. */
 static void copy_options(pd_service_t *service, const pd_service_opts_t *opts)
 {
     size_t i;
@@ -220,6 +254,7 @@ static void copy_options(pd_service_t *service, const pd_service_opts_t *opts)
         const struct service_option *o = &options[i];
         switch (o->type) {
         case OPT_URL:
+        case OPT_HOSTS:
             break;
         case OPT_DURATION:
             *FIELD(uint64_t, service, o->service_field) = *FIELD(const uint64_t, opts, o->opts_field);
@@ -232,6 +267,18 @@ static void copy_options(pd_service_t *service, const pd_service_opts_t *opts)
             break;
         }
     }
+}
+
+static void copy_hosts(pd_service_t *service, const pd_service_opts_t *opts)
+{
+    size_t i;
+
+    if ((service->hosts = calloc(opts->num_hosts + 1, sizeof(*service->hosts))) == NULL)
+        fatal("%s", __func__);
+    for (i = 0; i < opts->num_hosts; i++)
+        if ((service->hosts[i] = strdup(opts->hosts[i])) == NULL)
+            fatal("%s", __func__);
+    service->num_hosts = opts->num_hosts;
 }
 
 /* A new service with one reference, or NULL with `err` set. */
@@ -250,6 +297,7 @@ pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char 
         fatal("%s", __func__);
     service->refcnt = 1;
     copy_options(service, opts);
+    copy_hosts(service, opts);
     if ((service->name = strdup(name)) == NULL || (service->url = strdup(url)) == NULL)
         fatal("%s", __func__);
     if (asprintf(&service->path_prefix, "/%s/", name) < 0)
@@ -268,8 +316,13 @@ void service_incref(pd_service_t *service)
 
 void service_decref(pd_service_t *service)
 {
+    size_t i;
+
     if (__atomic_sub_fetch(&service->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
         return;
+    for (i = 0; i < service->num_hosts; i++)
+        free(service->hosts[i]);
+    free(service->hosts);
     free(service->name);
     free(service->url);
     free(service->path_prefix);

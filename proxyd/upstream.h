@@ -139,7 +139,7 @@ h2o_socket_t *exchange_detach(pd_exchange_t *x);
 /* ---- message heads between client and service (forward_fields.c) ---- */
 
 h2o_iovec_t forward_request_head(h2o_req_t *req, const pd_route_t *route, int upgrade);
-void forward_response_fields(h2o_req_t *req, const pd_service_t *service, const pd_exchange_head_t *head);
+void forward_response_fields(h2o_req_t *req, const pd_service_t *service, h2o_iovec_t prefix, const pd_exchange_head_t *head);
 int forward_expected_accept(h2o_req_t *req, h2o_iovec_t *accept);
 
 /* ---- tunnels (tunnel.c) ---- */

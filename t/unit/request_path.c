@@ -1,4 +1,5 @@
-/* t/unit/request_path.c: the canonical request path (request_path.c, issue 7). */
+/* t/unit/request_path.c: the canonical request path (request_path.c, issue 7), under "/<service>/" or, routed by Host, under "/".
+ */
 #include <stdio.h>
 #include <string.h>
 #include "proxyd.h"
@@ -10,7 +11,7 @@ static const char *canon(h2o_mem_pool_t *pool, const char *raw, pd_path_t *path)
     const char *why = NULL;
     static char buf[256];
 
-    if (request_path_canonicalize(pool, raw, strlen(raw), path, &why) != 0) {
+    if (request_path_canonicalize(pool, raw, strlen(raw), 1, path, &why) != 0) {
         snprintf(buf, sizeof(buf), "error: %s", why);
         return buf;
     }
@@ -138,6 +139,42 @@ static void test_split(h2o_mem_pool_t *pool)
     }
 }
 
+/* Routed by Host: the whole path is the service's, and its root is "/". */
+static void test_host_root(h2o_mem_pool_t *pool)
+{
+    static const struct {
+        const char *raw, *canonical;
+    } host_cases[] = {{"/", "/"},
+                      {"/chatsocket", "/chatsocket"},
+                      {"/static/../chatsocket", "/chatsocket"},
+                      {"/static/chat.js", "/static/chat.js"},
+                      {"/a/..", "/"},
+                      {"/a/b/../..", "/"},
+                      {"//a/./b/", "/a/b/"},
+                      {"/..", "error: path climbs above its service"},
+                      {"/../chat", "error: path climbs above its service"},
+                      {"/a/../..", "error: path climbs above its service"},
+                      {"/a/%2e%2e/%2E%2E/x", "error: path climbs above its service"},
+                      {"/..%2fx", "error: path climbs above its service"},
+                      {"/a/..;x", "error: dot-segment with parameters in path"}};
+    size_t i;
+
+    for (i = 0; i < sizeof(host_cases) / sizeof(host_cases[0]); i++) {
+        const char *why = NULL, *got;
+        char buf[256];
+        pd_path_t path;
+        if (request_path_canonicalize(pool, host_cases[i].raw, strlen(host_cases[i].raw), 0, &path, &why) != 0) {
+            snprintf(buf, sizeof(buf), "error: %s", why);
+            got = buf;
+        } else {
+            got = path.path.base;
+            ok(path.name.len == 0 && path.rest.base == path.path.base && path.rest.len == path.path.len,
+               "'%s' by Host: no name, the rest is the whole path", host_cases[i].raw);
+        }
+        is_str(got, host_cases[i].canonical, "'%s' by Host is '%s'", host_cases[i].raw, host_cases[i].canonical);
+    }
+}
+
 /* The output never outgrows the 3 * len + 2 bytes it is given: every byte encoded. */
 static void test_worst_case(h2o_mem_pool_t *pool)
 {
@@ -162,6 +199,7 @@ int main(void)
     h2o_mem_init_pool(&pool);
     test_cases(&pool);
     test_split(&pool);
+    test_host_root(&pool);
     test_worst_case(&pool);
     h2o_mem_clear_pool(&pool);
     return done_testing();

@@ -1,4 +1,6 @@
-/* t/unit/service.c: service names, the option table and base URLs (service.c). */
+/* t/unit/service.c: service names, the option table and base URLs (service.c); host names (host_name.c) and the host index
+ * (registry.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proxyd.h"
@@ -204,11 +206,243 @@ static void test_service_fields(void)
     service_decref(s);
 }
 
+/* A name of `labels` labels of `label_len` letters each, joined by dots. */
+static char *repeat_labels(char *buf, size_t labels, size_t label_len)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < labels; i++) {
+        if (i != 0)
+            buf[n++] = '.';
+        memset(buf + n, 'a', label_len);
+        n += label_len;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void test_host_names(void)
+{
+    static const struct {
+        const char *text, *normal;
+    } good[] = {{"chat.localhost", "chat.localhost"},
+                {"Chat.LocalHost.", "chat.localhost"},
+                {"*.chat.example", "*.chat.example"},
+                {"*.Example.", "*.example"},
+                {"127.0.0.1", "127.0.0.1"},
+                {"a-b.c0", "a-b.c0"},
+                {"x", "x"},
+                {"0-0.9", "0-0.9"},
+                {"xn--bcher-kva.example", "xn--bcher-kva.example"}};
+    static const struct {
+        const char *text, *why;
+    } bad[] = {{"", "an empty name"},
+               {".", "an empty name"},
+               {"*", "use letters, digits, '-' and '.', and '*' only as the whole first label"},
+               {"*.", "use letters, digits"},
+               {"*..", "an empty label"},
+               {"a..b", "an empty label"},
+               {".a", "an empty label"},
+               {"a.b..", "an empty label"},
+               {"-a.b", "a label that starts or ends with '-'"},
+               {"a-.b", "a label that starts or ends with '-'"},
+               {"a.b-", "a label that starts or ends with '-'"},
+               {"a_b.c", "use letters, digits"},
+               {"a b", "use letters, digits"},
+               {"*.*.b", "use letters, digits"},
+               {"a.*.b", "use letters, digits"},
+               {"a*.b", "use letters, digits"},
+               {"*a.b", "use letters, digits"},
+               {"[::1]", "use letters, digits"},
+               {"a:80", "use letters, digits"},
+               {"\xc3\xa9t\xc3\xa9.example", "use letters, digits"},
+               {"a/b", "use letters, digits"}};
+    char out[PD_HOST_NAME_MAX + 1], text[PD_HOST_NAME_MAX + 70];
+    const char *why;
+    size_t i;
+    int n;
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        n = host_name_normalize(good[i].text, strlen(good[i].text), 1, out, &why);
+        ok(n == (int)strlen(good[i].normal) && strcmp(out, good[i].normal) == 0, "host '%s' is '%s'", good[i].text, good[i].normal);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = "";
+        ok(host_name_normalize(bad[i].text, strlen(bad[i].text), 1, out, &why) == -1 &&
+               strncmp(why, bad[i].why, strlen(bad[i].why)) == 0,
+           "host '%s' is refused: %s (%s)", bad[i].text, bad[i].why, why);
+    }
+    ok(host_name_normalize("*.chat.example", 14, 0, out, &why) == -1, "a wildcard only where wildcards are allowed");
+    ok(host_name_normalize(repeat_labels(text, 1, 63), 63, 1, out, &why) == 63, "a label of 63 characters");
+    ok(host_name_normalize(repeat_labels(text, 1, 64), 64, 1, out, &why) == -1 &&
+           strcmp(why, "a label longer than 63 characters") == 0,
+       "a label of 64 characters is refused");
+    repeat_labels(text, 4, 63); /* 255 characters */
+    text[253] = '\0';           /* "...aaa.a": 253 */
+    ok(host_name_normalize(text, 253, 1, out, &why) == 253, "a name of 253 characters");
+    strcat(text, ".");
+    ok(host_name_normalize(text, 254, 1, out, &why) == 253, "and with its trailing dot");
+    text[253] = 'a';
+    ok(host_name_normalize(text, 254, 1, out, &why) == -1 && strcmp(why, "longer than 253 characters") == 0,
+       "a name of 254 characters is refused");
+}
+
+static void test_request_hosts(void)
+{
+    static const struct {
+        const char *authority, *name; /* "": not routed by Host */
+    } cases[] = {{"chat.localhost", "chat.localhost"},
+                 {"chat.localhost:8080", "chat.localhost"},
+                 {"CHAT.LocalHost.:8080", "chat.localhost"},
+                 {"chat.localhost:", "chat.localhost"},
+                 {"127.0.0.1:8080", "127.0.0.1"},
+                 {"[::1]:8080", ""},
+                 {"[::1]", ""},
+                 {"chat.localhost:80x", ""},
+                 {"chat.localhost:80:80", ""},
+                 {"*.chat.localhost", ""},
+                 {"a_b.chat.localhost", ""},
+                 {"a..chat.localhost", ""},
+                 {":8080", ""},
+                 {"", ""}};
+    char out[PD_HOST_NAME_MAX + 1], big[4096];
+    size_t i, n;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = host_name_of_authority(h2o_iovec_init(cases[i].authority, strlen(cases[i].authority)), out);
+        ok(strlen(cases[i].name) == n && (n == 0 || strcmp(out, cases[i].name) == 0), "Host '%s' routes as '%s'",
+           cases[i].authority, cases[i].name);
+    }
+    ok(host_name_of_authority(h2o_iovec_init(NULL, 0), out) == 0, "no Host: no name");
+    repeat_labels(big, 2000, 1);
+    ok(host_name_of_authority(h2o_iovec_init(big, strlen(big)), out) == 0, "a Host of 2000 labels is no name");
+}
+
+static void test_host_options(void)
+{
+    pd_service_opts_t opts;
+    pd_service_t *s;
+    char err[512], name[16], *json;
+    json_t *obj;
+    size_t i;
+
+    service_opts_init(&opts);
+    ok(opts.num_hosts == 0, "no hosts by default");
+    ok(service_opts_add_host(&opts, "Chat.Example.", err, sizeof(err)) == 0 && opts.num_hosts == 1 &&
+           strcmp(opts.hosts[0], "chat.example") == 0,
+       "a host is kept in one form");
+    ok(service_opts_add_host(&opts, "chat.example", err, sizeof(err)) == -1, "the same host again is refused");
+    is_str(err, "hosts: 'chat.example' is listed twice", "listed twice: the message");
+    ok(service_opts_add_host(&opts, "chat_room.example", err, sizeof(err)) == -1 && opts.num_hosts == 1, "a bad host is refused");
+    is_str(err,
+           "hosts: 'chat_room.example' is not a host name: use letters, digits, '-' and '.', and '*' only as the whole first label",
+           "a bad host: the message names it and says why");
+    ok(service_opts_set(&opts, "hosts", "chat.example", err, sizeof(err)) == -1, "hosts as one scalar is refused");
+    is_str(err, "hosts: expected a list of host names, like [chat.example.com]", "hosts as one scalar: the message");
+    ok(service_opts_add_host(&opts, "*.chat.example", err, sizeof(err)) == 0, "a wildcard beside its own suffix");
+    for (i = opts.num_hosts; i < PD_SERVICE_MAX_HOSTS; i++) {
+        snprintf(name, sizeof(name), "h%zu.example", i);
+        service_opts_add_host(&opts, name, err, sizeof(err));
+    }
+    ok(opts.num_hosts == PD_SERVICE_MAX_HOSTS, "%d hosts", PD_SERVICE_MAX_HOSTS);
+    ok(service_opts_add_host(&opts, "one-more.example", err, sizeof(err)) == -1 && opts.num_hosts == PD_SERVICE_MAX_HOSTS,
+       "one more is refused");
+    ok(strncmp(err, "hosts: more than 32 host names", 30) == 0, "too many: the message (%s)", err);
+
+    service_opts_init(&opts);
+    opts.url = "http://127.0.0.1:9001";
+    service_opts_add_host(&opts, "chat.example", err, sizeof(err));
+    service_opts_add_host(&opts, "*.Chat.Example", err, sizeof(err));
+    service_opts_set(&opts, "timeout", "5s", err, sizeof(err));
+    ok((s = service_new("chat", &opts, err, sizeof(err))) != NULL && s->num_hosts == 2 &&
+           strcmp(s->hosts[0], "chat.example") == 0 && strcmp(s->hosts[1], "*.chat.example") == 0,
+       "the service gets the hosts in order");
+    obj = service_to_json(s);
+    json = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(obj);
+    is_str(
+        json,
+        "{\"name\":\"chat\",\"url\":\"http://127.0.0.1:9001\",\"hosts\":[\"chat.example\",\"*.chat.example\"],\"timeout\":\"5s\"}",
+        "JSON: hosts after the url");
+    free(json);
+    service_decref(s);
+}
+
+/* A service named `name` claiming the hosts of the NULL-terminated list. */
+static pd_service_t *service_with_hosts(const char *name, const char *const *hosts)
+{
+    pd_service_opts_t opts;
+    char err[512];
+
+    service_opts_init(&opts);
+    opts.url = "http://127.0.0.1:9001";
+    for (; *hosts != NULL; hosts++)
+        if (service_opts_add_host(&opts, *hosts, err, sizeof(err)) != 0)
+            fprintf(stderr, "# %s\n", err);
+    return service_new(name, &opts, err, sizeof(err));
+}
+
+static const char *host_owner(pd_snapshot_t *snap, const char *host)
+{
+    pd_service_t *s = snapshot_lookup_host(snap, host, strlen(host));
+
+    return s != NULL ? s->name : "(none)";
+}
+
+static void test_host_index(void)
+{
+    static const char *const a_hosts[] = {"chat.example", NULL}, *const b_hosts[] = {"*.chat.example", NULL},
+                             *const c_hosts[] = {"*.b.chat.example", NULL},
+                             *const d_hosts[] = {"x.b.chat.example", "*.example", NULL}, *const e_hosts[] = {"Chat.Example.", NULL};
+    static const struct {
+        const char *host, *owner;
+    } lookups[] = {{"chat.example", "a"},          {"q.chat.example", "b"},     {"b.chat.example", "b"},
+                   {"z.b.chat.example", "c"},      {"y.z.b.chat.example", "c"}, {"x.b.chat.example", "d"},
+                   {"y.x.b.chat.example", "c"},    {"other.example", "d"},      {"example", "(none)"},
+                   {"chat.example.org", "(none)"}, {"hat.example", "d"},        {"", "(none)"}};
+    pd_service_t *services[] = {service_with_hosts("a", a_hosts), service_with_hosts("b", b_hosts),
+                                service_with_hosts("c", c_hosts), service_with_hosts("d", d_hosts)},
+                 *e = service_with_hosts("e", e_hosts), *a_taking_b = service_with_hosts("a", b_hosts),
+                 *a_again = service_with_hosts("a", a_hosts), *a_and_e[] = {services[0], e};
+    pd_host_conflict_t conflict = {NULL, NULL, 0};
+    pd_snapshot_t *snap = snapshot_new(services, 4, &conflict), *next;
+    char many[PD_HOST_NAME_MAX + 1];
+    size_t i;
+
+    ok(snap != NULL && snap->num_hosts == 5 && snap->wildcard_labels == 3,
+       "four services with different hosts: five hosts indexed, wildcards of up to 3 labels");
+    for (i = 0; i < sizeof(lookups) / sizeof(lookups[0]); i++)
+        is_str(host_owner(snap, lookups[i].host), lookups[i].owner, "'%s' goes to %s", lookups[i].host, lookups[i].owner);
+    repeat_labels(many, 120, 1); /* a.a.a...: 239 characters */
+    strcat(many, ".chat.example");
+    is_str(host_owner(snap, many), "b", "a host of 122 labels finds its wildcard");
+
+    ok(snapshot_with(snap, e, NULL, &conflict) == NULL, "a service claiming another's host (in another spelling) is refused");
+    ok(conflict.first == services[0] && conflict.second == e && conflict.second_host == 0,
+       "the conflict names both, the new one second");
+    ok(snapshot_with(snap, a_taking_b, NULL, &conflict) == NULL && conflict.first == services[1],
+       "a replacement that takes another's host is refused");
+    ok((next = snapshot_with(snap, a_again, NULL, &conflict)) != NULL, "a replacement keeping its own host is not a conflict");
+    snapshot_decref(next);
+    ok(snapshot_new(a_and_e, 2, &conflict) == NULL && conflict.first == services[0] && conflict.second == e,
+       "snapshot_new refuses a host claimed twice, naming the first claim first");
+    snapshot_decref(snap);
+    for (i = 0; i < 4; i++)
+        service_decref(services[i]);
+    service_decref(e);
+    service_decref(a_taking_b);
+    service_decref(a_again);
+}
+
 int main(void)
 {
     test_names();
     test_options();
     test_urls();
     test_service_fields();
+    test_host_names();
+    test_request_hosts();
+    test_host_options();
+    test_host_index();
     return done_testing();
 }
