@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -33,9 +32,10 @@ typedef struct auth_waiter {
     h2o_linklist_t link; /* in the cache entry's list, then in an inbox */
     pd_auth_worker_t *aw;
     h2o_req_t *req;
-    struct auth_waiter **slot; /* in req->pool */
-    const pd_route_t *route;   /* in req->pool: where the request goes once allowed */
-    pd_auth_decision_t *decision;
+    struct auth_waiter **slot;    /* in req->pool */
+    const pd_route_t *route;      /* in req->pool: where the request goes once allowed */
+    pd_auth_input_t in;           /* what its check shows the auth service; the values in req->pool */
+    pd_auth_decision_t *decision; /* NULL when handed back: the check's answer was for another client */
 } auth_waiter_t;
 
 /* A check this worker leads, for the cache entry `entry`. */
@@ -65,40 +65,53 @@ void auth_init(const pd_config_t *conf)
 
 /* ---- the request side ---- */
 
+/* Adds `headers` (from a decision, shared) to `list`, copied into req->pool. */
+static void add_headers(h2o_req_t *req, h2o_headers_t *list, const pd_auth_header_t *headers, size_t num)
+{
+    size_t i;
+
+    for (i = 0; i < num; i++) {
+        h2o_iovec_t name = h2o_strdup(&req->pool, headers[i].name, strlen(headers[i].name));
+        h2o_iovec_t value = h2o_strdup(&req->pool, headers[i].value, strlen(headers[i].value));
+        h2o_add_header_by_str(&req->pool, list, name.base, name.len, 1, NULL, value.base, value.len);
+    }
+}
+
+/* copy_headers go into the request; response_headers into whatever answer the
+ * client then gets (the service's, a 101, or proxyd's own error), before the
+ * service's own fields. */
 static void apply_allow(auth_waiter_t *w, pd_auth_decision_t *d)
 {
     h2o_req_t *req = w->req;
-    size_t i;
 
-    for (i = 0; i < d->num_headers; i++) {
-        h2o_iovec_t name = h2o_strdup(&req->pool, d->headers[i].name, strlen(d->headers[i].name));
-        h2o_iovec_t value = h2o_strdup(&req->pool, d->headers[i].value, strlen(d->headers[i].value));
-        h2o_add_header_by_str(&req->pool, &req->headers, name.base, name.len, 0, NULL, value.base, value.len);
-    }
+    add_headers(req, &req->headers, d->upstream_headers, d->num_upstream_headers);
+    add_headers(req, &req->res.headers, d->client_headers, d->num_client_headers);
     w->route->forward(req, w->route);
 }
 
 static void apply_deny(h2o_req_t *req, pd_auth_decision_t *d)
 {
-    size_t i;
     h2o_iovec_t body = h2o_strdup(&req->pool, d->body != NULL ? d->body : "", d->body_len);
 
     req->res.status = d->status;
     req->res.content_length = body.len;
     req->res.reason = d->status == 401 ? "Unauthorized" : d->status == 403 ? "Forbidden" : "Redirect";
-    for (i = 0; i < d->num_headers; i++) {
-        h2o_iovec_t name = h2o_strdup(&req->pool, d->headers[i].name, strlen(d->headers[i].name));
-        h2o_iovec_t value = h2o_strdup(&req->pool, d->headers[i].value, strlen(d->headers[i].value));
-        h2o_add_header_by_str(&req->pool, &req->res.headers, name.base, name.len, 1, NULL, value.base, value.len);
-    }
+    add_headers(req, &req->res.headers, d->client_headers, d->num_client_headers);
     h2o_send_inline(req, body.base, body.len);
 }
 
-/* On the waiter's own thread: answer or forward, then free it. */
+static void check_alone(auth_waiter_t *w);
+
+/* On the waiter's own thread: answer or forward, then free it; or, handed back
+ * without a decision, ask the auth service again for this request alone. */
 static void resume(auth_waiter_t *w)
 {
     pd_auth_decision_t *d = w->decision;
 
+    if (d == NULL && w->req != NULL) {
+        check_alone(w);
+        return;
+    }
     if (w->req != NULL) {
         *w->slot = NULL;
         if (d->kind == PD_AUTH_ALLOW)
@@ -166,13 +179,19 @@ static void post(auth_waiter_t *w)
         drop(w);
 }
 
-/* Hands `d` to every waiter: at once on this thread, through its inbox on the others. */
+/* Hands `d` to every waiter: at once on this thread, through its inbox on the others.
+ * A per-client decision (it passes a cookie) goes to the first waiter only, the request
+ * the check was started for; the others are handed back without one. */
 static void dispatch(pd_auth_worker_t *self, h2o_linklist_t *waiters, pd_auth_decision_t *d)
 {
     auth_waiter_t *w;
+    int first = 1;
 
     while ((w = pop(waiters)) != NULL) {
-        auth_decision_incref(w->decision = d);
+        w->decision = first || !d->per_client ? d : NULL;
+        if (w->decision != NULL)
+            auth_decision_incref(d);
+        first = 0;
         if (w->aw == self)
             resume(w);
         else
@@ -217,49 +236,6 @@ h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key)
     return out;
 }
 
-static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
-{
-    ssize_t i = h2o_find_header(&req->headers, token, -1);
-
-    return i == -1 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
-}
-
-/* ---- the digest: the auth service decides for this credential, service, method,
- * path, client and host, so a decision is reused (or a running check shared) only
- * for what it was shown. The key is never kept. ---- */
-
-/* Appends one field as its length, whether it is present, then its bytes: no two
- * different inputs share an encoding, whatever bytes the fields hold. */
-static char *put_field(char *p, h2o_iovec_t field)
-{
-    uint64_t len = field.len;
-
-    memcpy(p, &len, sizeof(len));
-    p += sizeof(len);
-    *p++ = field.base != NULL;
-    if (field.len != 0)
-        memcpy(p, field.base, field.len);
-    return p + field.len;
-}
-
-/* One buffer, one digest update: OpenSSL's per-call overhead is larger than the hashing. */
-static void digest_of(EVP_MD_CTX *md, h2o_req_t *req, const pd_auth_input_t *in, const char *service, unsigned char *out)
-{
-    h2o_iovec_t fields[] = {in->key,    in->authorization, h2o_iovec_init(service, strlen(service)), in->method, in->uri,
-                            in->client, in->host};
-    size_t i, total = 0;
-    char *buf, *p;
-
-    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        total += sizeof(uint64_t) + 1 + fields[i].len;
-    p = buf = h2o_mem_alloc_pool(&req->pool, total);
-    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-        p = put_field(p, fields[i]);
-    if (!EVP_DigestInit_ex2(md, sha256, NULL) || !EVP_DigestUpdate(md, buf, total) || !EVP_DigestFinal_ex(md, out, NULL))
-        fatalx("%s: SHA-256 failed", __func__);
-    OPENSSL_cleanse(buf, total); /* it holds the key */
-}
-
 /* ---- the decision ---- */
 
 /* The check `entry` is decided: the cache learns it and every waiting request gets it. */
@@ -284,8 +260,7 @@ static void on_check_decided(void *data, pd_auth_decision_t *d, uint64_t ttl)
 
 /* The leader of a new check: ask the auth service `snap` names (the registry this
  * request was routed with). */
-static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_snapshot_t *snap, pd_service_t *service,
-                        const pd_auth_input_t *in)
+static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_snapshot_t *snap, const pd_auth_input_t *in)
 {
     const char *name = settings->auth.service;
     pd_service_t *auth_service = snapshot_lookup(snap, name, strlen(name));
@@ -298,7 +273,18 @@ static void start_check(pd_auth_worker_t *aw, pd_auth_entry_t *entry, pd_snapsho
     if ((lead = malloc(sizeof(*lead))) == NULL)
         fatal("%s", __func__);
     *lead = (auth_lead_t){aw, entry};
-    auth_check_start(aw->client, service, auth_service, in, on_check_decided, lead);
+    auth_check_start(aw->client, auth_service, in, on_check_decided, lead);
+}
+
+/* A request that waited on a check whose answer passed a cookie to another client:
+ * its own check, shared with no one. The registry is the current one: the one it
+ * was routed with may be gone by now. */
+static void check_alone(auth_waiter_t *w)
+{
+    pd_snapshot_t *snap = registry_acquire();
+
+    start_check(w->aw, auth_cache_private(&w->link), snap, &w->in);
+    snapshot_decref(snap);
 }
 
 /* Holds `req` until the auth service (or the cache) decides; then it is handed on
@@ -312,8 +298,6 @@ void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, p
     unsigned char digest[PD_AUTH_DIGEST_LEN];
     pd_auth_decision_t *hit = NULL;
     pd_auth_entry_t *lead = NULL;
-    char addr[INET6_ADDRSTRLEN];
-    pd_auth_input_t in;
 
     if (w == NULL)
         fatal("%s", __func__);
@@ -322,21 +306,15 @@ void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, p
     w->route = route;
     w->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*w->slot), on_req_gone);
     *w->slot = w;
-    /* the one canonical path (issue 7): what is routed is what the auth service sees */
-    in = (pd_auth_input_t){key,
-                           header_value(req, H2O_TOKEN_AUTHORIZATION),
-                           req->method,
-                           h2o_concat(&req->pool, path->path, route->query),
-                           request_client_address(req, addr, sizeof(addr)),
-                           request_client_host(req)};
-    digest_of(aw->md, req, &in, route->service->name, digest);
+    auth_input_build(&w->in, req, settings, route, path, key);
+    auth_input_digest(&w->in, aw->md, sha256, &req->pool, digest);
     switch (auth_cache_lookup(digest, now_ms(), &w->link, &hit, &lead)) {
     case PD_AUTH_CACHE_HIT:
         w->decision = hit;
         resume(w);
         break;
     case PD_AUTH_CACHE_LEAD:
-        start_check(aw, lead, snap, route->service, &in);
+        start_check(aw, lead, snap, &w->in);
         break;
     default: /* PD_AUTH_CACHE_WAIT: a check for the very same request is running */
         break;

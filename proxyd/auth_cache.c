@@ -1,19 +1,21 @@
-/* auth_cache.c: forward-auth decisions shared by all workers: cached by SHA-256 of (credential, service), checks coalesced. */
+/* auth_cache.c: forward-auth decisions shared by all workers: cached by SHA-256 of what the auth service was shown, checks
+ * coalesced. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
 #include "auth.h"
 
-/* One (credential, service) pair: a decision until it expires, or a check running
- * with the requests that wait for it. Only the digest is kept, never the key. */
+/* One digest of what a check shows the auth service (auth_input.c): a decision until
+ * it expires, or a check running with the requests that wait for it. Only the
+ * digest is kept, never the key. */
 struct pd_auth_entry {
     unsigned char digest[PD_AUTH_DIGEST_LEN];
     UT_hash_handle hh;
     pd_auth_decision_t *decision; /* NULL while the check runs */
     uint64_t expires_at;          /* monotonic ms */
     h2o_linklist_t waiters;       /* requests waiting for the running check */
-    int detached;                 /* dropped from the table by a clear while its check ran */
+    int detached;                 /* not in the table: a clear dropped it while its check ran, or a private check */
 };
 
 /* Guarded by `lock`; the table is in least-recently-used order (uthash keeps insertion order). */
@@ -33,17 +35,23 @@ void auth_decision_incref(pd_auth_decision_t *d)
     __atomic_add_fetch(&d->refcnt, 1, __ATOMIC_RELAXED);
 }
 
-void auth_decision_decref(pd_auth_decision_t *d)
+static void free_headers(pd_auth_header_t *headers, size_t num)
 {
     size_t i;
 
+    for (i = 0; i < num; i++) {
+        free(headers[i].name);
+        free(headers[i].value);
+    }
+    free(headers);
+}
+
+void auth_decision_decref(pd_auth_decision_t *d)
+{
     if (d == NULL || __atomic_sub_fetch(&d->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
         return;
-    for (i = 0; i < d->num_headers; i++) {
-        free(d->headers[i].name);
-        free(d->headers[i].value);
-    }
-    free(d->headers);
+    free_headers(d->upstream_headers, d->num_upstream_headers);
+    free_headers(d->client_headers, d->num_client_headers);
     free(d->body);
     free(d->message);
     free(d);
@@ -127,6 +135,20 @@ void auth_cache_complete(pd_auth_entry_t *e, pd_auth_decision_t *d, uint64_t ttl
         evict();
     }
     pthread_mutex_unlock(&cache.lock);
+}
+
+/* A check for `waiter` alone, outside the table: no other request joins it and its
+ * decision is not kept. End it with auth_cache_complete() as any other. */
+pd_auth_entry_t *auth_cache_private(h2o_linklist_t *waiter)
+{
+    pd_auth_entry_t *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        fatal("%s", __func__);
+    h2o_linklist_init_anchor(&e->waiters);
+    h2o_linklist_insert(&e->waiters, waiter);
+    e->detached = 1;
+    return e;
 }
 
 /* Forgets every decision (the auth entry changed). Checks still running finish for

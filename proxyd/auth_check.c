@@ -7,7 +7,8 @@
 #include "auth.h"
 
 #define AUTH_MAX_BODY (64 * 1024)
-#define AUTH_MAX_HEADERS 100 /* more fail the check: a cap must not drop a copied header */
+#define AUTH_MAX_HEADERS 100              /* more fail the check: a cap must not drop a copied header */
+#define AUTH_MAX_HEADER_BYTES (64 * 1024) /* names and values of the kept fields together; more fail the check too */
 
 /* A check in flight: the response as it arrives, and whom to tell the decision. */
 typedef struct auth_check {
@@ -20,12 +21,13 @@ typedef struct auth_check {
     long status;
     pd_auth_header_t kept[AUTH_MAX_HEADERS];
     size_t num_kept;
+    size_t kept_bytes;
     int too_many_headers;
+    int too_many_header_bytes;
     char *body;
     size_t body_len;
     int body_truncated;
     char *cache_control;
-    int sets_cookie;
 } auth_check_t;
 
 static const pd_config_t *settings;
@@ -36,7 +38,8 @@ void auth_check_init(const pd_config_t *conf)
 }
 
 /* A denial is relayed to the client as the auth service sent it, minus what frames
- * or belongs to that one connection; an allow takes only copy_headers from it. */
+ * or belongs to that one connection; an allow takes only copy_headers and
+ * response_headers from it. */
 static int wanted_header(const char *name)
 {
     static const char *const hop_by_hop[] = {"connection",
@@ -68,6 +71,7 @@ static void forget_kept(auth_check_t *check)
         free(check->kept[i].value);
     }
     check->num_kept = 0;
+    check->kept_bytes = 0;
 }
 
 /* libcurl passes every head's lines here: 1xx interim heads, the final head, then
@@ -118,6 +122,11 @@ static size_t on_header(char *line, size_t size, size_t n, void *data)
     i = line + len - colon;
     while (i > 0 && (colon[i - 1] == '\r' || colon[i - 1] == '\n' || colon[i - 1] == ' '))
         i--;
+    if ((check->kept_bytes += strlen(name) + i) > AUTH_MAX_HEADER_BYTES) {
+        check->too_many_header_bytes = 1;
+        free(name);
+        return len;
+    }
     if ((value = strndup(colon, i)) == NULL)
         fatal("%s", __func__);
     check->kept[check->num_kept].name = name;
@@ -165,27 +174,52 @@ pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg)
     return d;
 }
 
-/* Moves the kept headers that `keep` selects (all with NULL) into the decision. */
-static void take_headers(pd_auth_decision_t *d, auth_check_t *check, int (*keep)(const char *))
+/* Copies the kept headers that `keep` selects (all with NULL) into `*headers`. */
+static void take_headers(auth_check_t *check, int (*keep)(const char *), pd_auth_header_t **headers, size_t *num)
 {
     size_t i;
 
-    if ((d->headers = calloc(check->num_kept + 1, sizeof(*d->headers))) == NULL)
+    if ((*headers = calloc(check->num_kept + 1, sizeof(**headers))) == NULL)
         fatal("%s", __func__);
     for (i = 0; i < check->num_kept; i++) {
-        if (check->kept[i].name == NULL || (keep != NULL && !keep(check->kept[i].name)))
+        if (keep != NULL && !keep(check->kept[i].name))
             continue;
-        d->headers[d->num_headers++] = check->kept[i];
-        check->kept[i].name = check->kept[i].value = NULL;
+        if (((*headers)[*num].name = strdup(check->kept[i].name)) == NULL ||
+            ((*headers)[*num].value = strdup(check->kept[i].value)) == NULL)
+            fatal("%s", __func__);
+        (*num)++;
     }
+}
+
+static int is_listed(const char *name, char *const *list, size_t num)
+{
+    size_t i;
+
+    for (i = 0; i < num; i++)
+        if (strcmp(name, list[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static int is_copy_header(const char *name)
 {
+    return is_listed(name, settings->auth.copy_headers, settings->auth.num_copy_headers);
+}
+
+static int is_response_header(const char *name)
+{
+    return is_listed(name, settings->auth.response_headers, settings->auth.num_response_headers);
+}
+
+/* A decision that hands the client a cookie is made for that one client (a denial
+ * relays every Set-Cookie, an allow those response_headers asks for). One whose
+ * cookie reaches no client holds nothing for one client and may serve others. */
+static int passes_cookie(const pd_auth_decision_t *d)
+{
     size_t i;
 
-    for (i = 0; i < settings->auth.num_copy_headers; i++)
-        if (strcmp(name, settings->auth.copy_headers[i]) == 0)
+    for (i = 0; i < d->num_client_headers; i++)
+        if (strcmp(d->client_headers[i].name, "set-cookie") == 0)
             return 1;
     return 0;
 }
@@ -218,9 +252,13 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
         return auth_decision_fail("auth service sent a header with a control character%s", "");
     if (check->too_many_headers)
         return auth_decision_fail("auth service sent more than %s header fields", "100");
+    if (check->too_many_header_bytes)
+        return auth_decision_fail("auth service sent more than %s of header fields", "64KiB");
     if (check->status >= 200 && check->status <= 299) {
         d = new_decision(PD_AUTH_ALLOW, (int)check->status);
-        take_headers(d, check, is_copy_header);
+        take_headers(check, is_copy_header, &d->upstream_headers, &d->num_upstream_headers);
+        take_headers(check, is_response_header, &d->client_headers, &d->num_client_headers);
+        d->per_client = passes_cookie(d);
         return d;
     }
     if (check->status == 401 || check->status == 403 || (check->status >= 300 && check->status <= 399)) {
@@ -228,7 +266,8 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
         if (check->body_truncated)
             return auth_decision_fail("auth service's denial is longer than %s", "64KiB");
         d = new_decision(PD_AUTH_DENY, (int)check->status);
-        take_headers(d, check, NULL); /* a denial is relayed whole */
+        take_headers(check, NULL, &d->client_headers, &d->num_client_headers); /* a denial is relayed whole */
+        d->per_client = passes_cookie(d);
         d->body = check->body;
         d->body_len = check->body_len;
         check->body = NULL;
@@ -247,8 +286,8 @@ static uint64_t ttl_of(auth_check_t *check, pd_auth_decision_t *d)
                                              : 0;
     const char *cc = check->cache_control, *max_age;
 
-    /* a denial that sets a cookie is meant for the one client it answers */
-    if (d->kind == PD_AUTH_DENY && check->sets_cookie)
+    /* an answer that passes a cookie to the client is meant for that one client */
+    if (d->per_client)
         return 0;
     if (cc == NULL || ttl == 0)
         return ttl;
@@ -278,12 +317,9 @@ static void on_check_done(void *data, CURL *easy, CURLcode result)
     size_t i;
 
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &check->status);
-    for (i = 0; i < check->num_kept; i++) {
+    for (i = 0; i < check->num_kept; i++)
         if (strcmp(check->kept[i].name, "cache-control") == 0)
             check->cache_control = check->kept[i].value;
-        if (strcmp(check->kept[i].name, "set-cookie") == 0)
-            check->sets_cookie = 1;
-    }
     d = decide(check, result);
     check->on_decided(check->data, d, ttl_of(check, d));
     curl_easy_cleanup(easy);
@@ -309,23 +345,28 @@ static int add_header(auth_check_t *check, const char *name, h2o_iovec_t value)
     return 0;
 }
 
-static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in)
+/* GET <auth URL>?key=<key>, with the other fields of `in` as headers, in its order. */
+static CURL *new_check_request(auth_check_t *check, pd_service_t *auth_service, const pd_auth_input_t *in)
 {
     CURL *easy = curl_easy_init();
+    h2o_iovec_t key = {NULL, 0};
+    size_t i;
 
     if (easy == NULL)
         fatalx("%s: curl_easy_init failed", __func__);
     check->easy = easy;
-    if (asprintf(&check->url, "%s%s%.*s", auth_service->url, in->key.base != NULL ? "?key=" : "", (int)in->key.len,
-                 in->key.base != NULL ? in->key.base : "") < 0)
-        fatal("%s", __func__);
-    if (add_header(check, "Authorization", in->authorization) != 0 || add_header(check, "X-Forwarded-Method", in->method) != 0 ||
-        add_header(check, "X-Forwarded-Uri", in->uri) != 0 || add_header(check, "X-Forwarded-Host", in->host) != 0 ||
-        add_header(check, "X-Forwarded-For", in->client) != 0 ||
-        add_header(check, "X-Forwarded-Service", h2o_iovec_init(service->name, strlen(service->name))) != 0) {
-        curl_easy_cleanup(easy);
-        return NULL;
+    for (i = 0; i < in->num_fields; i++) {
+        const pd_auth_field_t *f = &in->fields[i];
+        if (f->name == NULL) {
+            key = f->value;
+        } else if (add_header(check, f->name, f->value) != 0) {
+            curl_easy_cleanup(easy);
+            return NULL;
+        }
     }
+    if (asprintf(&check->url, "%s%s%.*s", auth_service->url, key.base != NULL ? "?key=" : "", (int)key.len,
+                 key.base != NULL ? key.base : "") < 0)
+        fatal("%s", __func__);
     check->headers = curl_slist_append(check->headers, "Expect:");
     curl_easy_setopt(easy, CURLOPT_URL, check->url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, check->headers);
@@ -345,7 +386,7 @@ static CURL *new_check_request(auth_check_t *check, pd_service_t *service, pd_se
 
 /* Asks `auth_service` about `in` for `service`; `on_decided` gets the decision (its
  * reference is handed over) and how long it may be reused, possibly before this returns. */
-void auth_check_start(pd_auth_client_t *client, pd_service_t *service, pd_service_t *auth_service, const pd_auth_input_t *in,
+void auth_check_start(pd_auth_client_t *client, pd_service_t *auth_service, const pd_auth_input_t *in,
                       pd_auth_decided_cb on_decided, void *data)
 {
     auth_check_t *check = calloc(1, sizeof(*check));
@@ -355,7 +396,7 @@ void auth_check_start(pd_auth_client_t *client, pd_service_t *service, pd_servic
         fatal("%s", __func__);
     check->on_decided = on_decided;
     check->data = data;
-    if ((easy = new_check_request(check, service, auth_service, in)) == NULL) {
+    if ((easy = new_check_request(check, auth_service, in)) == NULL) {
         on_decided(data, auth_decision_fail("a request header cannot be shown to the auth service as it is%s", ""), 0);
         check_free(check);
         return;

@@ -72,6 +72,7 @@ void config_auth_defaults(pd_config_t *conf)
     conf->auth.cache_ttl_ms = DEFAULT_AUTH_CACHE_TTL_MS;
     conf->auth.negative_ttl_ms = DEFAULT_AUTH_NEGATIVE_TTL_MS;
     conf->auth.cache_size = DEFAULT_AUTH_CACHE_SIZE;
+    conf->auth.vary = PD_AUTH_VARY_ALL; /* every check is about one request */
 }
 
 /* After the file was read: the defaults of lists and paths it did not give. */
@@ -87,6 +88,15 @@ void config_finish_defaults(pd_config_t *conf)
         conf->registry = config_resolve_path(conf->path, DEFAULT_REGISTRY);
 }
 
+static void free_names(char **names, size_t num)
+{
+    size_t i;
+
+    for (i = 0; i < num; i++)
+        free(names[i]);
+    free(names);
+}
+
 void config_free(pd_config_t *conf)
 {
     size_t i;
@@ -97,9 +107,9 @@ void config_free(pd_config_t *conf)
     free(conf->admin.listen.unix_path);
     free(conf->admin.token_file);
     free(conf->auth.service);
-    for (i = 0; i < conf->auth.num_copy_headers; i++)
-        free(conf->auth.copy_headers[i]);
-    free(conf->auth.copy_headers);
+    free_names(conf->auth.copy_headers, conf->auth.num_copy_headers);
+    free_names(conf->auth.request_headers, conf->auth.num_request_headers);
+    free_names(conf->auth.response_headers, conf->auth.num_response_headers);
     free(conf->listens);
     free(conf->trusted_proxies);
     free(conf->path);

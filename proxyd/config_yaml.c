@@ -343,36 +343,185 @@ static int set_auth_cache_size(parse_ctx_t *pc, const char *key, yaml_node_t *va
     return 0;
 }
 
-/* A header name as RFC 9110 allows (a token); kept in lower case for h2o's lookups. */
-static int add_copy_header(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+/* A header name as RFC 9110 allows (a token), in lower case for h2o's lookups; the
+ * caller frees it. NULL after an error. */
+static char *header_name(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    pd_config_t *conf = pc->conf;
     const char *s;
     char *name;
     size_t i;
 
     if ((s = expect_scalar(pc, key, value)) == NULL)
-        return -1;
-    if (strspn(s, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != strlen(s))
-        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a header name", key, s);
-    if ((name = strdup(s)) == NULL ||
-        (conf->auth.copy_headers = realloc(conf->auth.copy_headers, (conf->auth.num_copy_headers + 1) * sizeof(char *))) == NULL)
+        return NULL;
+    if (strspn(s, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != strlen(s)) {
+        ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not a header name", key, s);
+        return NULL;
+    }
+    if ((name = strdup(s)) == NULL)
         fatal("%s", __func__);
     for (i = 0; name[i] != '\0'; i++)
         name[i] = tolower((unsigned char)name[i]);
+    return name;
+}
+
+/* Whether `names` holds `name`, also spelt with '_' for '-' (as CGI reads it). */
+static int has_name(char **names, size_t num, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < num; i++)
+        if (http_field_same_cgi_name(name, strlen(name), names[i]))
+            return 1;
+    return 0;
+}
+
+/* One of auth's lists of header names. */
+typedef struct name_list {
+    char ***names;
+    size_t *num;
+    size_t max;                                               /* 0: no bound */
+    const char *(*refuse)(parse_ctx_t *pc, const char *name); /* why this list cannot hold `name`, or NULL */
+} name_list_t;
+
+/* Appends the name `value` gives to `list`, or says why it cannot be there. */
+static int add_name(parse_ctx_t *pc, const char *key, yaml_node_t *value, const name_list_t *list)
+{
+    char *name = header_name(pc, key, value);
+    const char *why;
+    int ret = 0;
+
+    if (name == NULL)
+        return -1;
+    if ((why = list->refuse(pc, name)) != NULL)
+        ret = ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' %s", key, ydoc_scalar(value), why);
+    else if (has_name(*list->names, *list->num, name))
+        ret = ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is listed twice", key, ydoc_scalar(value));
+    else if (list->max != 0 && *list->num == list->max)
+        ret = ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: more than %zu names", key, list->max);
+    if (ret != 0) {
+        free(name);
+        return -1;
+    }
+    if ((*list->names = realloc(*list->names, (*list->num + 1) * sizeof(char *))) == NULL)
+        fatal("%s", __func__);
+    (*list->names)[(*list->num)++] = name;
+    return 0;
+}
+
+/* A key that takes one name or a list of them. */
+static int set_names(parse_ctx_t *pc, const char *key, yaml_node_t *value, const name_list_t *list)
+{
+    yaml_node_item_t *item;
+
+    if (value->type != YAML_SEQUENCE_NODE)
+        return add_name(pc, key, value, list);
+    for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
+        if (add_name(pc, key, ydoc_node(pc->yd, *item), list) != 0)
+            return -1;
+    return 0;
+}
+
+static const char *refuse_copy_header(parse_ctx_t *pc, const char *name)
+{
     /* these frame or route the request: taking them from the auth service would let it break both */
     if (strcmp(name, "host") == 0 || strcmp(name, "content-length") == 0 || strcmp(name, "transfer-encoding") == 0 ||
-        strcmp(name, "connection") == 0 || strcmp(name, "upgrade") == 0 || strcmp(name, "te") == 0) {
-        free(name);
-        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' cannot be copied from the auth service", key, s);
-    }
-    conf->auth.copy_headers[conf->auth.num_copy_headers++] = name;
-    return 0;
+        strcmp(name, "connection") == 0 || strcmp(name, "upgrade") == 0 || strcmp(name, "te") == 0)
+        return "cannot be copied from the auth service";
+    if (has_name(pc->conf->auth.request_headers, pc->conf->auth.num_request_headers, name))
+        return "is in auth.request_headers: a client's copy is removed before the check";
+    return NULL;
 }
 
 static int set_auth_copy_headers(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
-    return each_value(pc, key, value, add_copy_header);
+    name_list_t list = {&pc->conf->auth.copy_headers, &pc->conf->auth.num_copy_headers, 0, refuse_copy_header};
+
+    return set_names(pc, key, value, &list);
+}
+
+/* What the auth service is shown of the client's request besides Authorization:
+ * never a field proxyd sets for it, and never one that a client cannot send. */
+static const char *refuse_request_header(parse_ctx_t *pc, const char *name)
+{
+    if (strcmp(name, "authorization") == 0)
+        return "is always passed to the auth service";
+    if (http_field_is_proxy_owned(name, strlen(name)) || strncmp(name, "x-forwarded-", 12) == 0 || strcmp(name, "host") == 0 ||
+        strcmp(name, "expect") == 0)
+        return "is set by proxyd, not taken from the client";
+    if (http_field_is_hop_by_hop(name, strlen(name)))
+        return "is hop-by-hop or framing: it belongs to the client's connection";
+    if (strchr(name, '_') != NULL)
+        return "has a '_': servers that read headers as CGI variables take it for '-'";
+    if (has_name(pc->conf->auth.copy_headers, pc->conf->auth.num_copy_headers, name))
+        return "is in auth.copy_headers: a client's copy is removed before the check";
+    return NULL;
+}
+
+static int set_auth_request_headers(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    name_list_t list = {&pc->conf->auth.request_headers, &pc->conf->auth.num_request_headers, PD_AUTH_MAX_LISTED_HEADERS,
+                        refuse_request_header};
+
+    return set_names(pc, key, value, &list);
+}
+
+/* What an allow adds to the client's answer: never a field that frames it or that
+ * describes the service's body. */
+static const char *refuse_response_header(parse_ctx_t *pc, const char *name)
+{
+    (void)pc;
+    if (http_field_is_hop_by_hop(name, strlen(name)))
+        return "is hop-by-hop or framing: it belongs to one connection";
+    if (strncmp(name, "content-", 8) == 0)
+        return "describes the service's body";
+    if (strcmp(name, "date") == 0 || strcmp(name, "server") == 0 || strcmp(name, "location") == 0)
+        return "is the service's or proxyd's own";
+    return NULL;
+}
+
+static int set_auth_response_headers(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    name_list_t list = {&pc->conf->auth.response_headers, &pc->conf->auth.num_response_headers, PD_AUTH_MAX_LISTED_HEADERS,
+                        refuse_response_header};
+
+    return set_names(pc, key, value, &list);
+}
+
+/* The names auth.vary takes, each a part of the request. */
+static const struct vary_part {
+    const char *name;
+    unsigned flag;
+} vary_parts[] = {{"method", PD_AUTH_VARY_METHOD}, {"path", PD_AUTH_VARY_PATH}, {"client", PD_AUTH_VARY_CLIENT}, {NULL, 0}};
+
+static int add_vary(parse_ctx_t *pc, const char *key, yaml_node_t *value, unsigned *vary)
+{
+    const struct vary_part *part;
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    for (part = vary_parts; part->name != NULL && strcmp(part->name, s) != 0; part++)
+        ;
+    if (part->name == NULL)
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not method, path or client", key, s);
+    if (*vary & part->flag)
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is listed twice", key, s);
+    *vary |= part->flag;
+    return 0;
+}
+
+static int set_auth_vary(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    yaml_node_item_t *item;
+    unsigned vary = 0;
+
+    if (value->type != YAML_SEQUENCE_NODE)
+        return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: expected a list such as [method, path, client] or []", key);
+    for (item = value->data.sequence.items.start; item < value->data.sequence.items.top; item++)
+        if (add_vary(pc, key, ydoc_node(pc->yd, *item), &vary) != 0)
+            return -1;
+    pc->conf->auth.vary = vary;
+    return 0;
 }
 
 static const key_rule_t auth_rules[] = {{"service", set_auth_service},
@@ -381,6 +530,9 @@ static const key_rule_t auth_rules[] = {{"service", set_auth_service},
                                         {"negative_ttl", set_auth_negative_ttl},
                                         {"cache_size", set_auth_cache_size},
                                         {"copy_headers", set_auth_copy_headers},
+                                        {"request_headers", set_auth_request_headers},
+                                        {"response_headers", set_auth_response_headers},
+                                        {"vary", set_auth_vary},
                                         {NULL, NULL}};
 
 static int set_auth(parse_ctx_t *pc, const char *key, yaml_node_t *value)

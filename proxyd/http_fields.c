@@ -1,5 +1,6 @@
-/* http_fields.c: field values that are comma-separated lists (RFC 9110 §5.6.1), and
- * the options a Connection field names: each such field is hop-by-hop. */
+/* http_fields.c: facts about header fields: the hop-by-hop ones, the ones only proxyd
+ * sets, values that are comma-separated lists (RFC 9110 §5.6.1), and the options a
+ * Connection field names: each such field is hop-by-hop. */
 #include <string.h>
 #include <strings.h>
 #include "proxyd.h"
@@ -38,6 +39,65 @@ int http_field_is_hop_by_hop(const char *name, size_t len)
         return 0;
     }
 #undef IS
+}
+
+/* Set by proxyd itself (or by the auth service's answer): a client's copy would be
+ * trusted upstream. X-Forwarded-Method/-Uri/-Service/-Proto are what proxyd shows the
+ * auth service; a service that is itself an auth service must not be fooled by them.
+ * X-Original-URL, X-Rewrite-URL and the method overrides make some frameworks
+ * (Symfony, Zend, Rails middleware) route to another path or method than the one
+ * the auth service allowed; Proxy is httpoxy (CVE-2016-5385). */
+static const char *const proxy_owned[] = {"forwarded",
+                                          "x-real-ip",
+                                          "x-forwarded-for",
+                                          "x-forwarded-host",
+                                          "x-forwarded-proto",
+                                          "x-forwarded-port",
+                                          "x-forwarded-prefix",
+                                          "x-forwarded-server",
+                                          "x-forwarded-method",
+                                          "x-forwarded-uri",
+                                          "x-forwarded-service",
+                                          "x-original-url",
+                                          "x-rewrite-url",
+                                          "x-http-method-override",
+                                          "x-http-method",
+                                          "x-method-override",
+                                          "proxy",
+                                          NULL};
+
+/* Compares a header name the way CGI, WSGI, PHP and Rack see it (HTTP_X_USER):
+ * case-insensitive, with '-' and '_' alike. `lower` is lower case, with '-'. */
+int http_field_same_cgi_name(const char *name, size_t len, const char *lower)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        char c = name[i];
+        if (c == '_')
+            c = '-';
+        else if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        if (lower[i] == '\0' || (lower[i] == '_' ? '-' : lower[i]) != c)
+            return 0;
+    }
+    return lower[i] == '\0';
+}
+
+/* Fields only proxyd sets (proxy_owned), however a client spells them. Every such
+ * name begins with f, p or x: most fields (Accept, Cookie, User-Agent) are passed
+ * over without a comparison. */
+int http_field_is_proxy_owned(const char *name, size_t len)
+{
+    char c = len != 0 ? (char)(name[0] | 0x20) : '\0';
+    size_t i;
+
+    if (c != 'f' && c != 'p' && c != 'x')
+        return 0;
+    for (i = 0; proxy_owned[i] != NULL; i++)
+        if (http_field_same_cgi_name(name, len, proxy_owned[i]))
+            return 1;
+    return 0;
 }
 
 /* Calls `each` with every element of a comma-separated list, OWS trimmed, empty

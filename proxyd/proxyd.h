@@ -65,6 +65,14 @@ typedef struct pd_cidr {
     unsigned prefix; /* leading bits that must match */
 } pd_cidr_t;
 
+/* auth.vary: which parts of a request the auth service is shown and its decision
+ * is keyed by, besides the credential, the service and the scheme. */
+#define PD_AUTH_VARY_METHOD 0x1 /* X-Forwarded-Method */
+#define PD_AUTH_VARY_PATH 0x2   /* X-Forwarded-Uri and X-Forwarded-Host */
+#define PD_AUTH_VARY_CLIENT 0x4 /* X-Forwarded-For */
+#define PD_AUTH_VARY_ALL (PD_AUTH_VARY_METHOD | PD_AUTH_VARY_PATH | PD_AUTH_VARY_CLIENT)
+#define PD_AUTH_MAX_LISTED_HEADERS 16 /* names in auth.request_headers, and in auth.response_headers */
+
 /* The settings file, validated; plain data, no runtime state. */
 typedef struct pd_config {
     char *path;     /* the settings file itself */
@@ -106,6 +114,11 @@ typedef struct pd_config {
         size_t cache_size;
         char **copy_headers; /* lower case */
         size_t num_copy_headers;
+        char **request_headers; /* lower case: the client's fields shown to the auth service besides Authorization */
+        size_t num_request_headers;
+        char **response_headers; /* lower case: the auth service's fields relayed to the client on an allow */
+        size_t num_response_headers;
+        unsigned vary; /* PD_AUTH_VARY_*: the parts of a request a check is shown, and its decision keyed by */
     } auth;
 } pd_config_t;
 
@@ -363,6 +376,8 @@ void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
 
 /* http_fields.c */
 int http_field_is_hop_by_hop(const char *name, size_t len);
+int http_field_is_proxy_owned(const char *name, size_t len);
+int http_field_same_cgi_name(const char *name, size_t len, const char *lower);
 int http_list_each(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data);
 int header_list_has(const char *list, size_t len, const char *token, size_t token_len);
 int connection_options_add(pd_connection_options_t *o, const char *value, size_t len);

@@ -3,66 +3,16 @@
 #include <string.h>
 #include "proxyd.h"
 
-/* Set by proxyd itself (or by the auth service's answer): a client's copy would be
- * trusted upstream. X-Forwarded-Method/-Uri/-Service are what proxyd shows the auth
- * service; a service that is itself an auth service must not be fooled by them.
- * X-Original-URL, X-Rewrite-URL and the method overrides make some frameworks
- * (Symfony, Zend, Rails middleware) route to another path or method than the one
- * the auth service allowed; Proxy is httpoxy (CVE-2016-5385). */
-static const char *const proxy_owned[] = {"forwarded",
-                                          "x-real-ip",
-                                          "x-forwarded-for",
-                                          "x-forwarded-host",
-                                          "x-forwarded-proto",
-                                          "x-forwarded-port",
-                                          "x-forwarded-prefix",
-                                          "x-forwarded-server",
-                                          "x-forwarded-method",
-                                          "x-forwarded-uri",
-                                          "x-forwarded-service",
-                                          "x-original-url",
-                                          "x-rewrite-url",
-                                          "x-http-method-override",
-                                          "x-http-method",
-                                          "x-method-override",
-                                          "proxy",
-                                          NULL};
-
-/* Compares a header name the way CGI, WSGI, PHP and Rack see it (HTTP_X_USER):
- * case-insensitive, with '-' and '_' alike. `lower` is lower case, with '-'. */
-static int same_cgi_name(const h2o_iovec_t *name, const char *lower)
-{
-    size_t i;
-
-    for (i = 0; i < name->len; i++) {
-        char c = name->base[i];
-        if (c == '_')
-            c = '-';
-        else if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
-        if (lower[i] == '\0' || (lower[i] == '_' ? '-' : lower[i]) != c)
-            return 0;
-    }
-    return lower[i] == '\0';
-}
-
+/* Compares a header name the way CGI, WSGI, PHP and Rack see it, `lower` being
+ * one of the configured lists' lower-case names. */
 static int is_listed(const h2o_iovec_t *name, const char *const *list, size_t count)
 {
     size_t i;
 
-    for (i = 0; i < count && list[i] != NULL; i++)
-        if (same_cgi_name(name, list[i]))
+    for (i = 0; i < count; i++)
+        if (http_field_same_cgi_name(name->base, name->len, list[i]))
             return 1;
     return 0;
-}
-
-/* Every name in proxy_owned begins with f, p or x: most fields (Accept, Cookie,
- * User-Agent) are passed over without a comparison. */
-static int starts_like_proxy_owned(const h2o_iovec_t *name)
-{
-    char c = name->len != 0 ? (char)(name->base[0] | 0x20) : '\0';
-
-    return c == 'f' || c == 'p' || c == 'x';
 }
 
 static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int trusted)
@@ -73,7 +23,7 @@ static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int truste
     /* a trusted proxy's list is kept, and the peer appended to it (forward.c) */
     if (trusted && h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)
         return 0;
-    return (starts_like_proxy_owned(h->name) && is_listed(h->name, proxy_owned, SIZE_MAX)) ||
+    return http_field_is_proxy_owned(h->name->base, h->name->len) ||
            is_listed(h->name, (const char *const *)conf->auth.copy_headers, conf->auth.num_copy_headers);
 }
 

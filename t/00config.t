@@ -29,6 +29,9 @@ auth:
   negative_ttl: 5s
   cache_size: 1000
   copy_headers: [X-User, X-Roles]
+  request_headers: [Cookie]
+  response_headers: [Set-Cookie]
+  vary: []
 upstream:
   connect_timeout: 250ms
   io_timeout: 2m
@@ -96,6 +99,12 @@ my @bad_settings = (
         'bad header name'],
     ["auth:\n  cache_size: 0\n", qr{proxyd\.yaml:2:15: auth\.cache_size:}, 'zero cache size'],
     ["auth:\n  copy_headers: [Content-Length]\n", qr{auth\.copy_headers: 'Content-Length' cannot be copied}, 'framing header'],
+    ["auth:\n  request_headers: [Cookie, X-Forwarded-For]\n",
+        qr{proxyd\.yaml:2:29: auth\.request_headers: 'X-Forwarded-For' is set by proxyd}, 'request_headers naming a forwarding field'],
+    ["auth:\n  response_headers: [Set-Cookie, Content-Length]\n",
+        qr{proxyd\.yaml:2:34: auth\.response_headers: 'Content-Length' is hop-by-hop or framing}, 'response_headers naming a framing field'],
+    ["auth:\n  vary: [path, query]\n", qr{proxyd\.yaml:2:16: auth\.vary: 'query' is not method, path or client}, 'unknown vary part'],
+    ["auth:\n  vary: path\n", qr{proxyd\.yaml:2:9: auth\.vary: expected a list}, 'vary not a list'],
     ["upstream:\n  io_timeout: 25h\n", qr{upstream\.io_timeout: '25h' is not a duration from 1ms to 24h}, 'timeout too long'],
     ["admin:\n  listen: nowhere\n", qr{proxyd\.yaml:2:11: admin\.listen: 'nowhere' is not an address}, 'bad admin address'],
     ["client:\n  max_headers: 500\n", qr{proxyd\.yaml:2:16: client\.max_headers: '500' is not a whole number from 1 to 100},

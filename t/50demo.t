@@ -44,7 +44,7 @@ subtest 'demo services behind proxyd' => sub {
 # demo/run.sh uses the fixed ports of conf/: run it only where they are free.
 my @busy = grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_, Timeout => 1) } 8080, 9001, 9002;
 SKIP: {
-    skip "ports @busy are in use", 4 if @busy;
+    skip "ports @busy are in use", 6 if @busy;
     my $demo = spawn(cmd => ['demo/run.sh'], port => 8080);
     my $url = 'http://127.0.0.1:8080/weather/today';
     ok wait_for('weather', sub { $http->get("$url?key=supersecret")->{status} == 200 }),
@@ -53,6 +53,10 @@ SKIP: {
     is $body->{service}, 'weather', 'with the demo weather JSON';
     ($status) = json_get($url);
     is $status, 401, 'and without the key the demo auth service refuses';
+    my $jar = temp_dir() . '/jar';
+    is `curl -s -o /dev/null -w '%{http_code}' -c $jar '$url?key=supersecret'`, '200', 'the README\'s login: curl -c jar ...?key=';
+    is `curl -s -o /dev/null -w '%{http_code}' -b $jar 'http://127.0.0.1:8080/weather/tomorrow'`, '200',
+        'then curl -b jar without the key (conf/proxyd.yaml passes Cookie and Set-Cookie)';
     $demo->stop;
     ok wait_for('stopped', sub { !IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => 9001) }),
         'stopping demo/run.sh stops the services it started';

@@ -1,5 +1,8 @@
-/* t/unit/config.c: the value parsers of config.c: durations, sizes, listen addresses, trusted_proxies' CIDR blocks. */
+/* t/unit/config.c: the value parsers of config.c (durations, sizes, listen addresses, trusted_proxies' CIDR blocks) and
+ * config_load's auth lists (request_headers, response_headers, vary). */
 #include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -304,6 +307,140 @@ static void test_cidr_match(void)
     ok(config_parse_cidr("::/0", &c) == 0 && config_cidr_match(&c, (struct sockaddr *)&sun) == 0, "not even in ::/0");
 }
 
+/* ---- config_load: the auth section's lists of header names and vary ---- */
+
+static char tmp_dir[] = "/tmp/proxyd-unit-XXXXXX";
+
+static void remove_tmp_dir(void)
+{
+    char file[sizeof(tmp_dir) + 16];
+
+    snprintf(file, sizeof(file), "%s/proxyd.yaml", tmp_dir);
+    unlink(file);
+    rmdir(tmp_dir);
+}
+
+/* Loads `yaml` as a settings file into `conf` (freed by the caller); 0 or -1 with `err`. */
+static int load(const char *yaml, pd_config_t *conf, char *err, size_t errlen)
+{
+    char file[sizeof(tmp_dir) + 16];
+    FILE *fp;
+
+    snprintf(file, sizeof(file), "%s/proxyd.yaml", tmp_dir);
+    if ((fp = fopen(file, "w")) == NULL || fputs(yaml, fp) == EOF || fclose(fp) != 0)
+        return -1;
+    config_init(conf);
+    return config_load(conf, file, err, errlen);
+}
+
+/* The error `yaml` gets, without the file name ("3:9: auth.vary: ..."), in `buf`. */
+static const char *load_error(const char *yaml, char *buf, size_t len)
+{
+    pd_config_t conf;
+    char err[512] = "";
+    const char *after;
+
+    if (load(yaml, &conf, err, sizeof(err)) == 0) {
+        config_free(&conf);
+        return "(accepted)";
+    }
+    config_free(&conf);
+    after = strstr(err, "proxyd.yaml:");
+    snprintf(buf, len, "%s", after != NULL ? after + strlen("proxyd.yaml:") : err);
+    return buf;
+}
+
+static void test_auth_lists(void)
+{
+    pd_config_t conf;
+    char err[512] = "";
+
+    ok(load("auth:\n  service: auth\n", &conf, err, sizeof(err)) == 0, "an auth section without lists: %s", err);
+    is_u64(conf.auth.vary, PD_AUTH_VARY_METHOD | PD_AUTH_VARY_PATH | PD_AUTH_VARY_CLIENT, "vary defaults to method, path, client");
+    is_u64(conf.auth.num_request_headers + conf.auth.num_response_headers, 0, "no request_headers or response_headers");
+    config_free(&conf);
+
+    ok(load("auth:\n  request_headers: [Cookie, X-Api-Key]\n  response_headers: Set-Cookie\n  vary: [path]\n", &conf, err,
+            sizeof(err)) == 0,
+       "request_headers, response_headers (one name) and vary: %s", err);
+    is_u64(conf.auth.num_request_headers, 2, "two request_headers");
+    is_str(conf.auth.num_request_headers == 2 ? conf.auth.request_headers[0] : "", "cookie", "kept in lower case");
+    is_str(conf.auth.num_request_headers == 2 ? conf.auth.request_headers[1] : "", "x-api-key", "in their order");
+    is_u64(conf.auth.num_response_headers, 1, "one response_headers name");
+    is_str(conf.auth.num_response_headers == 1 ? conf.auth.response_headers[0] : "", "set-cookie", "in lower case");
+    is_u64(conf.auth.vary, PD_AUTH_VARY_PATH, "vary: [path]");
+    config_free(&conf);
+
+    ok(load("auth:\n  vary: []\n", &conf, err, sizeof(err)) == 0, "vary: [] is accepted: %s", err);
+    is_u64(conf.auth.vary, 0, "and varies by nothing");
+    config_free(&conf);
+    ok(load("auth:\n  vary:\n    - client\n    - method\n", &conf, err, sizeof(err)) == 0, "vary as a block list: %s", err);
+    is_u64(conf.auth.vary, PD_AUTH_VARY_METHOD | PD_AUTH_VARY_CLIENT, "method and client");
+    config_free(&conf);
+}
+
+static void test_auth_list_errors(void)
+{
+    static const struct {
+        const char *yaml;
+        const char *error;
+    } cases[] = {
+        {"auth:\n  vary: method\n", "2:9: auth.vary: expected a list such as [method, path, client] or []"},
+        {"auth:\n  vary: {method: true}\n", "2:9: auth.vary: expected a list such as [method, path, client] or []"},
+        {"auth:\n  vary: [method, host]\n", "2:18: auth.vary: 'host' is not method, path or client"},
+        {"auth:\n  vary: [Method]\n", "2:10: auth.vary: 'Method' is not method, path or client"},
+        {"auth:\n  vary: [path, client, path]\n", "2:24: auth.vary: 'path' is listed twice"},
+        {"auth:\n  vary: [[path]]\n", "2:10: auth.vary: expected a value, not a list or mapping"},
+        {"auth:\n  vary: ['']\n", "2:10: auth.vary: expected a value, not nothing"},
+        {"auth:\n  request_headers: [\"X Api\"]\n", "2:21: auth.request_headers: 'X Api' is not a header name"},
+        {"auth:\n  request_headers: [\"Cookie:\"]\n", "2:21: auth.request_headers: 'Cookie:' is not a header name"},
+        {"auth:\n  request_headers: [Authorization]\n",
+         "2:21: auth.request_headers: 'Authorization' is always passed to the auth service"},
+        {"auth:\n  request_headers: [X-Forwarded-Uri]\n",
+         "2:21: auth.request_headers: 'X-Forwarded-Uri' is set by proxyd, not taken from the client"},
+        {"auth:\n  request_headers: [X-Forwarded-Anything]\n",
+         "2:21: auth.request_headers: 'X-Forwarded-Anything' is set by proxyd, not taken from the client"},
+        {"auth:\n  request_headers: [x_forwarded_for]\n",
+         "2:21: auth.request_headers: 'x_forwarded_for' is set by proxyd, not taken from the client"},
+        {"auth:\n  request_headers: [Forwarded]\n",
+         "2:21: auth.request_headers: 'Forwarded' is set by proxyd, not taken from the client"},
+        {"auth:\n  request_headers: [Host]\n", "2:21: auth.request_headers: 'Host' is set by proxyd, not taken from the client"},
+        {"auth:\n  request_headers: [Expect]\n",
+         "2:21: auth.request_headers: 'Expect' is set by proxyd, not taken from the client"},
+        {"auth:\n  request_headers: [Connection]\n",
+         "2:21: auth.request_headers: 'Connection' is hop-by-hop or framing: it belongs to the client's connection"},
+        {"auth:\n  request_headers: [Content-Length]\n",
+         "2:21: auth.request_headers: 'Content-Length' is hop-by-hop or framing: it belongs to the client's connection"},
+        {"auth:\n  request_headers: [Proxy-Authorization]\n",
+         "2:21: auth.request_headers: 'Proxy-Authorization' is hop-by-hop or framing: it belongs to the client's connection"},
+        {"auth:\n  request_headers: [X_Api_Key]\n",
+         "2:21: auth.request_headers: 'X_Api_Key' has a '_': servers that read headers as CGI variables take it for '-'"},
+        {"auth:\n  request_headers: [Cookie, cookie]\n", "2:29: auth.request_headers: 'cookie' is listed twice"},
+        {"auth:\n  copy_headers: [X-User]\n  request_headers: [X-User]\n",
+         "3:21: auth.request_headers: 'X-User' is in auth.copy_headers: a client's copy is removed before the check"},
+        {"auth:\n  request_headers: [X-User]\n  copy_headers: [x-user]\n",
+         "3:18: auth.copy_headers: 'x-user' is in auth.request_headers: a client's copy is removed before the check"},
+        {"auth:\n  request_headers: [A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q]\n",
+         "2:69: auth.request_headers: more than 16 names"},
+        {"auth:\n  request_headers: {Cookie: 1}\n", "2:20: auth.request_headers: expected a value, not a list or mapping"},
+        {"auth:\n  response_headers: [Content-Length]\n",
+         "2:22: auth.response_headers: 'Content-Length' is hop-by-hop or framing: it belongs to one connection"},
+        {"auth:\n  response_headers: [Transfer-Encoding]\n",
+         "2:22: auth.response_headers: 'Transfer-Encoding' is hop-by-hop or framing: it belongs to one connection"},
+        {"auth:\n  response_headers: [Content-Type]\n", "2:22: auth.response_headers: 'Content-Type' describes the service's body"},
+        {"auth:\n  response_headers: [Date]\n", "2:22: auth.response_headers: 'Date' is the service's or proxyd's own"},
+        {"auth:\n  response_headers: [Location]\n", "2:22: auth.response_headers: 'Location' is the service's or proxyd's own"},
+        {"auth:\n  response_headers: [Set-Cookie, set-cookie]\n", "2:34: auth.response_headers: 'set-cookie' is listed twice"},
+        {"auth:\n  response_headers: [\"Set Cookie\"]\n", "2:22: auth.response_headers: 'Set Cookie' is not a header name"},
+        {"auth:\n  copy_headers: [X-User, X-User]\n", "2:26: auth.copy_headers: 'X-User' is listed twice"},
+    };
+    char buf[512];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        is_str(load_error(cases[i].yaml, buf, sizeof(buf)), cases[i].error, "refused with file:line:column: %s", cases[i].error);
+}
+
 int main(void)
 {
     test_parse_duration();
@@ -313,5 +450,10 @@ int main(void)
     test_parse_listen();
     test_parse_cidr();
     test_cidr_match();
+    if (mkdtemp(tmp_dir) == NULL)
+        return 1;
+    test_auth_lists();
+    test_auth_list_errors();
+    remove_tmp_dir();
     return done_testing();
 }

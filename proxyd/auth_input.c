@@ -1,0 +1,167 @@
+/* auth_input.c: what a check shows the auth service, as one list of fields; the check's request and the cache's digest both walk
+ * it. */
+#include <string.h>
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include "auth.h"
+
+/* The request a list is built from. */
+typedef struct source {
+    h2o_req_t *req;
+    const pd_route_t *route;
+    const pd_path_t *path;
+    h2o_iovec_t key;
+} source_t;
+
+static h2o_iovec_t key_of(const source_t *src)
+{
+    return src->key;
+}
+
+/* The first Authorization field, as the credential is always one field. */
+static h2o_iovec_t authorization_of(const source_t *src)
+{
+    ssize_t i = h2o_find_header(&src->req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+
+    return i == -1 ? h2o_iovec_init(NULL, 0) : src->req->headers.entries[i].value;
+}
+
+static h2o_iovec_t service_of(const source_t *src)
+{
+    return h2o_iovec_init(src->route->service->name, strlen(src->route->service->name));
+}
+
+/* As the service is told in its own X-Forwarded-Proto (forward_fields.c). */
+static h2o_iovec_t proto_of(const source_t *src)
+{
+    return src->req->input.scheme->name;
+}
+
+static h2o_iovec_t method_of(const source_t *src)
+{
+    return src->req->method;
+}
+
+/* The one canonical path with the query without the key: what is routed
+ * is what the auth service sees. */
+static h2o_iovec_t uri_of(const source_t *src)
+{
+    return h2o_concat(&src->req->pool, src->path->path, src->route->query);
+}
+
+static h2o_iovec_t host_of(const source_t *src)
+{
+    return request_client_host(src->req);
+}
+
+static h2o_iovec_t client_of(const source_t *src)
+{
+    char addr[INET6_ADDRSTRLEN];
+    h2o_iovec_t shown = request_client_address(src->req, addr, sizeof(addr));
+
+    return shown.base == NULL ? shown : h2o_strdup(&src->req->pool, shown.base, shown.len);
+}
+
+/* What the auth service is shown, in this order. `vary` 0: always; otherwise only when
+ * auth.vary names that part. The row without a value stands for auth.request_headers. */
+static const struct shown_part {
+    const char *name; /* NULL: the key */
+    unsigned vary;
+    h2o_iovec_t (*value)(const source_t *src);
+} shown_parts[] = {
+    {NULL, 0, key_of},
+    {"Authorization", 0, authorization_of},
+    {"", 0, NULL}, /* auth.request_headers */
+    {"X-Forwarded-Service", 0, service_of},
+    {"X-Forwarded-Proto", 0, proto_of},
+    {"X-Forwarded-Method", PD_AUTH_VARY_METHOD, method_of},
+    {"X-Forwarded-Uri", PD_AUTH_VARY_PATH, uri_of},
+    {"X-Forwarded-Host", PD_AUTH_VARY_PATH, host_of},
+    {"X-Forwarded-For", PD_AUTH_VARY_CLIENT, client_of},
+};
+
+_Static_assert(sizeof(shown_parts) / sizeof(shown_parts[0]) - 1 + PD_AUTH_MAX_LISTED_HEADERS <= PD_AUTH_MAX_FIELDS,
+               "pd_auth_input_t holds every field a check can show");
+
+/* Every field of the client's named `name` (lower case) as one value, as RFC 9110
+ * §5.3 combines them; Cookie with "; " (RFC 6265 §5.4, as HTTP/2 splits it). Linear
+ * in the request's fields, which request_check() bounded. */
+static h2o_iovec_t joined_value(h2o_req_t *req, const char *name)
+{
+    size_t len = strlen(name);
+    h2o_iovec_t joined = {NULL, 0},
+                separator = strcmp(name, "cookie") == 0 ? h2o_iovec_init(H2O_STRLIT("; ")) : h2o_iovec_init(H2O_STRLIT(", "));
+    ssize_t i = -1;
+
+    while ((i = h2o_find_header_by_str(&req->headers, name, len, i)) != -1) {
+        h2o_iovec_t value = req->headers.entries[i].value;
+        joined = joined.base == NULL ? value : h2o_concat(&req->pool, joined, separator, value);
+    }
+    return joined;
+}
+
+static void add_field(pd_auth_input_t *in, const char *name, h2o_iovec_t value)
+{
+    in->fields[in->num_fields++] = (pd_auth_field_t){name, value};
+}
+
+/* Fills `in` from the request: the key (`key`, as sent, or {NULL, 0}), the fields
+ * auth.vary names, and the client's auth.request_headers. */
+void auth_input_build(pd_auth_input_t *in, h2o_req_t *req, const pd_config_t *conf, const pd_route_t *route, const pd_path_t *path,
+                      h2o_iovec_t key)
+{
+    source_t src = {req, route, path, key};
+    size_t i, j;
+
+    in->num_fields = 0;
+    for (i = 0; i < sizeof(shown_parts) / sizeof(shown_parts[0]); i++) {
+        const struct shown_part *part = &shown_parts[i];
+        if (part->vary != 0 && (conf->auth.vary & part->vary) == 0)
+            continue;
+        if (part->value != NULL) {
+            add_field(in, part->name, part->value(&src));
+            continue;
+        }
+        for (j = 0; j < conf->auth.num_request_headers; j++)
+            add_field(in, conf->auth.request_headers[j], joined_value(req, conf->auth.request_headers[j]));
+    }
+}
+
+/* Appends one string as its length, whether it is present, then its bytes: no two
+ * different lists share an encoding, whatever bytes their fields hold. */
+static char *put_string(char *p, const char *s, size_t len)
+{
+    uint64_t len64 = len;
+
+    memcpy(p, &len64, sizeof(len64));
+    p += sizeof(len64);
+    *p++ = s != NULL;
+    if (len != 0)
+        memcpy(p, s, len);
+    return p + len;
+}
+
+#define ENCODED_SIZE(len) (sizeof(uint64_t) + 1 + (len))
+
+/* The SHA-256 of every field's name and value, in one buffer and one digest update:
+ * OpenSSL's per-call overhead is larger than the hashing. The key is never kept. */
+void auth_input_digest(const pd_auth_input_t *in, EVP_MD_CTX *md, const EVP_MD *sha256, h2o_mem_pool_t *pool,
+                       unsigned char digest[PD_AUTH_DIGEST_LEN])
+{
+    size_t i, total = 0;
+    char *buf, *p;
+
+    for (i = 0; i < in->num_fields; i++) {
+        const pd_auth_field_t *f = &in->fields[i];
+        total += ENCODED_SIZE(f->name != NULL ? strlen(f->name) : 0) + ENCODED_SIZE(f->value.len);
+    }
+    p = buf = h2o_mem_alloc_pool(pool, total);
+    for (i = 0; i < in->num_fields; i++) {
+        const pd_auth_field_t *f = &in->fields[i];
+        p = put_string(p, f->name, f->name != NULL ? strlen(f->name) : 0);
+        p = put_string(p, f->value.base, f->value.len);
+    }
+    if (!EVP_DigestInit_ex2(md, sha256, NULL) || !EVP_DigestUpdate(md, buf, total) || !EVP_DigestFinal_ex(md, digest, NULL))
+        fatalx("%s: SHA-256 failed", __func__);
+    OPENSSL_cleanse(buf, total); /* it holds the key */
+}
