@@ -5,9 +5,9 @@
  * So a broadcast only queues (wslay copies the message), and a zero-delay timer pushes the queues out and closes dropped
  * clients from the event loop, where no client is in the middle of a callback.
  *
- * What bounds a client: max_message per received message (wslay), max_queue messages waiting for it (a slow reader is
- * dropped rather than buffered for), max_clients, and idle_timeout: a client that answers no ping for that long is dropped,
- * so a dead peer does not keep its place forever. */
+ * What bounds a client: max_message per received message (wslay), max_rate messages a second, max_queue messages waiting
+ * for it (a slow reader is dropped rather than buffered for), max_clients, and idle_timeout: a client that answers no ping
+ * (or not our close frame) for that long is dropped, so a dead peer does not keep its place forever. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +23,7 @@ struct ws_client {
     double allowance;      /* messages it may still send: a token bucket refilled at max_rate a second ... */
     uint64_t allowance_ms; /* ... last at this uv_now() */
     int needs_flush;       /* messages queued since the last h2o_websocket_proceed() */
+    int closing;           /* we sent a close frame: what comes before the peer's answer is ignored */
     int dropped;           /* nothing more is read, queued or sent; closed at the next flush */
     void *data;            /* hub->client_data_size zeroed bytes for the program; freed with the client */
 };
@@ -80,8 +81,10 @@ void ws_client_fail(ws_client_t *client, uint16_t code, const char *reason)
 
     demo_warnx("%s: client %" PRIu64 " closed with %u: %s", client->hub->name, client->id, code, reason);
     wslay_event_queue_close(client->conn->ws_ctx, code, (const uint8_t *)reason, len < 123 ? len : 123);
-    /* we close after our close frame is sent instead of waiting for the answer of a peer that misbehaves */
-    wslay_event_shutdown_read(client->conn->ws_ctx);
+    /* Reading goes on until the peer answers (RFC 6455 7.1.1): closing with its messages unread would reset the
+     * connection, and the peer might never see why. last_seen_ms stops here, so one that never answers is dropped
+     * as silent. */
+    client->closing = 1;
     want_flush(client);
 }
 
@@ -136,7 +139,7 @@ static void on_ws_event(h2o_websocket_conn_t *conn, const struct wslay_event_on_
         unlink_and_free(client);
         return;
     }
-    if (client->dropped)
+    if (client->dropped || client->closing)
         return;
     now = uv_now(hub->loop);
     rate_ok = wslay_is_ctrl_frame(arg->opcode) || within_rate(client, now);
@@ -185,7 +188,7 @@ static void on_sweep(uv_timer_t *timer)
         if (client->dropped || client->conn->sock == NULL)
             continue;
         if (now - client->last_seen_ms >= hub->limits.idle_timeout_ms)
-            drop(client, "silent for too long");
+            drop(client, client->closing ? "no answer to our close frame" : "silent for too long");
         else if (wslay_event_queue_msg(client->conn->ws_ctx, &ping) == 0)
             want_flush(client);
     }
