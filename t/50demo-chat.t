@@ -30,6 +30,7 @@ subtest 'the page and its files, directly and under /chat/ behind proxyd' => sub
             qr{new URL\(name, location\.href\)});
         unlike $js, qr{["'`](?:/|wss?://)}, 'the script builds its WebSocket URL from the page\'s own';
         page_ok("${base}chat.css$q", qr{^text/css; charset=utf-8$}, qr{#messages});
+        page_ok("${base}favicon.svg$q", qr{^image/svg\+xml}, qr{<svg});
     }
     my $res = HTTP::Tiny->new(max_redirect => 0)->get($proxyd->url("/chat?key=$KEY"));
     is $res->{status}, 301, '/chat alone is redirected ...';

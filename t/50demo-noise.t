@@ -34,6 +34,7 @@ subtest 'the watcher and producer pages and their files, directly and under /noi
                 qr{getUserMedia}, qr{createAnalyser}, qr{INTERVAL_MS = 100}));
         unlike $_, qr{["'`](?:/|wss?://)}, 'the scripts build WebSocket URLs from the page\'s own' for @scripts;
         page_ok("${base}noise.css$q", qr{^text/css; charset=utf-8$}, qr{#chart});
+        page_ok("${base}favicon.svg$q", qr{^image/svg\+xml}, qr{<svg});
     }
     is $http->get($proxyd->url('/noise/producer.html'))->{status}, 401, 'without the key proxyd refuses the pages';
     my (undef, $status) = handshake($proxyd->port, '/noise/live');
