@@ -74,7 +74,8 @@ static void drop(ws_client_t *client, const char *why)
     want_flush(client);
 }
 
-/* Closes the connection with a close frame (RFC 6455 7.1.7): reason is ASCII, cut at the 123 bytes a close frame holds. */
+/* Closes the connection with a close frame (RFC 6455 7.1.7): reason is ASCII, cut at the 123 bytes a close frame holds.
+ * wslay sends control frames first: messages still queued for the client are not sent. */
 void ws_client_fail(ws_client_t *client, uint16_t code, const char *reason)
 {
     size_t len = strlen(reason);

@@ -39,6 +39,7 @@ subtest 'the watcher and producer pages and their files, directly and under /noi
     is $http->get($proxyd->url('/noise/producer.html'))->{status}, 401, 'without the key proxyd refuses the pages';
     my (undef, $status) = handshake($proxyd->port, '/noise/live');
     is $status, 401, 'and the WebSockets';
+    is $noise->stop, 0, 'noise exits 0 on SIGTERM (no sanitizer report)' or diag $noise->log;
 };
 
 # Two runs side by side, one per service: all clients direct, and all through proxyd.
@@ -69,6 +70,8 @@ subtest 'one producer, three watchers, 30 s at 10 readings a second: nothing los
     }
     is stats($direct)->{readings}, 300, 'the direct service relayed 300';
     is stats($behind)->{readings}, 300, 'and so did the one behind proxyd';
+    is $direct->stop, 0, 'noise (direct) exits 0 on SIGTERM (no sanitizer report)' or diag $direct->log;
+    is $behind->stop, 0, 'noise (behind) exits 0 on SIGTERM (no sanitizer report)' or diag $behind->log;
 };
 
 subtest 'bad readings close the producer that sent them, and only it' => sub {
@@ -108,6 +111,7 @@ subtest 'bad readings close the producer that sent them, and only it' => sub {
     my $run = live_result(live_client('noise', '--producer', $url, '--watcher', ws_url($noise, '/live'), '--seconds', 1), 20);
     is $run->{watchers}[0]{count}, 10, 'and relays new readings' or diag explain $run;
     is stats($noise)->{readings}, $before + 10, '/stats counted them';
+    is $noise->stop, 0, 'noise exits 0 on SIGTERM (no sanitizer report)' or diag $noise->log;
 };
 
 done_testing;

@@ -13,9 +13,9 @@ services. Runs one scenario and prints one JSON line with what each client saw; 
       sends TEXT first (if given), then the bad message (N times, %d in it counting 1, 2, ...), and waits for the
       server to close
       -> {"closed": true, "code": ..., "reason": ..., "replies": [...]} or {"closed": false, "replies": [...]}
-  stall URL --messages N --bytes B
+  stall URL --messages N --bytes B [--pace-ms MS]
       a client that stops reading (4 KiB receive buffer) and two that read; one of them sends N messages of B bytes,
-      one a millisecond
+      one every MS milliseconds (5)
       -> {"reader": messages the reader got, "sender": the sender's own, "stalled": {"received", "closed", "code"}}
   silent URL --seconds S
       a client that stops reading and answering pings, and one that reads; after S seconds
@@ -153,7 +153,7 @@ async def stall(args):
     echoes = asyncio.create_task(collect(sender, args.messages, 60))
     for i in range(args.messages):
         await sender.send('%06d ' % i + 'x' * (args.bytes - 7))
-        await asyncio.sleep(0.001)  # a fast sender, but one message per read: the readers keep up (see ws_hub.h)
+        await asyncio.sleep(args.pace_ms / 1000)  # fast, but not beyond what libh2o 2.2.5 writes (see ws_hub.h)
     got, echoed = await reading, await echoes
     stalled.transport.resume_reading()
     leftover = await collect(stalled, args.messages, 10)
@@ -198,6 +198,7 @@ def parse_args():
     p.add_argument('url')
     p.add_argument('--messages', type=int, default=2000)
     p.add_argument('--bytes', type=int, default=4000)
+    p.add_argument('--pace-ms', type=float, default=5)
     p = sub.add_parser('silent')
     p.add_argument('url')
     p.add_argument('--seconds', type=float, default=2)
