@@ -192,14 +192,15 @@ static void on_delay_over(h2o_req_t *req, void *data)
         send_unauthorized(req);
 }
 
-static void on_request(h2o_req_t *req)
+static int on_request(h2o_req_t *req)
 {
     if (demo_path_is(req, "/last")) {
         send_last(req);
-        return;
+        return 0;
     }
     record_last(req);
     demo_defer(req, delay_ms, on_delay_over, NULL);
+    return 0;
 }
 
 static const demo_option_t options[] = {
@@ -211,7 +212,7 @@ static const demo_option_t options[] = {
     {NULL, 0, NULL, NULL, NULL},
 };
 
-static const demo_server_t auth = {"auth", "127.0.0.1:9002", options, on_request};
+static const demo_server_t auth = {"auth", "127.0.0.1:9002", options, on_request, NULL};
 
 int main(int argc, char **argv)
 {

@@ -31,6 +31,7 @@ static h2o_accept_ctx_t accept_ctx;
 static uv_tcp_t listener;
 static uv_signal_t sigterm_watcher, sigint_watcher;
 static uint64_t num_requests;
+static char *page_root; /* -r: the page's folder, resolved; NULL for a program without a page */
 
 void demo_warnx(const char *fmt, ...)
 {
@@ -59,6 +60,7 @@ static const char *reason_phrase(int status)
                  {403, "Forbidden"},
                  {404, "Not Found"},
                  {405, "Method Not Allowed"},
+                 {426, "Upgrade Required"},
                  {500, "Internal Server Error"},
                  {502, "Bad Gateway"},
                  {503, "Service Unavailable"},
@@ -78,6 +80,17 @@ int demo_parse_ms(const char *s, size_t len, unsigned *ms)
     if (v == SIZE_MAX || v > MAX_DELAY_MS)
         return -1;
     *ms = (unsigned)v;
+    return 0;
+}
+
+/* A whole number from min to max, for limits given on the command line; 0 or -1. */
+int demo_parse_count(const char *arg, size_t min, size_t max, size_t *value)
+{
+    size_t v = h2o_strtosize(arg, strlen(arg));
+
+    if (v == SIZE_MAX || v < min || v > max)
+        return -1;
+    *value = v;
     return 0;
 }
 
@@ -269,14 +282,14 @@ static int handle_count(h2o_req_t *req)
     return 0;
 }
 
+/* -1 hands the request to the next handler: the page's files when there is a page, else libh2o's 404. */
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
-    if (handle_count(req) != 0) {
-        ++num_requests;
-        server->on_request(req);
-    }
-    return 0;
+    if (handle_count(req) == 0)
+        return 0;
+    ++num_requests;
+    return server->on_request(req);
 }
 
 static void on_conn_closed(uv_handle_t *handle)
@@ -388,6 +401,8 @@ static void setup_h2o(void)
     pathconf = h2o_config_register_path(hostconf, "/", 0);
     handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
+    if (page_root != NULL)
+        demo_page_register(pathconf, page_root); /* after on_req: it gets what on_request leaves */
     h2o_context_init(&ctx, loop, &config);
     accept_ctx.ctx = &ctx;
     accept_ctx.hosts = config.hosts;
@@ -401,6 +416,9 @@ static void usage(FILE *fp)
     fprintf(fp, "usage: %s [-l HOST:PORT] [options]\n", server->name);
     fprintf(fp, "  -l, --listen HOST:PORT  address to listen on, [V6]:PORT for IPv6 (%s%s)\n",
             server->default_listen != NULL ? "default " : "required", server->default_listen != NULL ? server->default_listen : "");
+    if (server->page_folder != NULL)
+        fprintf(fp, "  -r, --root DIR          the folder of the page's files (required: %s in the source tree)\n",
+                server->page_folder);
     for (o = server->options; o != NULL && o->long_name != NULL; ++o) {
         snprintf(left, sizeof(left), "%c%c%s--%s%s%s", o->short_name ? '-' : ' ', o->short_name ? o->short_name : ' ',
                  o->short_name ? ", " : "  ", o->long_name, o->arg_name ? " " : "", o->arg_name ? o->arg_name : "");
@@ -419,6 +437,10 @@ static void build_getopt(struct option *longopts, char *shortopts)
     longopts[n++] = (struct option){"listen", required_argument, NULL, 'l'};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     strcpy(shortopts, "l:h");
+    if (server->page_folder != NULL) {
+        longopts[n++] = (struct option){"root", required_argument, NULL, 'r'};
+        strcat(shortopts, "r:");
+    }
     for (o = server->options; o != NULL && o->long_name != NULL && n < MAX_OPTIONS; ++o, ++n) {
         int val = o->short_name ? o->short_name : 256 + (int)(o - server->options);
         longopts[n] = (struct option){o->long_name, o->arg_name ? required_argument : no_argument, NULL, val};
@@ -453,6 +475,10 @@ static const char *parse_args(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         if (ch == 'l') {
             listen_addr = optarg;
+        } else if (ch == 'r' && server->page_folder != NULL) {
+            free(page_root);
+            if ((page_root = demo_page_check(optarg)) == NULL)
+                return NULL;
         } else if (ch == 'h') {
             usage(stdout);
             exit(0);
@@ -470,8 +496,14 @@ static const char *parse_args(int argc, char **argv)
         usage(stderr);
         return NULL;
     }
-    if (listen_addr == NULL)
+    if (listen_addr == NULL) {
         demo_warnx("-l HOST:PORT is required (see -h)");
+        return NULL;
+    }
+    if (server->page_folder != NULL && page_root == NULL) {
+        demo_warnx("-r DIR is required: the folder of the page (%s in the source tree)", server->page_folder);
+        return NULL;
+    }
     return listen_addr;
 }
 

@@ -15,12 +15,17 @@ typedef struct demo_option {
     int (*apply)(const char *arg); /* 0 or -1 (the program then exits 2); arg is NULL for flags */
 } demo_option_t;
 
-/* What a program is: its name, default address and its request handler. */
+/* What a program is: its name, default address, its request handler and its page. */
 typedef struct demo_server {
     const char *name;           /* "weather": log prefix and usage */
     const char *default_listen; /* NULL: -l is required */
     const demo_option_t *options;
-    void (*on_request)(h2o_req_t *req); /* every request but the /count endpoints; must respond */
+    /* every request but the /count endpoints: returns 0 once it responded, or -1 to leave the request to the files
+     * of the page (404 for a program without one) */
+    int (*on_request)(h2o_req_t *req);
+    /* NULL, or the page's folder in the source tree, for -h: the program then requires -r/--root DIR and serves the
+     * page's files (index.html, scripts, styles) from DIR */
+    const char *page_folder;
 } demo_server_t;
 
 typedef void (*demo_deferred_cb)(h2o_req_t *req, void *data);
@@ -29,6 +34,7 @@ typedef void (*demo_deferred_cb)(h2o_req_t *req, void *data);
 int demo_main(const demo_server_t *server, int argc, char **argv);
 void demo_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int demo_parse_ms(const char *s, size_t len, unsigned *ms);
+int demo_parse_count(const char *arg, size_t min, size_t max, size_t *value);
 int demo_path_is(h2o_req_t *req, const char *path);
 int demo_method_is(h2o_req_t *req, const char *method);
 int demo_query_param(h2o_req_t *req, const char *name, h2o_iovec_t *value);
@@ -37,5 +43,9 @@ void demo_add_header(h2o_req_t *req, const char *name, h2o_iovec_t value);
 void demo_send_json(h2o_req_t *req, int status, json_t *body);
 void demo_send_error(h2o_req_t *req, int status, const char *message);
 void demo_defer(h2o_req_t *req, unsigned ms, demo_deferred_cb cb, void *data);
+
+/* demo_page.c */
+char *demo_page_check(const char *dir);
+void demo_page_register(h2o_pathconf_t *pathconf, const char *root);
 
 #endif

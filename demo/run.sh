@@ -1,21 +1,27 @@
 #!/bin/sh
-# demo/run.sh: runs the workshop demo: the weather and auth services and proxyd on conf/.
-# Build first (see README.md). Ctrl-C stops all three.
+# demo/run.sh: runs the workshop demo: the weather, auth, chat and noise services and proxyd on conf/.
+# Build first (see README.md). Ctrl-C stops them all.
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.."   # the source tree: conf/ and the pages' folders (demo/www/) are here
 bin=${PROXYD_BUILDDIR:-.}   # where make put the programs (another folder for VPATH builds)
-for prog in proxyd/proxyd demo/weather demo/auth; do
+for prog in proxyd/proxyd demo/weather demo/auth demo/chat demo/noise; do
     [ -x "$bin/$prog" ] || { echo "$bin/$prog is not built: run autoreconf -fi && ./configure && make" >&2; exit 1; }
 done
 "$bin/proxyd/proxyd" -t -c conf/proxyd.yaml
-"$bin/demo/weather" -l 127.0.0.1:9001 &
-weather=$!
-"$bin/demo/auth" -l 127.0.0.1:9002 &
-auth=$!
-trap 'kill "$weather" "$auth" 2>/dev/null; wait' EXIT
+services=
+trap 'kill $services 2>/dev/null; wait' EXIT
 trap 'exit 0' INT TERM
+"$bin/demo/weather" -l 127.0.0.1:9001 &
+services="$services $!"
+"$bin/demo/auth" -l 127.0.0.1:9002 &
+services="$services $!"
+"$bin/demo/chat" -l 127.0.0.1:9003 -r demo/www/chat &
+services="$services $!"
+"$bin/demo/noise" -l 127.0.0.1:9004 -r demo/www/noise &
+services="$services $!"
 echo "demo: try  curl 'http://127.0.0.1:8080/weather/today?key=supersecret'" >&2
+echo "demo: in a browser: chat http://127.0.0.1:9003/, noise http://127.0.0.1:9004/ (producer.html sends);" >&2
+echo "demo: through proxyd they are /chat/ and /noise/, every URL with ?key=supersecret (see README.md)" >&2
 "$bin/proxyd/proxyd" -c conf/proxyd.yaml &
-proxyd=$!
-trap 'kill "$proxyd" "$weather" "$auth" 2>/dev/null; wait' EXIT
-wait "$proxyd"
+services="$services $!"
+wait "$!"

@@ -26,7 +26,7 @@ static void on_delay_over(h2o_req_t *req, void *data)
                              f->temperature_c, "conditions", f->conditions));
 }
 
-static void on_request(h2o_req_t *req)
+static int on_request(h2o_req_t *req)
 {
     const struct forecast *f = demo_path_is(req, "/today") ? &today : demo_path_is(req, "/tomorrow") ? &tomorrow : NULL;
     unsigned delay_ms = default_delay_ms;
@@ -34,19 +34,20 @@ static void on_request(h2o_req_t *req)
 
     if (f == NULL) {
         demo_send_error(req, 404, "not found");
-        return;
+        return 0;
     }
     if (!demo_method_is(req, "GET") && !demo_method_is(req, "HEAD")) {
         demo_add_header(req, "Allow", h2o_iovec_init(H2O_STRLIT("GET, HEAD")));
         demo_send_error(req, 405, "method not allowed");
-        return;
+        return 0;
     }
     if (demo_query_param(req, "delay", &arg) == 0 && demo_parse_ms(arg.base, arg.len, &delay_ms) != 0) {
         demo_send_error(req, 400, "delay must be a number of milliseconds");
-        return;
+        return 0;
     }
     /* the forecasts are static, so they outlive the request as demo_defer requires */
     demo_defer(req, delay_ms, on_delay_over, (void *)f);
+    return 0;
 }
 
 static const demo_option_t options[] = {
@@ -54,7 +55,7 @@ static const demo_option_t options[] = {
     {NULL, 0, NULL, NULL, NULL},
 };
 
-static const demo_server_t weather = {"weather", "127.0.0.1:9001", options, on_request};
+static const demo_server_t weather = {"weather", "127.0.0.1:9001", options, on_request, NULL};
 
 int main(int argc, char **argv)
 {

@@ -1,4 +1,4 @@
-# 50demo.t: the workshop demo: weather and auth services behind proxyd, and the README's demo/run.sh.
+# 50demo.t: the workshop demo: weather and auth services behind proxyd, and the README's demo/run.sh (with chat and noise).
 use strict;
 use warnings;
 use Test::More;
@@ -42,9 +42,9 @@ subtest 'demo services behind proxyd' => sub {
 };
 
 # demo/run.sh uses the fixed ports of conf/: run it only where they are free.
-my @busy = grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_, Timeout => 1) } 8080, 9001, 9002;
+my @busy = grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_, Timeout => 1) } 8080, 9001 .. 9004;
 SKIP: {
-    skip "ports @busy are in use", 6 if @busy;
+    skip "ports @busy are in use", 10 if @busy;
     my $demo = spawn(cmd => ['demo/run.sh'], port => 8080);
     my $url = 'http://127.0.0.1:8080/weather/today';
     ok wait_for('weather', sub { $http->get("$url?key=supersecret")->{status} == 200 }),
@@ -57,8 +57,16 @@ SKIP: {
     is `curl -s -o /dev/null -w '%{http_code}' -c $jar '$url?key=supersecret'`, '200', 'the README\'s login: curl -c jar ...?key=';
     is `curl -s -o /dev/null -w '%{http_code}' -b $jar 'http://127.0.0.1:8080/weather/tomorrow'`, '200',
         'then curl -b jar without the key (conf/proxyd.yaml passes Cookie and Set-Cookie)';
+    for my $page ('/chat/', '/noise/', '/noise/producer.html') {
+        my $res = $http->get("http://127.0.0.1:8080$page?key=supersecret");
+        ok $res->{status} == 200 && $res->{headers}{'content-type'} =~ m{^text/html}, "the $page page through proxyd";
+    }
+    my $chat = spawn(cmd => ['/usr/bin/python3', 't/live-client.py', 'chat', ('ws://127.0.0.1:8080/chat/chatsocket?key=supersecret') x 2],
+        log => temp_dir() . '/chat.out');
+    ok wait_for('chat', sub { !$chat->running }, 20) && $chat->log =~ /"received": \[\["hello from client 0", "hello from client 1"\]/,
+        'two chat clients through proxyd see each other' or diag $chat->log;
     $demo->stop;
-    ok wait_for('stopped', sub { !IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => 9001) }),
+    ok wait_for('stopped', sub { !grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_) } 9001 .. 9004 }),
         'stopping demo/run.sh stops the services it started';
 }
 

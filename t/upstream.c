@@ -131,7 +131,7 @@ static void handle_status(h2o_req_t *req)
     demo_send_json(req, (int)code, json_pack("{s:i}", "status", (int)code));
 }
 
-static void on_request(h2o_req_t *req)
+static int on_request(h2o_req_t *req)
 {
     if (demo_path_is(req, "/big"))
         handle_big(req);
@@ -143,6 +143,7 @@ static void on_request(h2o_req_t *req)
         handle_status(req);
     else
         send_echo(req, NULL);
+    return 0;
 }
 
 static const demo_option_t options[] = {
@@ -150,7 +151,7 @@ static const demo_option_t options[] = {
     {NULL, 0, NULL, NULL, NULL},
 };
 
-static const demo_server_t upstream = {"upstream", NULL, options, on_request};
+static const demo_server_t upstream = {"upstream", NULL, options, on_request, NULL};
 
 int main(int argc, char **argv)
 {
