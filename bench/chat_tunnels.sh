@@ -95,7 +95,7 @@ wait_port "$PROXYD" && wait_port "$NGINX_PORT"
 
 # The demo's login: the key once, then its cookie (the same auth service answers both proxies).
 curl -s -o /dev/null -c "$TMP/jar" "http://127.0.0.1:$PROXYD/chat/?key=supersecret"
-cookie=$(awk '!/^#/ && NF >= 7 { print $6 "=" $7 }' "$TMP/jar" | head -n 1)
+cookie=$(sed 's/^#HttpOnly_//' "$TMP/jar" | awk '!/^#/ && NF >= 7 { print $6 "=" $7 }' | head -n 1)   # curl marks HttpOnly cookies with a #
 [ -n "$cookie" ] || { echo "no login cookie from the demo auth service" >&2; exit 1; }
 for port in "$PROXYD" "$NGINX_PORT"; do
     status=$(curl -s -o /dev/null -w '%{http_code}' -b "$cookie" "http://127.0.0.1:$port/chat/")
@@ -106,6 +106,7 @@ done
 measure() {
     local name=$1 pid=$2 port=$3 before after opened failed delivered
     before=$(rss_kib "$pid")
+    : >"$TMP/$name.out"
     "$PYTHON" bench/chat_clients.py "ws://127.0.0.1:$port/chat/chatsocket" "$N" "$cookie" >"$TMP/$name.out" 2>"$TMP/$name.err" &
     local client=$!
     PIDS+=("$client")
