@@ -212,6 +212,7 @@ int main(int argc, char **argv)
         printf("proxyd: %s and %s: configuration OK (%zu service%s)\n", file, conf.registry, snap->num_services,
                snap->num_services == 1 ? "" : "s");
         snapshot_decref(snap);
+        stats_shutdown();
         registry_file_free(&rf);
         config_free(&conf);
         return 0;
@@ -234,6 +235,7 @@ int main(int argc, char **argv)
     run(&conf, &globalconf, &rf, snap);
     auth_shutdown(); /* every worker stopped: no late decision can be posted any more; empties the cache */
     registry_shutdown();
+    stats_shutdown(); /* after the last service was let go */
     h2o_config_dispose(&globalconf);
     registry_file_free(&rf);
     config_free(&conf);

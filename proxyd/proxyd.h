@@ -36,6 +36,10 @@
  *   immutable with atomic reference counts (auth.h).
  * - libh2o's globalconf: read-only once the workers start, except the body cap
  *   (max_request_entity_size), which body_limit.c stores atomically on publish.
+ * - the statistics (stats.c): counters the workers add to with relaxed atomics;
+ *   a record per service name, created and recycled on the main thread under
+ *   stats.c's mutex and kept alive by an atomic reference count (each
+ *   pd_service_t, and each tunnel, holds its name's record).
  *
  * Per worker, touched only from its own thread once it started (set up on the
  * main thread before): pd_worker_t with its h2o context and connections
@@ -113,6 +117,42 @@ typedef struct pd_ydoc {
     yaml_document_t doc;
 } pd_ydoc_t;
 
+/* ---- statistics (stats.c) ---- */
+
+/* Service names with counters of their own; past that, services are not counted. */
+#define PD_STATS_MAX_NAMES 4096
+#define PD_STATS_LATENCY_BUCKETS 18
+
+/* One service name's counters, cumulative since proxyd started (or since the
+ * record was recycled for another name): never reset, so that readers take
+ * differences, as Prometheus does. */
+typedef struct pd_stats_counts {
+    uint64_t requests;                          /* routed to the service, counted when routed */
+    uint64_t responses[5];                      /* by status class 1xx..5xx, counted when the request ends */
+    uint64_t latency[PD_STATS_LATENCY_BUCKETS]; /* response heads by time from request sent (stats_latency_bound) */
+    uint64_t latency_sum_us;
+    uint64_t tunnels_opened;
+    uint64_t tunnels_closed;
+} pd_stats_counts_t;
+
+/* A reader's previous reading of a record, to turn counters into rates. */
+typedef struct pd_stats_sample {
+    pd_stats_counts_t counts;
+    uint64_t tick; /* the reader's tick it was taken at; 0: never */
+} pd_stats_sample_t;
+
+typedef struct pd_stats pd_stats_t;
+
+/* Forward auth's counters, one set for the whole daemon. */
+enum {
+    PD_STATS_AUTH_ALLOWS,       /* requests let through */
+    PD_STATS_AUTH_DENIES,       /* requests answered with the auth service's 401, 403 or 3xx */
+    PD_STATS_AUTH_FAILURES,     /* requests answered 503: no usable answer from the auth service */
+    PD_STATS_AUTH_CACHE_HITS,   /* decisions taken from the cache */
+    PD_STATS_AUTH_CACHE_MISSES, /* requests that waited for a check (their own or one running) */
+    PD_STATS_AUTH_NUM
+};
+
 /* ---- the registry (service.c, registry.c, registry_*.c, change_queue.c) ---- */
 
 /* A service's options as the file's long form and the admin API's body give them. */
@@ -144,6 +184,7 @@ typedef struct pd_service {
     size_t max_request_body;       /* 0: the settings' max_request_body */
     int preserve_host;             /* 1: the client's Host goes upstream instead of the URL's authority */
     uint64_t websocket_timeout_ms; /* 0: the settings' upstream websocket_timeout */
+    pd_stats_t *stats;             /* its name's counters, held (stats.c) */
     int refcnt;                    /* atomic */
     char *buf;                     /* owns the strings that upstream and location_match point into */
 } pd_service_t;
@@ -285,6 +326,26 @@ int ydoc_error(pd_ydoc_t *yd, yaml_node_t *node, char *err, size_t errlen, const
 
 /* config_yaml.c */
 int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen);
+
+/* stats.c */
+pd_stats_t *stats_for(const char *name);
+pd_stats_t *stats_hold(pd_stats_t *s);
+void stats_release(pd_stats_t *s);
+int stats_counted(const pd_stats_t *s);
+void stats_request(pd_stats_t *s);
+void stats_response(pd_stats_t *s, int status);
+void stats_latency(pd_stats_t *s, uint64_t ns);
+void stats_tunnel_opened(pd_stats_t *s);
+void stats_tunnel_closed(pd_stats_t *s);
+void stats_auth(int counter);
+size_t stats_latency_bucket(uint64_t us);
+uint64_t stats_latency_bound(size_t i);
+void stats_read(const pd_stats_t *s, pd_stats_counts_t *out);
+void stats_auth_read(uint64_t out[PD_STATS_AUTH_NUM]);
+const char *stats_name(const pd_stats_t *s);
+pd_stats_sample_t *stats_sample(pd_stats_t *s);
+double stats_quantile(const uint64_t buckets[PD_STATS_LATENCY_BUCKETS], uint64_t total, double q);
+void stats_shutdown(void);
 
 /* service.c */
 int service_check_name(const char *name, char *err, size_t errlen);
