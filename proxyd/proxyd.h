@@ -189,12 +189,21 @@ typedef struct pd_service {
     char *buf;                     /* owns the strings that upstream and location_match point into */
 } pd_service_t;
 
+/* Why a snapshot was published. */
+typedef enum {
+    PD_PUBLISH_START,  /* the file as read at start */
+    PD_PUBLISH_API,    /* admin PUT and DELETE */
+    PD_PUBLISH_RELOAD, /* SIGHUP or POST /reload */
+    PD_PUBLISH_EDIT,   /* the file, edited by hand, read before an admin change */
+} pd_publish_cause_t;
+
 /* The registry as a whole at one moment: immutable, reference counted. */
 typedef struct pd_snapshot {
     pd_service_t **services; /* sorted by name */
     size_t num_services;
     struct hsearch_data index; /* name -> service, built once */
-    uint64_t version;
+    uint64_t version;          /* set when published, like `cause` */
+    pd_publish_cause_t cause;
     int refcnt; /* atomic */
 } pd_snapshot_t;
 
@@ -363,12 +372,14 @@ void service_decref(pd_service_t *service);
 pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char *remove);
 pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services);
 pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len);
+void snapshot_incref(pd_snapshot_t *snap);
 void snapshot_decref(pd_snapshot_t *snap);
-void registry_publish(pd_snapshot_t *snap, uint64_t version);
+void registry_publish(pd_snapshot_t *snap, uint64_t version, pd_publish_cause_t cause);
 pd_snapshot_t *registry_acquire(void);
 uint64_t registry_generation(void);
 void registry_watch(const char *name, void (*on_change)(void));
-void registry_on_publish(void (*cb)(pd_snapshot_t *snap));
+void registry_on_publish(void (*cb)(void *data, pd_snapshot_t *snap), void *data);
+void registry_off_publish(void (*cb)(void *data, pd_snapshot_t *snap), void *data);
 void registry_shutdown(void);
 
 /* registry_yaml.c */
