@@ -47,8 +47,9 @@
  * pd_upstreams_t, pd_auth_worker_t and registry reference. The one exception is
  * the pd_auth_worker_t inbox, to which other workers post decisions under its mutex.
  *
- * Main thread only: pd_change_queue_t, pd_admin_t and pd_registry_file_t, which
- * libuv's thread pool uses while a write is in flight and the loop leaves it be.
+ * Main thread only: pd_change_queue_t, pd_admin_t (with the /events clients) and
+ * pd_registry_file_t, which libuv's thread pool uses while a write is in flight
+ * and the loop leaves it be.
  */
 
 /* ---- settings (config.c, config_yaml.c) ---- */
@@ -297,6 +298,14 @@ typedef struct pd_client {
 
 typedef struct pd_change_queue pd_change_queue_t;
 typedef struct pd_admin pd_admin_t;
+typedef struct pd_events pd_events_t;
+
+/* The reader of the statistics behind /events (admin_snapshot.c). */
+typedef struct pd_sampler {
+    uint64_t tick;  /* readings taken */
+    uint64_t at_ns; /* uv_hrtime() of the last one */
+    uint64_t auth[PD_STATS_AUTH_NUM];
+} pd_sampler_t;
 
 /* ======== prototypes, lower layers first ======== */
 
@@ -491,6 +500,16 @@ void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *
 void admin_send_method_not_allowed(h2o_req_t *req, const char *allow, const char *hint);
 void admin_submit_change(h2o_req_t *req, pd_change_queue_t *changes, pd_service_t *put, const char *remove);
 void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes);
+
+/* admin_snapshot.c */
+json_t *admin_snapshot_take(pd_sampler_t *sampler, pd_snapshot_t *snap, int auth_enabled);
+json_t *admin_snapshot_change(pd_snapshot_t *old, pd_snapshot_t *snap);
+
+/* admin_events.c */
+pd_events_t *admin_events_new(uv_loop_t *loop, const char *token, int auth_enabled);
+void admin_events_accept(pd_events_t *ev, h2o_req_t *req, int authorized);
+size_t admin_events_stop(pd_events_t *ev);
+void admin_events_free(pd_events_t *ev);
 
 /* admin_services.c */
 void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name);
