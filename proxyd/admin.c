@@ -105,7 +105,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         admin_services(req, admin->changes, h2o_iovec_init(path.base + 10, path.len - 10));
     } else {
         admin_send_error(req, 404, "Not Found", NULL,
-                         "no such endpoint: use /services, /services/<name>, /reload, /health or /events");
+                         "no such endpoint: use /services, /services/<name>, /reload, /health, /events or /dashboard");
     }
     return 0;
 }
@@ -173,7 +173,7 @@ static int open_listeners(pd_admin_t *admin, const pd_listen_t *addr, char *err,
     return 0;
 }
 
-static void setup_h2o(pd_admin_t *admin)
+static void setup_h2o(pd_admin_t *admin, const char *dashboard)
 {
     h2o_hostconf_t *hostconf;
     admin_handler_t *handler;
@@ -182,6 +182,7 @@ static void setup_h2o(pd_admin_t *admin)
     admin->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("proxyd"));
     admin->globalconf.max_request_entity_size = ADMIN_MAX_BODY;
     hostconf = h2o_config_register_host(&admin->globalconf, h2o_iovec_init(H2O_STRLIT("admin")), 65535);
+    admin_dashboard_register(hostconf, dashboard); /* its own path: the page needs no token */
     hostconf->fallback_path.error_log.emit_request_errors = 0;
     reply_register(&hostconf->fallback_path); /* first: marks requests that reached the handler */
     handler = (admin_handler_t *)h2o_create_handler(&hostconf->fallback_path, sizeof(*handler));
@@ -203,6 +204,22 @@ static void check_token_charset(const char *token)
                  "message");
 }
 
+/* The dashboard's folder: one the settings name must hold the page; the one proxyd
+ * was installed with may be missing (a build that was never installed). */
+static int check_dashboard(const pd_config_t *conf, char *err, size_t errlen)
+{
+    char why[1024];
+
+    if (admin_dashboard_check(admin_dashboard_dir(conf), why, sizeof(why)) == 0)
+        return 0;
+    if (conf->admin.dashboard != NULL) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    log_warnx("%s: GET /dashboard answers 404", why);
+    return 0;
+}
+
 /* The admin listener on `loop` (the main thread's), or NULL with `err`. */
 pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queue_t *changes, char *err, size_t errlen)
 {
@@ -213,11 +230,11 @@ pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queu
     admin->loop = loop;
     admin->changes = changes;
     /* on error the process exits: nothing here is worth unwinding */
-    if ((admin->token = token_load(conf->admin.token_file, err, errlen)) == NULL ||
+    if ((admin->token = token_load(conf->admin.token_file, err, errlen)) == NULL || check_dashboard(conf, err, errlen) != 0 ||
         open_listeners(admin, &conf->admin.listen, err, errlen) != 0)
         return NULL;
     check_token_charset(admin->token);
-    setup_h2o(admin);
+    setup_h2o(admin, admin_dashboard_dir(conf));
     admin->events = admin_events_new(loop, admin->token, conf->auth.enabled);
     return admin;
 }

@@ -96,6 +96,7 @@ void config_free(pd_config_t *conf)
     free(conf->admin.listen.host);
     free(conf->admin.listen.unix_path);
     free(conf->admin.token_file);
+    free(conf->admin.dashboard);
     free(conf->auth.service);
     for (i = 0; i < conf->auth.num_copy_headers; i++)
         free(conf->auth.copy_headers[i]);

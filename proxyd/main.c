@@ -42,6 +42,8 @@ static int load_all(pd_config_t *conf, const char *file, pd_registry_file_t *rf,
             goto fail;
         OPENSSL_cleanse(token, strlen(token));
         free(token);
+        if (conf->admin.dashboard != NULL && admin_dashboard_check(conf->admin.dashboard, err, sizeof(err)) != 0)
+            goto fail;
     }
     return 0;
 fail:

@@ -99,6 +99,7 @@ typedef struct pd_config {
         int enabled; /* an admin: key was given */
         pd_listen_t listen;
         char *token_file; /* resolved against the settings file's folder */
+        char *dashboard;  /* the dashboard's files; NULL: the folder proxyd was installed with */
     } admin;
     struct {
         int enabled;   /* an auth: key was given */
@@ -510,6 +511,11 @@ pd_events_t *admin_events_new(uv_loop_t *loop, const char *token, int auth_enabl
 void admin_events_accept(pd_events_t *ev, h2o_req_t *req, int authorized);
 size_t admin_events_stop(pd_events_t *ev);
 void admin_events_free(pd_events_t *ev);
+
+/* admin_dashboard.c */
+const char *admin_dashboard_dir(const pd_config_t *conf);
+int admin_dashboard_check(const char *dir, char *err, size_t errlen);
+void admin_dashboard_register(h2o_hostconf_t *hostconf, const char *dir);
 
 /* admin_services.c */
 void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name);
