@@ -191,8 +191,16 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     h2o_websocket_proceed(conn); /* may free c */
 }
 
-/* Sends `text` to every authenticated client; one whose queue outgrew the bounds
- * (it reads slower than we write, or not at all) is dropped. */
+/* A client with this much still waiting to be sent reads slower than we write,
+ * or not at all. The message being written is not counted: one snapshot larger
+ * than MAX_QUEUED_BYTES (a large registry) does not make every client late. */
+static int is_behind(events_client_t *c)
+{
+    return wslay_event_get_queued_msg_count(c->conn->ws_ctx) >= MAX_QUEUED_MESSAGES ||
+           wslay_event_get_queued_msg_length(c->conn->ws_ctx) >= MAX_QUEUED_BYTES;
+}
+
+/* Sends `text` to every authenticated client; one that fell behind is dropped. */
 static void broadcast(pd_events_t *ev, const char *text)
 {
     size_t len = strlen(text);
@@ -203,17 +211,15 @@ static void broadcast(pd_events_t *ev, const char *text)
         next = node->next; /* proceed may free c, never another client */
         if (!c->authenticated || c->closing)
             continue;
-        queue_text(c, text, len);
-        if (c->conn->sock == NULL)
-            continue;
-        if (wslay_event_get_queued_msg_count(c->conn->ws_ctx) > MAX_QUEUED_MESSAGES ||
-            wslay_event_get_queued_msg_length(c->conn->ws_ctx) > MAX_QUEUED_BYTES) {
-            log_warnx("admin /events: a client fell %zu messages behind: dropped",
-                      wslay_event_get_queued_msg_count(c->conn->ws_ctx));
+        if (c->conn->sock != NULL && is_behind(c)) {
+            log_warnx("admin /events: a client fell %zu messages (%zu bytes) behind: dropped",
+                      wslay_event_get_queued_msg_count(c->conn->ws_ctx), wslay_event_get_queued_msg_length(c->conn->ws_ctx));
             client_close_now(c);
             continue;
         }
-        h2o_websocket_proceed(c->conn);
+        queue_text(c, text, len);
+        if (c->conn->sock != NULL)
+            h2o_websocket_proceed(c->conn);
     }
 }
 

@@ -4,6 +4,7 @@ use strict;
 use warnings;
 use Test::More;
 use HTTP::Tiny;
+use JSON::PP ();
 use lib 't';
 use Util;
 use EventsClient;
@@ -37,20 +38,27 @@ subtest 'at most 16 without a token' => sub {
     ok wait_for('a place', sub { $c->cmd(op => 'open', name => 'anon-again')->{ok} }, 5), 'which makes room again';
 };
 
-subtest 'a client that does not read is dropped' => sub {
-    # about 250 KB a snapshot: a stalled reader falls 512 KiB behind within seconds
-    my $services = join '', map { sprintf "service-with-a-long-name-%04d: http://127.0.0.1:1/a/path/to/make/the/snapshot/bigger\n", $_ } 1 .. 1000;
+subtest 'a client that does not read is dropped, one that reads is not' => sub {
+    # about 750 KB a snapshot: larger than the 512 KiB a client may fall behind, so a reader is
+    # judged by what waits besides the snapshot being sent
+    my $services = join '', map { sprintf "service-with-a-long-name-%04d: http://127.0.0.1:1/a/path/to/make/the/snapshot/bigger\n", $_ }
+        1 .. 3000;
     my $proxyd = spawn_proxyd(admin => 1, services => $services);
     my $c = EventsClient->new($proxyd);
     my $res = $c->cmd(op => 'stall', name => 'slow', port => $proxyd->{admin_port}, subprotocols => $c->bearer, rcvbuf => 4096);
     like $res->{status}, qr{^HTTP/1\.1 101 }, 'a reader that stops after the 101';
     ok $c->open_authorized('fast')->{message}, 'and one that reads';
-    ok wait_for('dropped', sub { $proxyd->log =~ /fell \d+ messages behind: dropped/ }, 30), 'the slow one is dropped';
+    my $first = $c->snapshot('fast', 3);
+    is scalar @{ $first->{services} // [] }, 3000, 'a snapshot of 3000 services';
+    ok length(JSON::PP::encode_json($first)) > 512 * 1024, 'larger than 512 KiB';
+    ok wait_for('dropped', sub { $proxyd->log =~ /fell \d+ messages \(\d+ bytes\) behind: dropped/ }, 30), 'the slow one is dropped';
     $res = $c->cmd(op => 'drain', name => 'slow', timeout => 30);
     ok $res->{eof}, "its connection ends once what was sent is read ($res->{bytes} bytes)";
     $c->cmd(op => 'flush', name => 'fast');
-    my $snap = $c->snapshot('fast', 3);
-    is scalar @{ $snap->{services} // [] }, 1000, 'the other keeps getting snapshots';
+    my @more = map { $c->snapshot('fast', 3) } 1 .. 3;
+    is scalar(grep { $_ && @{ $_->{services} } == 3000 } @more), 3, 'the reader keeps getting every snapshot';
+    my $drops = () = $proxyd->log =~ /behind: dropped/g;
+    is $drops, 1, 'only the slow one was dropped';
     is $proxyd->stop, 0, 'proxyd exits cleanly';
 };
 
