@@ -275,6 +275,18 @@ subtest 'a service keeps its counters by name: edited, deleted and added back' =
     is EventsClient::service($back, 'extra')->{rps}, undef, 'and no rate for the interval it was away';
 };
 
+subtest 'a token a subprotocol cannot carry' => sub {
+    local $Util::ADMIN_TOKEN = 'b64/token+with=';    # '/' and '=' are separators, not token characters
+    my $other = spawn_proxyd(admin => 1, services => "one: http://127.0.0.1:1\n");
+    like $other->log, qr/the admin token holds characters a WebSocket subprotocol cannot/, 'start-up says so';
+    my $d = EventsClient->new($other);
+    ok $d->cmd(op => 'open', name => 'm', subprotocols => ['proxyd-events'])->{ok}, 'upgraded with proxyd-events alone';
+    $d->cmd(op => 'send', name => 'm', text => encode_json({ token => $Util::ADMIN_TOKEN }));
+    ok $d->cmd(op => 'next', name => 'm', type => 'hello')->{message}, 'the first message carries it';
+    ok $d->cmd(op => 'open', name => 'h', headers => [ [ Authorization => "Bearer $Util::ADMIN_TOKEN" ] ])->{ok},
+        'and Authorization';
+};
+
 subtest 'SIGTERM with clients connected' => sub {
     my $t0 = time;
     is $proxyd->stop, 0, 'proxyd exits 0';
