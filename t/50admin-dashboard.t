@@ -82,6 +82,11 @@ subtest 'admin.dashboard' => sub {
     my ($code, $out) = proxyd_check("$dir/proxyd.yaml");
     isnt $code, 0, 'a folder without the page: -t fails';
     like $out, qr{admin dashboard \Q$dir\E/nowhere/index\.html: No such file or directory}, 'naming the file, resolved against the settings';
+    mkdir "$dir/odd";
+    mkdir "$dir/odd/index.html";
+    write_file("$dir/proxyd.yaml", "registry: services.yaml\nadmin:\n  token_file: admin.token\n  dashboard: odd\n");
+    ($code, $out) = proxyd_check("$dir/proxyd.yaml");
+    like $out, qr{admin dashboard \Q$dir\E/odd/index\.html: not a file}, 'an index.html that is a folder: refused';
     mkdir "$dir/page";
     write_file("$dir/page/index.html", "<!DOCTYPE html><title>mine</title>\n");
     write_file("$dir/proxyd.yaml", "registry: services.yaml\nadmin:\n  token_file: admin.token\n  dashboard: page\n");
