@@ -27,6 +27,7 @@ struct pd_admin {
     char *unix_path; /* the socket file to remove at exit, or NULL */
     char *token;     /* wiped before it is freed */
     pd_change_queue_t *changes;
+    pd_events_t *events; /* GET /events */
     size_t num_conns;
 };
 
@@ -39,6 +40,11 @@ typedef struct admin_conn {
     admin_stream_t stream;
     pd_admin_t *admin;
 } admin_conn_t;
+
+static int has_authorization(h2o_req_t *req)
+{
+    return h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1) != -1;
+}
 
 /* Authorization: Bearer <token>, compared in constant time. */
 static int authorized(pd_admin_t *admin, h2o_req_t *req)
@@ -70,6 +76,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     const char *q = memchr(req->input.path.base, '?', req->input.path.len);
     h2o_iovec_t path = h2o_iovec_init(req->input.path.base, q != NULL ? (size_t)(q - req->input.path.base) : req->input.path.len);
 
+    /* a WebSocket from a browser cannot send Authorization: /events takes the token its own ways */
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/events")) && !has_authorization(req)) {
+        admin_events_accept(admin->events, req, 0);
+        return 0;
+    }
     if (!authorized(admin, req)) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                        H2O_STRLIT("Bearer realm=\"proxyd-admin\""));
@@ -86,12 +97,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             admin_send_method_not_allowed(req, "POST", NULL);
         else
             admin_submit_reload(req, admin->changes);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/events"))) {
+        admin_events_accept(admin->events, req, 1);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/services"))) {
         admin_services(req, admin->changes, h2o_iovec_init(NULL, 0));
     } else if (path.len > 10 && memcmp(path.base, "/services/", 10) == 0) {
         admin_services(req, admin->changes, h2o_iovec_init(path.base + 10, path.len - 10));
     } else {
-        admin_send_error(req, 404, "Not Found", NULL, "no such endpoint: use /services, /services/<name>, /reload or /health");
+        admin_send_error(req, 404, "Not Found", NULL,
+                         "no such endpoint: use /services, /services/<name>, /reload, /health, /events or /dashboard");
     }
     return 0;
 }
@@ -159,7 +173,7 @@ static int open_listeners(pd_admin_t *admin, const pd_listen_t *addr, char *err,
     return 0;
 }
 
-static void setup_h2o(pd_admin_t *admin)
+static void setup_h2o(pd_admin_t *admin, const char *dashboard)
 {
     h2o_hostconf_t *hostconf;
     admin_handler_t *handler;
@@ -168,6 +182,7 @@ static void setup_h2o(pd_admin_t *admin)
     admin->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("proxyd"));
     admin->globalconf.max_request_entity_size = ADMIN_MAX_BODY;
     hostconf = h2o_config_register_host(&admin->globalconf, h2o_iovec_init(H2O_STRLIT("admin")), 65535);
+    admin_dashboard_register(hostconf, dashboard); /* its own path: the page needs no token */
     hostconf->fallback_path.error_log.emit_request_errors = 0;
     reply_register(&hostconf->fallback_path); /* first: marks requests that reached the handler */
     handler = (admin_handler_t *)h2o_create_handler(&hostconf->fallback_path, sizeof(*handler));
@@ -176,6 +191,33 @@ static void setup_h2o(pd_admin_t *admin)
     h2o_context_init(&admin->ctx, admin->loop, &admin->globalconf);
     admin->accept_ctx.ctx = &admin->ctx;
     admin->accept_ctx.hosts = admin->globalconf.hosts;
+}
+
+/* RFC 6455 §4.1: a subprotocol is an RFC 7230 token; a browser refuses to offer
+ * anything else, so another token can only come as /events' first message. */
+static void check_token_charset(const char *token)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+    if (token[strspn(token, tchar)] != '\0')
+        log_info("the admin token holds characters a WebSocket subprotocol cannot: /events clients send it as their first "
+                 "message");
+}
+
+/* The dashboard's folder: one the settings name must hold the page; the one proxyd
+ * was installed with may be missing (a build that was never installed). */
+static int check_dashboard(const pd_config_t *conf, char *err, size_t errlen)
+{
+    char why[1024];
+
+    if (admin_dashboard_check(admin_dashboard_dir(conf), why, sizeof(why)) == 0)
+        return 0;
+    if (conf->admin.dashboard != NULL) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    log_warnx("%s: GET /dashboard answers 404", why);
+    return 0;
 }
 
 /* The admin listener on `loop` (the main thread's), or NULL with `err`. */
@@ -188,26 +230,29 @@ pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queu
     admin->loop = loop;
     admin->changes = changes;
     /* on error the process exits: nothing here is worth unwinding */
-    if ((admin->token = token_load(conf->admin.token_file, err, errlen)) == NULL ||
+    if ((admin->token = token_load(conf->admin.token_file, err, errlen)) == NULL || check_dashboard(conf, err, errlen) != 0 ||
         open_listeners(admin, &conf->admin.listen, err, errlen) != 0)
         return NULL;
-    setup_h2o(admin);
+    check_token_charset(admin->token);
+    setup_h2o(admin, admin_dashboard_dir(conf));
+    admin->events = admin_events_new(loop, admin->token, conf->auth.enabled);
     return admin;
 }
 
-/* Closes the listener and, with no connection open, the h2o context. Returns 1
- * when admin_free() may follow once the loop has run the close callbacks, 0 when
- * connections were still open: libh2o cannot close them from outside, so the
- * process exit does, and nothing is freed. */
+/* Closes the listener, the /events clients and, with no other connection open,
+ * the h2o context. Returns 1 when admin_free() may follow once the loop has run
+ * the close callbacks, 0 when connections were still open: libh2o cannot close
+ * them from outside, so the process exit does, and nothing is freed. */
 int admin_stop(pd_admin_t *admin)
 {
-    size_t i;
+    size_t i, closing;
 
     for (i = 0; i < admin->num_listeners; i++)
         uv_close((uv_handle_t *)&admin->listeners[i], NULL);
     if (admin->unix_path != NULL)
         unlink(admin->unix_path);
-    if (admin->num_conns != 0)
+    closing = admin_events_stop(admin->events); /* their sockets are closed on the next loop run */
+    if (admin->num_conns != closing)
         return 0;
     if (h2o_timeout_is_linked(&admin->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&admin->ctx.http2._graceful_shutdown_timeout);
@@ -217,6 +262,7 @@ int admin_stop(pd_admin_t *admin)
 
 void admin_free(pd_admin_t *admin)
 {
+    admin_events_free(admin->events);
     h2o_config_dispose(&admin->globalconf);
     OPENSSL_cleanse(admin->token, strlen(admin->token));
     free(admin->token);

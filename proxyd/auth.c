@@ -112,6 +112,10 @@ static void resume(auth_waiter_t *w)
         check_alone(w);
         return;
     }
+    if (d != NULL)
+        stats_auth(d->kind == PD_AUTH_ALLOW  ? PD_STATS_AUTH_ALLOWS
+                   : d->kind == PD_AUTH_DENY ? PD_STATS_AUTH_DENIES
+                                             : PD_STATS_AUTH_FAILURES);
     if (w->req != NULL) {
         *w->slot = NULL;
         if (d->kind == PD_AUTH_ALLOW)
@@ -310,13 +314,16 @@ void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, p
     auth_input_digest(&w->in, aw->md, sha256, &req->pool, digest);
     switch (auth_cache_lookup(digest, now_ms(), &w->link, &hit, &lead)) {
     case PD_AUTH_CACHE_HIT:
+        stats_auth(PD_STATS_AUTH_CACHE_HITS);
         w->decision = hit;
         resume(w);
         break;
     case PD_AUTH_CACHE_LEAD:
+        stats_auth(PD_STATS_AUTH_CACHE_MISSES);
         start_check(aw, lead, snap, &w->in);
         break;
     default: /* PD_AUTH_CACHE_WAIT: a check for the very same request is running */
+        stats_auth(PD_STATS_AUTH_CACHE_MISSES);
         break;
     }
 }

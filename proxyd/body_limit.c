@@ -13,10 +13,11 @@ static struct {
 
 /* Under the registry's lock. Workers read the cap for each new request without a
  * lock (libh2o's own code); one aligned word store is all they can see half of. */
-static void on_publish(pd_snapshot_t *snap)
+static void on_publish(void *data, pd_snapshot_t *snap)
 {
     size_t cap = limits.default_limit, i;
 
+    (void)data;
     for (i = 0; i < snap->num_services; i++)
         if (snap->services[i]->max_request_body > cap)
             cap = snap->services[i]->max_request_body;
@@ -28,7 +29,7 @@ void body_limit_init(h2o_globalconf_t *globalconf, const pd_config_t *conf)
 {
     limits.globalconf = globalconf;
     limits.default_limit = conf->max_request_body;
-    registry_on_publish(on_publish);
+    registry_on_publish(on_publish, NULL);
 }
 
 /* Answers 413 and returns 1 when `req`'s body is over `service`'s own limit. */

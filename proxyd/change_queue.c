@@ -44,17 +44,17 @@ static void start_batch(pd_change_queue_t *q);
 /* The one place a new registry is published (registry.c swaps it in): at start,
  * after the file was read again, and after a write. Only the main thread's loop
  * calls it, so the version read back is the one just published. */
-static uint64_t publish(pd_snapshot_t *snap, uint64_t version)
+static uint64_t publish(pd_snapshot_t *snap, uint64_t version, pd_publish_cause_t cause)
 {
-    registry_publish(snap, version);
+    registry_publish(snap, version, cause);
     return snap->version;
 }
 
 /* The file as read again (SIGHUP, POST /reload, an edit caught up with) made current. */
-static uint64_t publish_reread(pd_change_queue_t *q, pd_snapshot_t *snap)
+static uint64_t publish_reread(pd_change_queue_t *q, pd_snapshot_t *snap, pd_publish_cause_t cause)
 {
     size_t n = snap->num_services;
-    uint64_t version = publish(snap, 0);
+    uint64_t version = publish(snap, 0, cause);
 
     log_info("reloaded %s: %zu service%s, version %llu", q->rf->path, n, n == 1 ? "" : "s", (unsigned long long)version);
     if (n == 0)
@@ -74,7 +74,7 @@ pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf, pd_
     q->rf = rf;
     h2o_linklist_init_anchor(&q->waiting);
     h2o_linklist_init_anchor(&q->writing);
-    publish(first, 0);
+    publish(first, 0, PD_PUBLISH_START);
     return q;
 }
 
@@ -197,7 +197,7 @@ static void run_reload(pd_change_queue_t *q, op_t *op)
     pd_snapshot_t *snap = registry_file_reload(q->rf, err, sizeof(err));
 
     if (snap != NULL) {
-        result.version = publish_reread(q, snap);
+        result.version = publish_reread(q, snap, PD_PUBLISH_RELOAD);
     } else {
         result.status = PD_CHANGE_INVALID;
         snprintf(msg, sizeof(msg), "reload refused, the registry is unchanged: %s", err);
@@ -218,7 +218,7 @@ static int catch_up_with_file(pd_change_queue_t *q)
         return 0;
     log_info("%s changed on disk: reading it before the API change", q->rf->path);
     if ((snap = registry_file_catch_up(q->rf, err, sizeof(err))) != NULL) {
-        publish_reread(q, snap);
+        publish_reread(q, snap, PD_PUBLISH_EDIT);
         return 0;
     }
     snprintf(q->err, sizeof(q->err), "%s changed on disk and cannot be built on; fix it or reload: %s", q->rf->path, err);
@@ -330,7 +330,7 @@ static void on_written(uv_work_t *work, int status)
     int result = status == 0 ? q->write_result : -1;
 
     if (result == 0)
-        publish(q->next, q->next_version); /* memory follows the file, never leads it */
+        publish(q->next, q->next_version, PD_PUBLISH_API); /* memory follows the file, never leads it */
     else
         snapshot_decref(q->next);
     q->next = NULL;

@@ -106,6 +106,7 @@ void config_free(pd_config_t *conf)
     free(conf->admin.listen.host);
     free(conf->admin.listen.unix_path);
     free(conf->admin.token_file);
+    free(conf->admin.dashboard);
     free(conf->auth.service);
     free_names(conf->auth.copy_headers, conf->auth.num_copy_headers);
     free_names(conf->auth.request_headers, conf->auth.num_request_headers);

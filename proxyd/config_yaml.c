@@ -279,7 +279,19 @@ static int set_admin_token_file(parse_ctx_t *pc, const char *key, yaml_node_t *v
     return 0;
 }
 
-static const key_rule_t admin_rules[] = {{"listen", set_admin_listen}, {"token_file", set_admin_token_file}, {NULL, NULL}};
+static int set_admin_dashboard(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    const char *s;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    free(pc->conf->admin.dashboard);
+    pc->conf->admin.dashboard = config_resolve_path(pc->conf->path, s);
+    return 0;
+}
+
+static const key_rule_t admin_rules[] = {
+    {"listen", set_admin_listen}, {"token_file", set_admin_token_file}, {"dashboard", set_admin_dashboard}, {NULL, NULL}};
 
 static int set_admin(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {

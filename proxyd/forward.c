@@ -23,6 +23,7 @@ typedef struct forward {
     h2o_iovec_t prefix;    /* the route's: where Location headers under the service's URL point */
     pd_exchange_t *x;      /* NULL once the exchange ended */
     h2o_timeout_entry_t send_timer;
+    uint64_t started_ns; /* uv_hrtime() when the exchange started: the response head's latency counts from here */
 } forward_t;
 
 /* The joined halves of an upgrade while libh2o writes the 101 to the client. */
@@ -30,6 +31,7 @@ typedef struct upgrade {
     h2o_socket_t *upstream;
     pd_tunnels_t *tunnels;
     h2o_timeout_t *idle;
+    pd_stats_t *stats; /* the service's counters, held for the tunnel */
 } upgrade_t;
 
 static size_t tunnels_open(void *data)
@@ -146,9 +148,10 @@ static void on_upgraded(void *data, h2o_socket_t *client, size_t reqsize)
 
     if (client == NULL) {
         h2o_socket_close(u->upstream); /* the 101 did not reach the client */
+        stats_release(u->stats);
     } else {
         h2o_buffer_consume(&client->input, reqsize); /* the request itself; what follows is the tunnel's */
-        tunnel_open(u->tunnels, client, u->upstream, u->idle);
+        tunnel_open(u->tunnels, client, u->upstream, u->idle, u->stats);
     }
     free(u);
 }
@@ -175,6 +178,7 @@ static void start_tunnel(forward_t *f, const pd_exchange_head_t *head)
     f->x = NULL;
     u->tunnels = f->fw->tunnels;
     u->idle = upstreams_timeout(ups, idle_ms);
+    u->stats = stats_hold(f->service->stats); /* the tunnel outlives the request and its hold on the service */
     h2o_http1_upgrade(req, NULL, 0, on_upgraded, u);
 }
 
@@ -183,6 +187,7 @@ static void on_head(void *data, const pd_exchange_head_t *head)
     forward_t *f = data;
     h2o_req_t *req = f->req;
 
+    stats_latency(f->service->stats, uv_hrtime() - f->started_ns);
     req->res.status = head->status;
     req->res.reason = h2o_strdup(&req->pool, head->reason.base, head->reason.len).base;
     forward_response_fields(req, f->service, f->prefix, head);
@@ -309,5 +314,6 @@ void forward_request(h2o_req_t *req, const pd_route_t *route)
     xreq.upgrade_offer = req->upgrade;
     xreq.connect_timeout_ms = fw->conf->upstream.connect_timeout_ms;
     xreq.io_timeout_ms = service->timeout_ms != 0 ? service->timeout_ms : fw->conf->upstream.io_timeout_ms;
+    f->started_ns = uv_hrtime();
     f->x = exchange_start(fw->upstreams, &xreq, &callbacks, f);
 }

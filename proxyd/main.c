@@ -42,6 +42,8 @@ static int load_all(pd_config_t *conf, const char *file, pd_registry_file_t *rf,
             goto fail;
         OPENSSL_cleanse(token, strlen(token));
         free(token);
+        if (conf->admin.dashboard != NULL && admin_dashboard_check(conf->admin.dashboard, err, sizeof(err)) != 0)
+            goto fail;
     }
     return 0;
 fail:
@@ -212,6 +214,7 @@ int main(int argc, char **argv)
         printf("proxyd: %s and %s: configuration OK (%zu service%s)\n", file, conf.registry, snap->num_services,
                snap->num_services == 1 ? "" : "s");
         snapshot_decref(snap);
+        stats_shutdown();
         registry_file_free(&rf);
         config_free(&conf);
         return 0;
@@ -234,6 +237,7 @@ int main(int argc, char **argv)
     run(&conf, &globalconf, &rf, snap);
     auth_shutdown(); /* every worker stopped: no late decision can be posted any more; empties the cache */
     registry_shutdown();
+    stats_shutdown(); /* after the last service was let go */
     h2o_config_dispose(&globalconf);
     registry_file_free(&rf);
     config_free(&conf);

@@ -32,19 +32,33 @@ static pd_snapshot_t *current_snapshot(proxy_worker_t *pw)
     return pw->snapshot;
 }
 
-/* The request keeps its service alive until it is freed: a registry swap while it is
- * in flight must not free the URL and Location rewrite data the forwarder reads. */
+/* A request routed to a service, in its pool until it is freed. */
+typedef struct service_ref {
+    pd_service_t *service;
+    h2o_req_t *req;
+} service_ref_t;
+
+/* The request ends: its status is counted for the service (0 when the client left
+ * before any answer), and its hold on the service is let go. */
 static void on_service_ref_dispose(void *p)
 {
-    service_decref(*(pd_service_t **)p);
+    service_ref_t *ref = p;
+
+    stats_response(ref->service->stats, ref->req->res.status);
+    service_decref(ref->service);
 }
 
+/* The request keeps its service alive until it is freed: a registry swap while it is
+ * in flight must not free the URL and Location rewrite data the forwarder reads.
+ * From here on the request counts as one to the service, whatever answers it. */
 static void hold_service(h2o_req_t *req, pd_service_t *service)
 {
-    pd_service_t **ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), on_service_ref_dispose);
+    service_ref_t *ref = h2o_mem_alloc_shared(&req->pool, sizeof(*ref), on_service_ref_dispose);
 
     service_incref(service);
-    *ref = service;
+    ref->service = service;
+    ref->req = req;
+    stats_request(service->stats);
 }
 
 /* proxyd's own forwarding headers; request_headers_scrub() removed the client's copies.
@@ -191,7 +205,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     path_len = q != NULL ? (size_t)(q - req->input.path.base) : req->input.path.len;
     query = h2o_iovec_init(q != NULL ? q : "", req->input.path.len - path_len);
     service = route(req, conf, current_snapshot(pw), h2o_iovec_init(req->input.path.base, path_len), &path, &prefix);
-    if (service == NULL || body_limit_refuse(req, conf, service))
+    if (service == NULL)
+        return 0;
+    hold_service(req, service);
+    if (body_limit_refuse(req, conf, service))
         return 0;
     if (path.name.len != 0 && path.rest.len == 0) {
         redirect_to_root(req, path.name, query);
@@ -204,7 +221,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         reply_error(req, 400, "Bad Request", "more than 64 Connection options", NULL);
         return 0;
     }
-    hold_service(req, service);
     set_forwarded_headers(req, prefix);
     to = h2o_mem_alloc_pool(&req->pool, sizeof(*to));
     *to = (pd_route_t){service, path.rest, query, prefix, forward_request, pw->forwarder};

@@ -38,6 +38,10 @@
  *   immutable with atomic reference counts (auth.h).
  * - libh2o's globalconf: read-only once the workers start, except the body cap
  *   (max_request_entity_size), which body_limit.c stores atomically on publish.
+ * - the statistics (stats.c): counters the workers add to with relaxed atomics;
+ *   a record per service name, created and recycled on the main thread under
+ *   stats.c's mutex and kept alive by an atomic reference count (each
+ *   pd_service_t, and each tunnel, holds its name's record).
  *
  * Per worker, touched only from its own thread once it started (set up on the
  * main thread before): pd_worker_t with its h2o context and connections
@@ -45,8 +49,9 @@
  * pd_upstreams_t, pd_auth_worker_t and registry reference. The one exception is
  * the pd_auth_worker_t inbox, to which other workers post decisions under its mutex.
  *
- * Main thread only: pd_change_queue_t, pd_admin_t and pd_registry_file_t, which
- * libuv's thread pool uses while a write is in flight and the loop leaves it be.
+ * Main thread only: pd_change_queue_t, pd_admin_t (with the /events clients) and
+ * pd_registry_file_t, which libuv's thread pool uses while a write is in flight
+ * and the loop leaves it be.
  */
 
 /* ---- settings (config.c, config_yaml.c) ---- */
@@ -104,6 +109,7 @@ typedef struct pd_config {
         int enabled; /* an admin: key was given */
         pd_listen_t listen;
         char *token_file; /* resolved against the settings file's folder */
+        char *dashboard;  /* the dashboard's files; NULL: the folder proxyd was installed with */
     } admin;
     struct {
         int enabled;   /* an auth: key was given */
@@ -127,6 +133,42 @@ typedef struct pd_ydoc {
     const char *file;
     yaml_document_t doc;
 } pd_ydoc_t;
+
+/* ---- statistics (stats.c) ---- */
+
+/* Service names with counters of their own; past that, services are not counted. */
+#define PD_STATS_MAX_NAMES 4096
+#define PD_STATS_LATENCY_BUCKETS 18
+
+/* One service name's counters, cumulative since proxyd started (or since the
+ * record was recycled for another name): never reset, so that readers take
+ * differences, as Prometheus does. */
+typedef struct pd_stats_counts {
+    uint64_t requests;                          /* routed to the service, counted when routed */
+    uint64_t responses[5];                      /* by status class 1xx..5xx, counted when the request ends */
+    uint64_t latency[PD_STATS_LATENCY_BUCKETS]; /* response heads by time from request sent (stats_latency_bound) */
+    uint64_t latency_sum_us;
+    uint64_t tunnels_opened;
+    uint64_t tunnels_closed;
+} pd_stats_counts_t;
+
+/* A reader's previous reading of a record, to turn counters into rates. */
+typedef struct pd_stats_sample {
+    pd_stats_counts_t counts;
+    uint64_t tick; /* the reader's tick it was taken at; 0: never */
+} pd_stats_sample_t;
+
+typedef struct pd_stats pd_stats_t;
+
+/* Forward auth's counters, one set for the whole daemon. */
+enum {
+    PD_STATS_AUTH_ALLOWS,       /* requests let through */
+    PD_STATS_AUTH_DENIES,       /* requests answered with the auth service's 401, 403 or 3xx */
+    PD_STATS_AUTH_FAILURES,     /* requests answered 503: no usable answer from the auth service */
+    PD_STATS_AUTH_CACHE_HITS,   /* decisions taken from the cache */
+    PD_STATS_AUTH_CACHE_MISSES, /* requests that waited for a check (their own or one running) */
+    PD_STATS_AUTH_NUM
+};
 
 /* ---- the registry (service.c, registry.c, registry_*.c, change_queue.c) ---- */
 
@@ -163,9 +205,18 @@ typedef struct pd_service {
     uint64_t websocket_timeout_ms; /* 0: the settings' upstream websocket_timeout */
     char **hosts;                  /* "chat.example", "*.chat.example": routed here by Host */
     size_t num_hosts;              /* 0: none, reached by its name in the path only */
+    pd_stats_t *stats;             /* its name's counters, held (stats.c) */
     int refcnt;                    /* atomic */
     char *buf;                     /* owns the strings that upstream and location_match point into */
 } pd_service_t;
+
+/* Why a snapshot was published. */
+typedef enum {
+    PD_PUBLISH_START,  /* the file as read at start */
+    PD_PUBLISH_API,    /* admin PUT and DELETE */
+    PD_PUBLISH_RELOAD, /* SIGHUP or POST /reload */
+    PD_PUBLISH_EDIT,   /* the file, edited by hand, read before an admin change */
+} pd_publish_cause_t;
 
 /* The registry as a whole at one moment: immutable, reference counted. */
 typedef struct pd_snapshot {
@@ -175,7 +226,8 @@ typedef struct pd_snapshot {
     struct hsearch_data hosts; /* host name or "*.suffix" -> service, built once; keys owned by the services */
     size_t num_hosts;          /* in `hosts` */
     size_t wildcard_labels;    /* the most labels after "*." of any wildcard: longer suffixes cannot match */
-    uint64_t version;
+    uint64_t version;          /* set when published, like `cause` */
+    pd_publish_cause_t cause;
     int refcnt; /* atomic */
 } pd_snapshot_t;
 
@@ -278,6 +330,14 @@ typedef struct pd_client {
 
 typedef struct pd_change_queue pd_change_queue_t;
 typedef struct pd_admin pd_admin_t;
+typedef struct pd_events pd_events_t;
+
+/* The reader of the statistics behind /events (admin_snapshot.c). */
+typedef struct pd_sampler {
+    uint64_t tick;  /* readings taken */
+    uint64_t at_ns; /* uv_hrtime() of the last one */
+    uint64_t auth[PD_STATS_AUTH_NUM];
+} pd_sampler_t;
 
 /* ======== prototypes, lower layers first ======== */
 
@@ -320,6 +380,25 @@ int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen);
 /* host_name.c */
 int host_name_normalize(const char *text, size_t len, int allow_wildcard, char *out, const char **why);
 size_t host_name_of_authority(h2o_iovec_t authority, char *out);
+/* stats.c */
+pd_stats_t *stats_for(const char *name);
+pd_stats_t *stats_hold(pd_stats_t *s);
+void stats_release(pd_stats_t *s);
+int stats_counted(const pd_stats_t *s);
+void stats_request(pd_stats_t *s);
+void stats_response(pd_stats_t *s, int status);
+void stats_latency(pd_stats_t *s, uint64_t ns);
+void stats_tunnel_opened(pd_stats_t *s);
+void stats_tunnel_closed(pd_stats_t *s);
+void stats_auth(int counter);
+size_t stats_latency_bucket(uint64_t us);
+uint64_t stats_latency_bound(size_t i);
+void stats_read(const pd_stats_t *s, pd_stats_counts_t *out);
+void stats_auth_read(uint64_t out[PD_STATS_AUTH_NUM]);
+const char *stats_name(const pd_stats_t *s);
+pd_stats_sample_t *stats_sample(pd_stats_t *s);
+double stats_quantile(const uint64_t buckets[PD_STATS_LATENCY_BUCKETS], uint64_t total, double q);
+void stats_shutdown(void);
 
 /* service.c */
 int service_check_name(const char *name, char *err, size_t errlen);
@@ -339,12 +418,14 @@ pd_snapshot_t *snapshot_with(pd_snapshot_t *base, pd_service_t *put, const char 
 pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services, pd_host_conflict_t *conflict);
 pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len);
 pd_service_t *snapshot_lookup_host(pd_snapshot_t *snap, const char *host, size_t len);
+void snapshot_incref(pd_snapshot_t *snap);
 void snapshot_decref(pd_snapshot_t *snap);
-void registry_publish(pd_snapshot_t *snap, uint64_t version);
+void registry_publish(pd_snapshot_t *snap, uint64_t version, pd_publish_cause_t cause);
 pd_snapshot_t *registry_acquire(void);
 uint64_t registry_generation(void);
 void registry_watch(const char *name, void (*on_change)(void));
-void registry_on_publish(void (*cb)(pd_snapshot_t *snap));
+void registry_on_publish(void (*cb)(void *data, pd_snapshot_t *snap), void *data);
+void registry_off_publish(void (*cb)(void *data, pd_snapshot_t *snap), void *data);
 void registry_shutdown(void);
 
 /* registry_yaml.c */
@@ -461,6 +542,21 @@ void admin_send_version(h2o_req_t *req, int status, const char *reason, json_t *
 void admin_send_method_not_allowed(h2o_req_t *req, const char *allow, const char *hint);
 void admin_submit_change(h2o_req_t *req, pd_change_queue_t *changes, pd_service_t *put, const char *remove);
 void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes);
+
+/* admin_snapshot.c */
+json_t *admin_snapshot_take(pd_sampler_t *sampler, pd_snapshot_t *snap, int auth_enabled);
+json_t *admin_snapshot_change(pd_snapshot_t *old, pd_snapshot_t *snap);
+
+/* admin_events.c */
+pd_events_t *admin_events_new(uv_loop_t *loop, const char *token, int auth_enabled);
+void admin_events_accept(pd_events_t *ev, h2o_req_t *req, int authorized);
+size_t admin_events_stop(pd_events_t *ev);
+void admin_events_free(pd_events_t *ev);
+
+/* admin_dashboard.c */
+const char *admin_dashboard_dir(const pd_config_t *conf);
+int admin_dashboard_check(const char *dir, char *err, size_t errlen);
+void admin_dashboard_register(h2o_hostconf_t *hostconf, const char *dir);
 
 /* admin_services.c */
 void admin_services(h2o_req_t *req, pd_change_queue_t *changes, h2o_iovec_t name);

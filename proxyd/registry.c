@@ -143,7 +143,7 @@ pd_service_t *snapshot_lookup_host(pd_snapshot_t *snap, const char *host, size_t
     return NULL;
 }
 
-static void snapshot_incref(pd_snapshot_t *snap)
+void snapshot_incref(pd_snapshot_t *snap)
 {
     __atomic_add_fetch(&snap->refcnt, 1, __ATOMIC_RELAXED);
 }
@@ -185,33 +185,58 @@ static int watched_changed(pd_snapshot_t *old, pd_snapshot_t *snap)
     return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a->url, b->url) != 0);
 }
 
-/* Who must see every snapshot as it is published (body_limit.c: libh2o's body cap). */
-static void (*on_publish)(pd_snapshot_t *snap);
+/* Who must see every snapshot as it is published: body_limit.c (libh2o's body
+ * cap) and the admin listener's /events. Main thread only, like publishing. */
+#define MAX_SUBSCRIBERS 4
+static struct subscriber {
+    void (*cb)(void *data, pd_snapshot_t *snap);
+    void *data;
+} subscribers[MAX_SUBSCRIBERS];
 
 /* `cb` sees the current snapshot now and every later one, under the registry's lock
  * so that it sees them in publish order; it must be quick and must not call back here. */
-void registry_on_publish(void (*cb)(pd_snapshot_t *snap))
+void registry_on_publish(void (*cb)(void *data, pd_snapshot_t *snap), void *data)
 {
+    size_t i;
+
     pthread_mutex_lock(&registry.lock);
-    on_publish = cb;
+    for (i = 0; i < MAX_SUBSCRIBERS && subscribers[i].cb != NULL; i++)
+        ;
+    if (i == MAX_SUBSCRIBERS)
+        fatalx("%s: more than %d subscribers", __func__, MAX_SUBSCRIBERS);
+    subscribers[i] = (struct subscriber){cb, data};
     if (registry.current != NULL)
-        cb(registry.current);
+        cb(data, registry.current);
+    pthread_mutex_unlock(&registry.lock);
+}
+
+void registry_off_publish(void (*cb)(void *data, pd_snapshot_t *snap), void *data)
+{
+    size_t i;
+
+    pthread_mutex_lock(&registry.lock);
+    for (i = 0; i < MAX_SUBSCRIBERS; i++)
+        if (subscribers[i].cb == cb && subscribers[i].data == data)
+            subscribers[i] = (struct subscriber){NULL, NULL};
     pthread_mutex_unlock(&registry.lock);
 }
 
 /* Makes `snap` current, taking over the caller's reference; the next request on
  * every worker sees it. Its version is `version`, or the current one's + 1 when 0
  * (a batch of admin changes skips the versions of its intermediate states). */
-void registry_publish(pd_snapshot_t *snap, uint64_t version)
+void registry_publish(pd_snapshot_t *snap, uint64_t version, pd_publish_cause_t cause)
 {
     pd_snapshot_t *old;
+    size_t i;
 
     pthread_mutex_lock(&registry.lock);
     old = registry.current;
     snap->version = version != 0 ? version : old != NULL ? old->version + 1 : 1;
+    snap->cause = cause;
     registry.current = snap;
-    if (on_publish != NULL)
-        on_publish(snap);
+    for (i = 0; i < MAX_SUBSCRIBERS; i++)
+        if (subscribers[i].cb != NULL)
+            subscribers[i].cb(subscribers[i].data, snap);
     __atomic_add_fetch(&registry.generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&registry.lock);
     if (watched_changed(old, snap))

@@ -302,6 +302,8 @@ pd_service_t *service_new(const char *name, const pd_service_opts_t *opts, char 
         fatal("%s", __func__);
     if (asprintf(&service->path_prefix, "/%s/", name) < 0)
         fatal("%s", __func__);
+    /* on the main thread, where services are built: requests find their counters without a lookup */
+    service->stats = stats_for(name);
     if (parse_url(service, url, err, errlen) != 0) { /* "invalid URL '...'" */
         service_decref(service);
         return NULL;
@@ -327,5 +329,6 @@ void service_decref(pd_service_t *service)
     free(service->url);
     free(service->path_prefix);
     free(service->buf);
+    stats_release(service->stats);
     free(service);
 }

@@ -20,6 +20,7 @@ struct tunnel {
     h2o_timeout_t *idle;
     h2o_timeout_entry_t idle_timer;
     uint64_t bytes[2]; /* copied from each end */
+    pd_stats_t *stats; /* held: where the tunnel is counted */
 };
 
 struct pd_tunnels {
@@ -69,6 +70,8 @@ static void tunnel_close(tunnel_t *tunnel)
         h2o_timeout_unlink(&tunnel->idle_timer);
     h2o_socket_close(tunnel->end[0].sock);
     h2o_socket_close(tunnel->end[1].sock);
+    stats_tunnel_closed(tunnel->stats);
+    stats_release(tunnel->stats);
     free(tunnel);
 }
 
@@ -126,7 +129,7 @@ static void on_idle(h2o_timeout_entry_t *entry)
     tunnel_close(H2O_STRUCT_FROM_MEMBER(tunnel_t, idle_timer, entry));
 }
 
-void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle)
+void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle, pd_stats_t *stats)
 {
     tunnel_t *tunnel = calloc(1, sizeof(*tunnel));
     int i;
@@ -135,6 +138,8 @@ void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, 
         fatal("%s", __func__);
     tunnel->owner = t;
     tunnel->idle = idle;
+    tunnel->stats = stats;
+    stats_tunnel_opened(stats);
     tunnel->idle_timer.cb = on_idle;
     tunnel->end[0].sock = client;
     tunnel->end[1].sock = upstream;

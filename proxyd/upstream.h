@@ -149,8 +149,9 @@ void tunnels_free(pd_tunnels_t *t);
 size_t tunnels_count(pd_tunnels_t *t);
 uint64_t tunnels_bytes(pd_tunnels_t *t);
 /* Joins two sockets: bytes flow both ways unchanged until either side ends or
- * nothing moved for the timeout. Takes both sockets over. */
-void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle);
+ * nothing moved for the timeout. Takes both sockets and the hold on `stats` over:
+ * the tunnel is counted there as opened now and as closed when it ends. */
+void tunnel_open(pd_tunnels_t *t, h2o_socket_t *client, h2o_socket_t *upstream, h2o_timeout_t *idle, pd_stats_t *stats);
 void tunnels_close_all(pd_tunnels_t *t);
 
 #endif

@@ -141,7 +141,8 @@ our $ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 # proxyd with a settings file listening on a free port. Options: services (the
 # registry's YAML), settings (more settings lines), threads, admin (1: an admin
-# listener on a free port with token $ADMIN_TOKEN), dir (reuse a folder: a restart).
+# listener on a free port with token $ADMIN_TOKEN, and the source tree's dashboard),
+# dir (reuse a folder: a restart).
 sub spawn_proxyd {
     my (%opts) = @_;
     my $dir = $opts{dir} // temp_dir();
@@ -153,7 +154,8 @@ sub spawn_proxyd {
         $admin_port = empty_port();
         write_file("$dir/admin.token", "$ADMIN_TOKEN\n");
         chmod 0600, "$dir/admin.token";
-        $settings .= "admin:\n  listen: 127.0.0.1:$admin_port\n  token_file: admin.token\n";
+        $settings .= "admin:\n  listen: 127.0.0.1:$admin_port\n  token_file: admin.token\n"
+            . '  dashboard: ' . File::Spec->rel2abs('dashboard') . "\n";
     }
     write_file("$dir/services.yaml", $opts{services}) if defined $opts{services} || !-e "$dir/services.yaml";
     write_file("$dir/proxyd.yaml", $settings);
