@@ -60,12 +60,12 @@ static void add_unknown_rates(json_t *obj)
         json_object_set_new(obj, keys[i], json_null());
 }
 
-/* One service: its settings, its counters since start and its rates since the
+/* One service: its entry, its counters since start and its rates since the
  * sampler's previous tick. Rates are null when that tick did not read this
  * record (a service just added, or added back). */
 static json_t *service_json(pd_sampler_t *sampler, pd_service_t *service, double seconds)
 {
-    json_t *obj = json_pack("{s:s,s:s}", "name", service->name, "url", service->url);
+    json_t *obj = service_to_json(service); /* the registry entry as the admin API shows it, hosts included */
     pd_stats_counts_t now, d;
     pd_stats_sample_t *prev;
 
