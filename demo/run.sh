@@ -20,8 +20,8 @@ services="$services $!"
 "$bin/demo/noise" -l 127.0.0.1:9004 -r demo/www/noise &
 services="$services $!"
 echo "demo: try  curl 'http://127.0.0.1:8080/weather/today?key=supersecret'" >&2
-echo "demo: in a browser: chat http://127.0.0.1:9003/, noise http://127.0.0.1:9004/ (producer.html sends);" >&2
-echo "demo: through proxyd they are /chat/ and /noise/, every URL with ?key=supersecret (see README.md)" >&2
+echo "demo: in a browser (the key once logs you in with a cookie): http://127.0.0.1:8080/chat/?key=supersecret" >&2
+echo "demo: or http://chat.localhost:8080/?key=supersecret; noise: /noise/ to watch, /noise/producer.html to send" >&2
 "$bin/proxyd/proxyd" -c conf/proxyd.yaml &
 services="$services $!"
 wait "$!"
