@@ -306,7 +306,7 @@ int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen);
 
 /* host_name.c */
 int host_name_normalize(const char *text, size_t len, int allow_wildcard, char *out, const char **why);
-size_t host_name_of_authority(h2o_iovec_t authority, char *out);
+int host_name_of_authority(h2o_iovec_t authority, char *out, h2o_iovec_t *port);
 
 /* service.c */
 int service_check_name(const char *name, char *err, size_t errlen);

@@ -25,6 +25,7 @@ wild: {url: 'http://127.0.0.1:@{[$up{wild}->port]}', hosts: ['*.chat.localhost']
 deep: {url: 'http://127.0.0.1:@{[$up{deep}->port]}', hosts: ['*.b.chat.localhost']}
 based: {url: 'http://127.0.0.1:@{[$up{up}->port]}/app/', hosts: [Based.Localhost.]}
 ws: {url: 'http://127.0.0.1:$ws_port', hosts: [ws.localhost]}
+kept: {url: 'http://127.0.0.1:@{[$up{up}->port]}', hosts: [kept.localhost], preserve_host: true}
 YAML
 my $proxyd = spawn_proxyd(admin => 1, services => $services);
 my $port = $proxyd->port;
@@ -71,9 +72,46 @@ subtest 'the Host as clients write it' => sub {
     is routed('A.CHAT.localhost.:80', '/x'), 'wild /x', 'all at once, for a wildcard';
     is routed('based.localhost', '/x'), 'up /app/x', 'a name listed in another case and with a dot';
     is routed("[::1]:$port", '/up/x'), 'up /x', 'an IPv6 literal is routed by the path';
-    is routed('chat.localhost:8o', '/up/x'), 'up /x', 'a bad port: not routed by Host';
+    is routed("chat.localhost \t", '/x'), 'chat /x', 'whitespace after the value is not part of it (RFC 9110 5.5)';
     my $res = raw_request($port, "GET /up/x HTTP/1.0\r\n\r\n");
     like $res, qr{"name":"up"}, 'no Host at all (HTTP/1.0): routed by the path';
+};
+
+# What a request was routed by is what everyone downstream sees: X-Forwarded-Host, Location, a preserved Host.
+subtest 'a claimed host in its one form, port kept' => sub {
+    my ($status, $h, $echo) = raw('/x', "CHAT.Localhost.:$port");
+    is "$echo->{name} $echo->{path}", 'chat /x', 'routed by its one form';
+    is $echo->{headers}{'x-forwarded-host'}, "chat.localhost:$port", 'X-Forwarded-Host: lower case, no trailing dot, port kept';
+    (undef, undef, $echo) = raw('/x', "chat.localhost \t");
+    is $echo->{headers}{'x-forwarded-host'}, 'chat.localhost', 'no whitespace';
+    (undef, undef, $echo) = raw('/x', 'chat.localhost:');
+    is $echo->{headers}{'x-forwarded-host'}, 'chat.localhost', 'an empty port is no port (RFC 3986 6.2.3)';
+    ($status, $h) = raw('/redirect?to=/landing', "Chat.Localhost.:$port");
+    is $h->{location}, "http://chat.localhost:$port/landing", 'Location on the host in its one form';
+    (undef, undef, $echo) = raw('/x', 'KEPT.localhost.');
+    is_deeply [@{ $echo->{headers} }{qw(host x-forwarded-host)}], ['kept.localhost', 'kept.localhost'], 'preserve_host: that form';
+    (undef, undef, $echo) = raw('/up/x', 'Unclaimed.Localhost.');
+    is $echo->{headers}{'x-forwarded-host'}, 'Unclaimed.Localhost.', 'a host nothing is routed by is passed on as sent';
+};
+
+# RFC 9112 3.2 and RFC 9113 8.3.1: a Host that is not host[:port] is a 400. Routed by the path instead, its host
+# would be read as a claimed name by whoever builds a URL from it ("http://" . host . uri): "user@chat.localhost"
+# is chat.localhost to a URL parser, while the request went to the service its path names.
+subtest 'a host that is not host[:port]: 400' => sub {
+    $http->post($up{up}->url('/count/reset'));
+    for my $host ('user@chat.localhost', 'chat.localhost/x?', 'chat.localhost#', 'chat.localhost:8o', 'chat.localhost:80:80',
+        'chat.localhost:-1', 'a b.localhost', "chat.localhost\x{e9}", '[::1', '[::1]x', '[::1]:8o', '[a@b]', ':80') {
+        my ($status, undef, $body) = raw('/up/x', $host);
+        is $status, 400, "Host '$host': 400";
+        is $body->{error}, 'invalid host', 'says why';
+    }
+    my $res = h2(path => '/up/x', authority => 'user@chat.localhost');
+    is $res->{status}, 400, 'an HTTP/2 :authority with user information: 400';
+    ($res) = raw('http://chat.localhost:8o/x', 'chat.localhost');
+    is $res, 400, 'a bad port in an absolute-form target: 400';
+    is $up{up}->count, 0, 'none of them reached a service';
+    is routed($_, '/up/x'), 'up /x', "Host '$_': valid, no name a service claims: routed by the path"
+        for ('a_b.chat.localhost', '*.chat.localhost', 'a..chat.localhost', 'chat%2elocalhost', "[::1]:$port", '[v1.x]', '');
 };
 
 subtest 'the whole path under "/", no prefix' => sub {
@@ -225,7 +263,7 @@ subtest 'a reload with a conflict is refused, the running registry stays' => sub
     is routed('chat.localhost', '/x'), 'chat /x', 'requests still go where they went';
     my ($status, $body) = $proxyd->admin(POST => '/reload');
     is $status, 400, 'POST /reload: 400';
-    like $body->{error}, qr/services\.yaml:7:\d+: chat2\.hosts: 'chat\.localhost' is claimed by both chat and chat2/,
+    like $body->{error}, qr/services\.yaml:8:\d+: chat2\.hosts: 'chat\.localhost' is claimed by both chat and chat2/,
         'file:line:column, both names';
     is read_file($file), $conflicting, 'the file is left as the operator wrote it';
     ($status, $body) = $proxyd->admin(GET => '/services');
@@ -325,7 +363,13 @@ subtest 'forward auth by Host' => sub {
     (undef, undef, $echo) = raw('/two?key=supersecret', 'open.localhost', "Host: chat.localhost\r\n", $gate->port);
     is_deeply [$echo->{name}, last_check()->{headers}{'x-forwarded-host'}], ['chat', 'chat.localhost'],
         'the auth service is shown the host the request was routed by';
+    (undef, undef, $echo) = raw('/x?key=supersecret', "CHAT.localhost. \t", undef, $gate->port);
+    is_deeply [$echo->{name}, last_check()->{headers}{'x-forwarded-host'}], ['chat', 'chat.localhost'],
+        'the auth service is shown a claimed host in the one form it was routed by';
     my $checks = $auth->count;
+    my ($status400) = raw('/chat/x?key=supersecret', 'user@chat.localhost', undef, $gate->port);
+    is $status400, 400, 'a host with user information is refused';
+    is $auth->count, $checks, 'before the auth service is asked';
     (undef, undef, $echo) = raw('/x', 'open.localhost', undef, $gate->port);
     is $echo->{name}, 'wild', 'auth: false by Host: no check';
     ($status) = raw('/check?key=supersecret', 'auth.localhost', undef, $gate->port);

@@ -290,32 +290,52 @@ static void test_host_names(void)
 static void test_request_hosts(void)
 {
     static const struct {
-        const char *authority, *name; /* "": not routed by Host */
-    } cases[] = {{"chat.localhost", "chat.localhost"},
-                 {"chat.localhost:8080", "chat.localhost"},
-                 {"CHAT.LocalHost.:8080", "chat.localhost"},
-                 {"chat.localhost:", "chat.localhost"},
-                 {"127.0.0.1:8080", "127.0.0.1"},
-                 {"[::1]:8080", ""},
-                 {"[::1]", ""},
-                 {"chat.localhost:80x", ""},
-                 {"chat.localhost:80:80", ""},
-                 {"*.chat.localhost", ""},
-                 {"a_b.chat.localhost", ""},
-                 {"a..chat.localhost", ""},
-                 {":8080", ""},
-                 {"", ""}};
+        const char *authority, *name, *port; /* name "": not routed by Host; NULL: not host[:port] at all */
+    } cases[] = {{"chat.localhost", "chat.localhost", ""},
+                 {"chat.localhost:8080", "chat.localhost", "8080"},
+                 {"CHAT.LocalHost.:8080", "chat.localhost", "8080"},
+                 {"chat.localhost:", "chat.localhost", ""},
+                 {" chat.localhost \t", "chat.localhost", ""},
+                 {"127.0.0.1:8080", "127.0.0.1", "8080"},
+                 {"[::1]:8080", "", "8080"},
+                 {"[::1]", "", ""},
+                 {"[v1.x]", "", ""},
+                 {"*.chat.localhost", "", ""},
+                 {"a_b.chat.localhost", "", ""},
+                 {"a..chat.localhost", "", ""},
+                 {"chat%2elocalhost", "", ""},
+                 {"", "", ""},
+                 {" ", "", ""},
+                 {"chat.localhost:80x", NULL, NULL},
+                 {"chat.localhost:80:80", NULL, NULL},
+                 {"user@chat.localhost", NULL, NULL},
+                 {"chat.localhost/x", NULL, NULL},
+                 {"chat.localhost?", NULL, NULL},
+                 {"chat.localhost#", NULL, NULL},
+                 {"a b", NULL, NULL},
+                 {"\xc3\xa9t\xc3\xa9.example", NULL, NULL},
+                 {"[::1", NULL, NULL},
+                 {"[::1]x", NULL, NULL},
+                 {"[a@b]", NULL, NULL},
+                 {":8080", NULL, NULL}};
     char out[PD_HOST_NAME_MAX + 1], big[4096];
-    size_t i, n;
+    h2o_iovec_t port;
+    size_t i;
+    int n;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        n = host_name_of_authority(h2o_iovec_init(cases[i].authority, strlen(cases[i].authority)), out);
-        ok(strlen(cases[i].name) == n && (n == 0 || strcmp(out, cases[i].name) == 0), "Host '%s' routes as '%s'",
-           cases[i].authority, cases[i].name);
+        n = host_name_of_authority(h2o_iovec_init(cases[i].authority, strlen(cases[i].authority)), out, &port);
+        if (cases[i].name == NULL) {
+            ok(n == -1, "Host '%s' is not host[:port]", cases[i].authority);
+            continue;
+        }
+        ok(n == (int)strlen(cases[i].name) && (n == 0 || strcmp(out, cases[i].name) == 0) &&
+               h2o_memis(port.base, port.len, cases[i].port, strlen(cases[i].port)),
+           "Host '%s' routes as '%s', port '%s'", cases[i].authority, cases[i].name, cases[i].port);
     }
-    ok(host_name_of_authority(h2o_iovec_init(NULL, 0), out) == 0, "no Host: no name");
+    ok(host_name_of_authority(h2o_iovec_init(NULL, 0), out, &port) == 0, "no Host: no name");
     repeat_labels(big, 2000, 1);
-    ok(host_name_of_authority(h2o_iovec_init(big, strlen(big)), out) == 0, "a Host of 2000 labels is no name");
+    ok(host_name_of_authority(h2o_iovec_init(big, strlen(big)), out, &port) == 0, "a Host of 2000 labels is no name");
 }
 
 static void test_host_options(void)
