@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <search.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <yaml.h>
@@ -154,14 +153,24 @@ typedef struct pd_service {
     char *buf;                     /* owns the strings that upstream and location_match point into */
 } pd_service_t;
 
-/* The registry as a whole at one moment: immutable, reference counted. */
+/* One host name a service claims, as a snapshot indexes it. */
+typedef struct pd_host_claim {
+    const char *host;      /* "chat.example" or "*.chat.example", owned by `service` */
+    pd_service_t *service; /* borrowed: the snapshot holds a reference */
+    size_t order;          /* among all claims, services and their hosts in the order given */
+    size_t index;          /* in service->hosts */
+} pd_host_claim_t;
+
+/* The registry as a whole at one moment: immutable, reference counted. Both lists
+ * are searched by bisection, not hashed: glibc's hsearch hashes only the first 8
+ * bytes of a key, so that names sharing them ("tenant-0001", "*.a.a.a...") made
+ * building a snapshot quadratic and let one crafted Host walk all of them. */
 typedef struct pd_snapshot {
     pd_service_t **services; /* sorted by name */
     size_t num_services;
-    struct hsearch_data index; /* name -> service, built once */
-    struct hsearch_data hosts; /* host name or "*.suffix" -> service, built once; keys owned by the services */
-    size_t num_hosts;          /* in `hosts` */
-    size_t wildcard_labels;    /* the most labels after "*." of any wildcard: longer suffixes cannot match */
+    pd_host_claim_t *hosts; /* every service's hosts, sorted by host name, then order */
+    size_t num_hosts;
+    size_t wildcard_labels; /* the most labels after "*." of any wildcard: longer suffixes cannot match */
     uint64_t version;
     int refcnt; /* atomic */
 } pd_snapshot_t;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "proxyd.h"
 #include "tap.h"
 
@@ -454,6 +455,61 @@ static void test_host_index(void)
     service_decref(a_again);
 }
 
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Names that share a long prefix ("service-0001", "*.a.a.a.a..."), as registries of
+ * many tenants have: a hash of their first bytes only (glibc's hsearch) put them all
+ * in one chain, so that building a snapshot took minutes and one crafted Host walked
+ * every one of them per label. */
+static void test_shared_prefixes(void)
+{
+    enum { NUM_SERVICES = 1000 };
+    pd_service_t *services[NUM_SERVICES];
+    const char *hosts[PD_SERVICE_MAX_HOSTS + 1];
+    char names[PD_SERVICE_MAX_HOSTS][PD_HOST_NAME_MAX + 1], name[32], probe[PD_HOST_NAME_MAX + 1];
+    struct timespec start;
+    pd_host_conflict_t conflict;
+    pd_snapshot_t *snap;
+    size_t i, j, found = 0;
+
+    for (i = 0; i < NUM_SERVICES; i++) {
+        for (j = 0; j < PD_SERVICE_MAX_HOSTS; j++) {
+            repeat_labels(names[j], 1 + (i * PD_SERVICE_MAX_HOSTS + j) % 100, 1); /* "a.a.a" */
+            snprintf(names[j] + strlen(names[j]), 32, ".s%zuh%zu.example", i, j);
+            memmove(names[j] + 2, names[j], strlen(names[j]) + 1);
+            memcpy(names[j], "*.", 2);
+            hosts[j] = names[j];
+        }
+        hosts[j] = NULL;
+        snprintf(name, sizeof(name), "service-%05zu", i);
+        services[i] = service_with_hosts(name, hosts);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    snap = snapshot_new(services, NUM_SERVICES, &conflict);
+    ok(snap != NULL && snap->num_hosts == NUM_SERVICES * PD_SERVICE_MAX_HOSTS, "%d wildcards sharing their first bytes",
+       NUM_SERVICES * PD_SERVICE_MAX_HOSTS);
+    ok(seconds_since(&start) < 2, "indexed in %.3f s", seconds_since(&start));
+    repeat_labels(probe, 120, 1); /* a.a.a...: each suffix shares the wildcards' first bytes, none is claimed */
+    strcat(probe, ".x");
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (i = 0; i < 1000; i++) {
+        found += snapshot_lookup_host(snap, probe, strlen(probe)) != NULL;
+        found += snapshot_lookup(snap, "service-zzzzz", 13) != NULL;
+    }
+    ok(found == 0 && seconds_since(&start) < 2, "1000 such hosts and names looked up in %.3f s", seconds_since(&start));
+    is_str(host_owner(snap, "x.a.s0h0.example"), "service-00000", "a wildcard is still found");
+    ok(snapshot_lookup(snap, "service-00999", 13) == services[999], "and a name");
+    snapshot_decref(snap);
+    for (i = 0; i < NUM_SERVICES; i++)
+        service_decref(services[i]);
+}
+
 int main(void)
 {
     test_names();
@@ -464,5 +520,6 @@ int main(void)
     test_request_hosts();
     test_host_options();
     test_host_index();
+    test_shared_prefixes();
     return done_testing();
 }
