@@ -1,5 +1,4 @@
-/* proxy.c: the front-end handler: find the service in the registry by Host or path, check the request, then forward it (forward.c).
- */
+/* proxy.c: the front-end handler: find the service by Host or path in the registry, check the request, forward it (forward.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "proxyd.h"
@@ -114,7 +113,7 @@ static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_
 {
     pd_service_t *service;
     const char *why, *shown;
-    char bad_name[256];
+    char name_error[256]; /* why `shown` is no name: not shown either */
 
     if (lookup_host(req, snap, &service) != 0)
         return NULL;
@@ -137,7 +136,7 @@ static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_
     /* a name that cannot be a service is not echoed into logs and answers */
     shown = h2o_strdup(&req->pool, path->name.base, path->name.len).base;
     reply_error(req, 404, "Not Found", "unknown service",
-                service_check_name(shown, bad_name, sizeof(bad_name)) == 0 ? shown : NULL);
+                service_check_name(shown, name_error, sizeof(name_error)) == 0 ? shown : NULL);
     return NULL;
 }
 

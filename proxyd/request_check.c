@@ -1,5 +1,4 @@
-/* request_check.c: what a request must pass before proxyd does any work for it: header limits, framing, method and target syntax.
- */
+/* request_check.c: what a request must pass before proxyd does any work for it: header limits, its head, method, target syntax. */
 #include <string.h>
 #include <strings.h>
 #include "phr.h"
