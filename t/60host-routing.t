@@ -170,6 +170,16 @@ subtest 'HTTP/2 :authority' => sub {
     is $echo->{headers}{'x-forwarded-host'}, "127.0.0.1:$port", 'and X-Forwarded-Host is the :authority';
 };
 
+# libh2o turns an HTTP/1 request with "Upgrade: h2c" into HTTP/2 stream 1 before proxyd sees it, with only the last
+# Host: its Host fields cannot be counted (proxyd(8), CAVEATS). This shows the limit; it should fail once it is lifted.
+subtest 'an h2c upgrade with two Host fields goes by the last' => sub {
+    my $res = h2(upgrade => "GET /x HTTP/1.1\r\nHost: a.chat.localhost\r\nHost: chat.localhost\r\n"
+            . "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: SETTINGS\r\n\r\n");
+    is $res->{http1}, 'HTTP/1.1 101 Switching Protocols', 'upgraded';
+    my $echo = eval { decode_json($res->{body}) } // {};
+    is "$echo->{name} $echo->{path}", 'chat /x', 'and routed by the last Host';
+};
+
 subtest 'absolute-form targets: the target\'s host, not the Host field (RFC 9112 3.2.2)' => sub {
     my ($status, $h, $echo) = raw('http://chat.localhost/abs?q=1', "127.0.0.1:$port");
     is "$echo->{name} $echo->{path}", 'chat /abs?q=1', 'routed by the target\'s host';
