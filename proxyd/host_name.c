@@ -64,12 +64,14 @@ int host_name_normalize(const char *text, size_t len, int allow_wildcard, char *
 }
 
 /* RFC 3986 §3.2.2: what a reg-name, or the inside of an IP-literal's brackets (with
- * ':'), may hold: unreserved, pct-encoded and sub-delims. Never '@', '/', '?', '#',
- * '[' or ']': a host holding one is read as another host by URL parsers. */
+ * ':'), may hold: unreserved and sub-delims. Never '@', '/', '?', '#', '[' or ']': a
+ * host holding one is read as another host by URL parsers. Nor the pct-encoded
+ * form RFC 3986 allows: no name needs it, and WHATWG URL parsers decode it
+ * ("%63hat.example" is chat.example to them, not to the routing). */
 static int is_host_char(char c, int in_brackets)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("-._~%!$&'()*+,;=", c) != NULL) || (in_brackets && c == ':');
+           (c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL) || (in_brackets && c == ':');
 }
 
 /* Splits an authority into host and port ("" when none): -1 unless it is
