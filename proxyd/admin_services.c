@@ -44,22 +44,21 @@ static int hosts_from_json(h2o_req_t *req, json_t *list, pd_service_opts_t *opts
     json_t *value;
     size_t i;
 
-    if (!json_is_array(list)) {
-        admin_send_error(req, 400, "Bad Request", "hosts", "hosts: must be an array of strings, like [\"chat.example.com\"]");
-        return -1;
-    }
+    if (!json_is_array(list))
+        goto not_strings;
     json_array_foreach(list, i, value)
     {
-        if (!json_is_string(value)) {
-            admin_send_error(req, 400, "Bad Request", "hosts", "hosts: must be an array of strings, like [\"chat.example.com\"]");
-            return -1;
-        }
+        if (!json_is_string(value))
+            goto not_strings;
         if (service_opts_add_host(opts, json_string_value(value), why, sizeof(why)) != 0) {
             admin_send_error(req, 400, "Bad Request", "hosts", "%s", why);
             return -1;
         }
     }
     return 0;
+not_strings:
+    admin_send_error(req, 400, "Bad Request", "hosts", "hosts: must be an array of strings, like [\"chat.example.com\"]");
+    return -1;
 }
 
 /* The PUT body, {"url": "...", "hosts": [...], "timeout": "5s", "auth": false}: the

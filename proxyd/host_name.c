@@ -63,26 +63,60 @@ int host_name_normalize(const char *text, size_t len, int allow_wildcard, char *
     return (int)n;
 }
 
+/* RFC 3986 §3.2.2: what a reg-name, or the inside of an IP-literal's brackets (with
+ * ':'), may hold: unreserved and sub-delims. Never '@', '/', '?', '#', '[' or ']': a
+ * host holding one is read as another host by URL parsers. Nor the pct-encoded
+ * form RFC 3986 allows: no name needs it, and WHATWG URL parsers decode it
+ * ("%63hat.example" is chat.example to them, not to the routing). */
+static int is_host_char(char c, int in_brackets)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-._~!$&'()*+,;=", c) != NULL) || (in_brackets && c == ':');
+}
+
+/* Splits an authority into host and port ("" when none): -1 unless it is
+ * host [":" port] (RFC 3986 §3.2.2, §3.2.3), the host a reg-name or an IP-literal. */
+static int split_authority(h2o_iovec_t authority, h2o_iovec_t *host, h2o_iovec_t *port)
+{
+    int in_brackets = authority.len != 0 && authority.base[0] == '[';
+    size_t i = in_brackets;
+
+    for (; i < authority.len && is_host_char(authority.base[i], in_brackets); i++)
+        ;
+    if (in_brackets && (i == authority.len || authority.base[i++] != ']'))
+        return -1;
+    *host = h2o_iovec_init(authority.base, i);
+    if (i < authority.len && authority.base[i++] != ':')
+        return -1;
+    *port = h2o_iovec_init(authority.base + i, authority.len - i);
+    for (; i < authority.len; i++) /* port = *DIGIT */
+        if (authority.base[i] < '0' || authority.base[i] > '9')
+            return -1;
+    return host->len != 0 || authority.len == 0 ? 0 : -1;
+}
+
 /* The name a request is routed by, from its authority ("Chat.Example:8080",
  * "chat.example.", "[::1]:8080"), into `out` (PD_HOST_NAME_MAX + 1 bytes): the host
- * without its port, in host_name_normalize's form. 0 when there is none to route by:
- * no authority, an IPv6 literal (services cannot claim one), a bad port, or a host
- * that is no valid name (a '*' among them: "*.chat.example" is not a name a client
- * may ask for). Linear in the authority's length. */
-size_t host_name_of_authority(h2o_iovec_t authority, char *out)
+ * in host_name_normalize's form, and its port in `port` ("" when none). 0 when there
+ * is none to route by: no authority, an IPv6 literal (services cannot claim one), or
+ * a host that is no valid name (a '*' among them: "*.chat.example" is not a name a
+ * client may ask for). -1 when the authority is not host[:port] at all. Whitespace
+ * around it, which libh2o 2.2.5 keeps, is not part of it (RFC 9110 §5.5). Linear in
+ * the authority's length. */
+int host_name_of_authority(h2o_iovec_t authority, char *out, h2o_iovec_t *port)
 {
-    const char *colon, *why;
-    size_t i, host_len;
+    h2o_iovec_t host;
+    const char *why;
     int n;
 
-    if (authority.base == NULL || authority.len == 0 || authority.base[0] == '[')
+    *port = h2o_iovec_init("", 0);
+    if (authority.base == NULL)
         return 0;
-    colon = memchr(authority.base, ':', authority.len);
-    host_len = colon != NULL ? (size_t)(colon - authority.base) : authority.len;
-    for (i = host_len + 1; i < authority.len; i++) /* RFC 3986 §3.2.3: port = *DIGIT */
-        if (authority.base[i] < '0' || authority.base[i] > '9')
-            return 0;
-    if ((n = host_name_normalize(authority.base, host_len, 0, out, &why)) < 0)
+    authority = h2o_str_stripws(authority.base, authority.len);
+    if (split_authority(authority, &host, port) != 0)
+        return -1;
+    if (host.len == 0 || host.base[0] == '[')
         return 0;
-    return (size_t)n;
+    n = host_name_normalize(host.base, host.len, 0, out, &why);
+    return n < 0 ? 0 : n;
 }

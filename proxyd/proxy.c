@@ -1,5 +1,4 @@
-/* proxy.c: the front-end handler: find the service in the registry by Host or path, check the request, then forward it (forward.c).
- */
+/* proxy.c: the front-end handler: find the service by Host or path in the registry, check the request, forward it (forward.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "proxyd.h"
@@ -92,16 +91,31 @@ static int is_hidden_auth_service(const pd_config_t *conf, pd_service_t *service
     return conf->auth.enabled && strcmp(service->name, conf->auth.service) == 0 && !service->public;
 }
 
-/* The service the request's Host names (hosts: in services.yaml), or NULL. */
-static pd_service_t *lookup_host(h2o_req_t *req, pd_snapshot_t *snap)
+/* The service the request's host claims (hosts: in services.yaml) in `service`, or
+ * NULL; -1 when the host is not host[:port] and the request has been answered (400).
+ * A claimed host becomes the request's authority in its one form, port kept, as a
+ * path gets its canonical form: the auth service, X-Forwarded-Host, Location
+ * rewriting and a preserved Host then show the spelling the request was routed by,
+ * not "CHAT.example.". */
+static int lookup_host(h2o_req_t *req, pd_snapshot_t *snap, pd_service_t **service)
 {
-    char host[PD_HOST_NAME_MAX + 1];
-    size_t len;
+    char name[PD_HOST_NAME_MAX + 1];
+    h2o_iovec_t port;
+    int len = host_name_of_authority(request_client_host(req), name, &port);
 
-    if (snap->num_hosts == 0) /* the usual registry: no work per request */
-        return NULL;
-    len = host_name_of_authority(request_client_host(req), host);
-    return len != 0 ? snapshot_lookup_host(snap, host, len) : NULL;
+    *service = NULL;
+    if (len < 0) {
+        req->http1_is_persistent = 0;
+        reply_error(req, 400, "Bad Request", "invalid host", NULL);
+        return -1;
+    }
+    if (len == 0 || snap->num_hosts == 0 || (*service = snapshot_lookup_host(snap, name, len)) == NULL)
+        return 0;
+    if (port.len == 0)
+        req->input.authority = h2o_strdup(&req->pool, name, len);
+    else
+        req->input.authority = h2o_concat(&req->pool, h2o_iovec_init(name, len), h2o_iovec_init(H2O_STRLIT(":")), port);
+    return 0;
 }
 
 /* The registry entry the request goes to, or NULL when it has been answered (400,
@@ -111,10 +125,12 @@ static pd_service_t *lookup_host(h2o_req_t *req, pd_snapshot_t *snap)
 static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_t *snap, h2o_iovec_t raw, pd_path_t *path,
                            h2o_iovec_t *prefix)
 {
-    pd_service_t *service = lookup_host(req, snap);
+    pd_service_t *service;
     const char *why, *shown;
-    char bad_name[256];
+    char name_error[256]; /* why `shown` is no name: not shown either */
 
+    if (lookup_host(req, snap, &service) != 0)
+        return NULL;
     if (request_path_canonicalize(&req->pool, raw.base, raw.len, service == NULL, path, &why) != 0) {
         reply_error(req, 400, "Bad Request", why, NULL);
         return NULL;
@@ -134,7 +150,7 @@ static pd_service_t *route(h2o_req_t *req, const pd_config_t *conf, pd_snapshot_
     /* a name that cannot be a service is not echoed into logs and answers */
     shown = h2o_strdup(&req->pool, path->name.base, path->name.len).base;
     reply_error(req, 404, "Not Found", "unknown service",
-                service_check_name(shown, bad_name, sizeof(bad_name)) == 0 ? shown : NULL);
+                service_check_name(shown, name_error, sizeof(name_error)) == 0 ? shown : NULL);
     return NULL;
 }
 

@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <search.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <yaml.h>
@@ -218,15 +217,25 @@ typedef enum {
     PD_PUBLISH_EDIT,   /* the file, edited by hand, read before an admin change */
 } pd_publish_cause_t;
 
-/* The registry as a whole at one moment: immutable, reference counted. */
+/* One host name a service claims, as a snapshot indexes it. */
+typedef struct pd_host_claim {
+    const char *host;      /* "chat.example" or "*.chat.example", owned by `service` */
+    pd_service_t *service; /* borrowed: the snapshot holds a reference */
+    size_t order;          /* among all claims, services and their hosts in the order given */
+    size_t index;          /* in service->hosts */
+} pd_host_claim_t;
+
+/* The registry as a whole at one moment: immutable, reference counted. Both lists
+ * are searched by bisection, not hashed: glibc's hsearch hashes only the first 8
+ * bytes of a key, so that names sharing them ("tenant-0001", "*.a.a.a...") made
+ * building a snapshot quadratic and let one crafted Host walk all of them. */
 typedef struct pd_snapshot {
     pd_service_t **services; /* sorted by name */
     size_t num_services;
-    struct hsearch_data index; /* name -> service, built once */
-    struct hsearch_data hosts; /* host name or "*.suffix" -> service, built once; keys owned by the services */
-    size_t num_hosts;          /* in `hosts` */
-    size_t wildcard_labels;    /* the most labels after "*." of any wildcard: longer suffixes cannot match */
-    uint64_t version;          /* set when published, like `cause` */
+    pd_host_claim_t *hosts; /* every service's hosts, sorted by host name, then order */
+    size_t num_hosts;
+    size_t wildcard_labels; /* the most labels after "*." of any wildcard: longer suffixes cannot match */
+    uint64_t version;       /* set when published, like `cause` */
     pd_publish_cause_t cause;
     int refcnt; /* atomic */
 } pd_snapshot_t;
@@ -379,7 +388,7 @@ int config_load(pd_config_t *conf, const char *file, char *err, size_t errlen);
 
 /* host_name.c */
 int host_name_normalize(const char *text, size_t len, int allow_wildcard, char *out, const char **why);
-size_t host_name_of_authority(h2o_iovec_t authority, char *out);
+int host_name_of_authority(h2o_iovec_t authority, char *out, h2o_iovec_t *port);
 /* stats.c */
 pd_stats_t *stats_for(const char *name);
 pd_stats_t *stats_hold(pd_stats_t *s);

@@ -1,5 +1,4 @@
-/* registry.c: immutable registry snapshots, O(1) lookup by name and by host, and the one current snapshot. */
-#include <errno.h>
+/* registry.c: immutable registry snapshots, lookup by name and by host, and the one current snapshot. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,14 @@ static int compare_names(const void *a, const void *b)
     return strcmp((*(pd_service_t *const *)a)->name, (*(pd_service_t *const *)b)->name);
 }
 
+static int compare_claims(const void *a, const void *b)
+{
+    const pd_host_claim_t *x = a, *y = b;
+    int c = strcmp(x->host, y->host);
+
+    return c != 0 ? c : (x->order > y->order) - (x->order < y->order);
+}
+
 /* Labels after the "*." of a wildcard ("*.chat.example": 2). */
 static size_t wildcard_labels(const char *host)
 {
@@ -29,31 +36,37 @@ static size_t wildcard_labels(const char *host)
     return n;
 }
 
-/* snap->hosts from every service's hosts, in the order given. -1 with `conflict`
- * when a host is claimed twice: the first claim is the one the table holds. */
+/* snap->hosts from every service's hosts. -1 with `conflict` when a host is claimed
+ * by two services: the one whose second claim comes first in the order given, as
+ * if the claims were indexed one by one. O(n log n) in the number of hosts. */
 static int index_hosts(pd_snapshot_t *snap, pd_service_t **services, size_t num_services, pd_host_conflict_t *conflict)
 {
-    size_t i, j, total = 0;
+    const pd_host_claim_t *second = NULL;
+    size_t i, j, n = 0;
 
     for (i = 0; i < num_services; i++)
-        total += services[i]->num_hosts;
-    if (hcreate_r(total * 2 + 1, &snap->hosts) == 0)
-        fatal("%s: hcreate_r", __func__);
-    for (i = 0; i < num_services; i++) {
-        for (j = 0; j < services[i]->num_hosts; j++) {
-            ENTRY entry = {services[i]->hosts[j], services[i]}, *found;
-            if (hsearch_r(entry, ENTER, &found, &snap->hosts) == 0)
-                fatal("%s: hsearch_r", __func__);
-            if (found->data != services[i]) {
-                *conflict = (pd_host_conflict_t){found->data, services[i], j};
-                return -1;
-            }
-            snap->num_hosts += found->key == entry.key; /* not when a service lists a name twice */
-            if (services[i]->hosts[j][0] == '*' && wildcard_labels(services[i]->hosts[j]) > snap->wildcard_labels)
-                snap->wildcard_labels = wildcard_labels(services[i]->hosts[j]);
+        n += services[i]->num_hosts;
+    if ((snap->hosts = calloc(n + 1, sizeof(*snap->hosts))) == NULL)
+        fatal("%s", __func__);
+    for (i = 0, n = 0; i < num_services; i++) {
+        for (j = 0; j < services[i]->num_hosts; j++, n++) {
+            const char *host = services[i]->hosts[j];
+            snap->hosts[n] = (pd_host_claim_t){host, services[i], n, j};
+            if (host[0] == '*' && wildcard_labels(host) > snap->wildcard_labels)
+                snap->wildcard_labels = wildcard_labels(host);
         }
     }
-    return 0;
+    snap->num_hosts = n;
+    qsort(snap->hosts, n, sizeof(*snap->hosts), compare_claims);
+    /* in a run of one host's claims, the first is the one that stands */
+    for (i = 1; i < n; i++)
+        if (strcmp(snap->hosts[i].host, snap->hosts[i - 1].host) == 0 && snap->hosts[i].service != snap->hosts[i - 1].service &&
+            (second == NULL || snap->hosts[i].order < second->order))
+            second = &snap->hosts[i];
+    if (second == NULL)
+        return 0;
+    *conflict = (pd_host_conflict_t){second[-1].service, second->service, second->index};
+    return -1;
 }
 
 /* A snapshot holding its own reference to each service; the caller keeps its
@@ -67,7 +80,7 @@ pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services, pd_hos
     if ((snap = calloc(1, sizeof(*snap))) == NULL)
         fatal("%s", __func__);
     if (index_hosts(snap, services, num_services, conflict) != 0) {
-        hdestroy_r(&snap->hosts);
+        free(snap->hosts);
         free(snap);
         return NULL;
     }
@@ -75,48 +88,51 @@ pd_snapshot_t *snapshot_new(pd_service_t **services, size_t num_services, pd_hos
     snap->num_services = num_services;
     if ((snap->services = calloc(num_services + 1, sizeof(*snap->services))) == NULL)
         fatal("%s", __func__);
-    /* twice the entries keeps glibc's open-addressing table short of collisions */
-    if (hcreate_r(num_services * 2 + 1, &snap->index) == 0)
-        fatal("%s: hcreate_r", __func__);
     for (i = 0; i < num_services; i++) {
-        ENTRY entry = {services[i]->name, services[i]}, *found;
         service_incref(services[i]);
         snap->services[i] = services[i];
-        if (hsearch_r(entry, ENTER, &found, &snap->index) == 0)
-            fatal("%s: hsearch_r", __func__);
     }
     qsort(snap->services, num_services, sizeof(*snap->services), compare_names);
     return snap;
+}
+
+static int compare_name_key(const void *key, const void *service)
+{
+    return strcmp(key, (*(pd_service_t *const *)service)->name);
 }
 
 /* Borrowed: valid while the caller holds its reference to `snap`. */
 pd_service_t *snapshot_lookup(pd_snapshot_t *snap, const char *name, size_t len)
 {
     char key[PD_SERVICE_NAME_MAX + 1];
-    ENTRY query = {key, NULL}, *found;
+    pd_service_t **found;
 
     if (len == 0 || len > PD_SERVICE_NAME_MAX)
         return NULL;
     memcpy(key, name, len);
     key[len] = '\0';
-    if (hsearch_r(query, FIND, &found, &snap->index) == 0)
-        return NULL;
-    return found->data;
+    found = bsearch(key, snap->services, snap->num_services, sizeof(*snap->services), compare_name_key);
+    return found != NULL ? *found : NULL;
 }
 
-static pd_service_t *find_host(pd_snapshot_t *snap, char *key)
+static int compare_host_key(const void *key, const void *claim)
 {
-    ENTRY query = {key, NULL}, *found;
+    return strcmp(key, ((const pd_host_claim_t *)claim)->host);
+}
 
-    return hsearch_r(query, FIND, &found, &snap->hosts) != 0 ? found->data : NULL;
+static pd_service_t *find_host(pd_snapshot_t *snap, const char *key)
+{
+    const pd_host_claim_t *claim = bsearch(key, snap->hosts, snap->num_hosts, sizeof(*snap->hosts), compare_host_key);
+
+    return claim != NULL ? claim->service : NULL;
 }
 
 /* The service that claims `host` (in host_name_normalize's form, no wildcard), or
  * NULL; borrowed like snapshot_lookup's. The name itself wins, then the wildcard
  * with the longest suffix: for a.b.chat.example, *.b.chat.example, *.chat.example,
- * then *.example. A wildcard never matches its suffix alone. At most one lookup per
- * label, none for suffixes longer than any wildcard's, each hashing at most 253
- * bytes: the work is bounded whatever the Host. */
+ * then *.example. A wildcard never matches its suffix alone. At most one search per
+ * label, none for suffixes longer than any wildcard's, each comparing O(log n) keys
+ * of at most 253 bytes: the work is bounded whatever the Host. */
 pd_service_t *snapshot_lookup_host(pd_snapshot_t *snap, const char *host, size_t len)
 {
     char key[PD_HOST_NAME_MAX + 1], *dot;
@@ -156,8 +172,7 @@ void snapshot_decref(pd_snapshot_t *snap)
         return;
     for (i = 0; i < snap->num_services; i++)
         service_decref(snap->services[i]);
-    hdestroy_r(&snap->index);
-    hdestroy_r(&snap->hosts);
+    free(snap->hosts);
     free(snap->services);
     free(snap);
 }

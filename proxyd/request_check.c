@@ -1,5 +1,4 @@
-/* request_check.c: what a request must pass before proxyd does any work for it: header limits, framing, method and target syntax.
- */
+/* request_check.c: what a request must pass before proxyd does any work for it: header limits, its head, method, target syntax. */
 #include <string.h>
 #include <strings.h>
 #include "phr.h"
@@ -60,32 +59,57 @@ static int check_headers(h2o_req_t *req, const pd_config_t *conf)
     return 0;
 }
 
-/* Content-Length and Transfer-Encoding of an HTTP/1 request as sent: libh2o keeps
- * them out of req->headers and acts on one of them, so the head is read again. */
-static int check_http1_framing(h2o_req_t *req)
+/* An HTTP/1 request's head as sent, parsed again into `headers`: libh2o keeps
+ * Content-Length and Transfer-Encoding out of req->headers and acts on one of them,
+ * and keeps only the last Host field. 0, or -1 when it cannot be found. */
+static int reparse_http1_head(h2o_req_t *req, struct phr_header *headers, size_t *num_headers, int *minor_version)
+{
+    const char *method, *path;
+    size_t method_len, path_len, len;
+    h2o_socket_t *sock;
+    int head_len;
+
+    if (req->conn->callbacks->get_socket == NULL || (sock = req->conn->callbacks->get_socket(req->conn)) == NULL)
+        return -1;
+    /* libh2o 2.2.5 reads a request from the start of the input buffer and leaves
+     * it there, head then body, until the response is done; without a body, the
+     * parser stops at the end of the head, whatever follows it */
+    len = req->entity.base != NULL ? (size_t)(req->entity.base - sock->input->bytes) : sock->input->size;
+    if (req->entity.base != NULL && (req->entity.base < sock->input->bytes || len > sock->input->size))
+        return -1;
+    head_len =
+        phr_parse_request(sock->input->bytes, len, &method, &method_len, &path, &path_len, minor_version, headers, num_headers, 0);
+    /* the very head libh2o parsed: the same request line, and up to the body */
+    if (head_len <= 0 || !h2o_memis(method, method_len, req->input.method.base, req->input.method.len) ||
+        !h2o_memis(path, path_len, req->input.path.base, req->input.path.len) ||
+        (req->entity.base != NULL && (size_t)head_len != len))
+        return -1;
+    return 0;
+}
+
+static int is_field(const struct phr_header *h, const char *lower, size_t len)
+{
+    return h->name_len == len && strncasecmp(h->name, lower, len) == 0;
+}
+
+/* The fields of an HTTP/1 head that libh2o does not let through as sent: repeated
+ * Host fields, which RFC 9112 §3.2 refuses (libh2o routes by the last, a proxy in
+ * front may have by the first), then the body's framing (request smuggling). */
+static int check_http1_head(h2o_req_t *req)
 {
     struct phr_header headers[H2O_MAX_HEADERS];
-    size_t num_headers = H2O_MAX_HEADERS, i, method_len, path_len, head_len;
-    const char *method, *path, *content_length = NULL;
-    size_t content_length_len = 0;
-    int minor_version, num_te = 0;
-    h2o_socket_t *sock;
+    size_t num_headers = H2O_MAX_HEADERS, i, content_length_len = 0;
+    const char *content_length = NULL;
+    int minor_version, num_te = 0, num_host = 0;
 
-    if (req->version >= 0x200 || req->entity.base == NULL)
-        return 0; /* no body, no framing to disagree about */
-    if (req->conn->callbacks->get_socket == NULL || (sock = req->conn->callbacks->get_socket(req->conn)) == NULL)
-        return reject(req, 400, "Bad Request", "request framing cannot be checked");
-    /* libh2o 2.2.5 reads a request from the start of the input buffer and leaves
-     * it there, head then body, until the response is done */
-    head_len = req->entity.base - sock->input->bytes;
-    if (req->entity.base < sock->input->bytes || head_len > sock->input->size ||
-        phr_parse_request(sock->input->bytes, head_len, &method, &method_len, &path, &path_len, &minor_version, headers,
-                          &num_headers, 0) != (int)head_len)
-        return reject(req, 400, "Bad Request", "request framing cannot be checked");
+    if (reparse_http1_head(req, headers, &num_headers, &minor_version) != 0)
+        return reject(req, 400, "Bad Request", "request head cannot be checked");
     for (i = 0; i < num_headers; i++) {
-        if (headers[i].name_len == 17 && strncasecmp(headers[i].name, "transfer-encoding", 17) == 0) {
+        if (is_field(&headers[i], "host", 4)) {
+            num_host++;
+        } else if (is_field(&headers[i], "transfer-encoding", 17)) {
             num_te++;
-        } else if (headers[i].name_len == 14 && strncasecmp(headers[i].name, "content-length", 14) == 0) {
+        } else if (is_field(&headers[i], "content-length", 14)) {
             /* identical repeats may be folded into one (RFC 9112 §6.3 item 5) */
             if (content_length != NULL &&
                 (content_length_len != headers[i].value_len || memcmp(content_length, headers[i].value, content_length_len) != 0))
@@ -94,6 +118,10 @@ static int check_http1_framing(h2o_req_t *req)
             content_length_len = headers[i].value_len;
         }
     }
+    if (num_host > 1)
+        return reject(req, 400, "Bad Request", "repeated Host");
+    if (req->entity.base == NULL)
+        return 0; /* no body, no framing to disagree about */
     /* RFC 9112 §6.1: both at once is a smuggling attempt; the connection is closed */
     if (num_te != 0 && content_length != NULL)
         return reject(req, 400, "Bad Request", "both Transfer-Encoding and Content-Length");
@@ -106,7 +134,7 @@ static int check_http1_framing(h2o_req_t *req)
 }
 
 /* libh2o 2.2.5 turns an HTTP/1 request with "Upgrade: h2c" into HTTP/2 stream 1
- * after reading its body by HTTP/1's rules, so check_http1_framing() never sees
+ * after reading its body by HTTP/1's rules, so check_http1_head() never sees
  * it (h2c smuggling). It still carries its HTTP2-Settings header. Without a body
  * there is no framing to disagree about; with one, it is refused. */
 static int is_h2c_upgrade_with_body(h2o_req_t *req)
@@ -143,5 +171,5 @@ int request_check(h2o_req_t *req, const pd_config_t *conf)
         return reject(req, 400, "Bad Request", "repeated Authorization");
     if (is_h2c_upgrade_with_body(req))
         return reject(req, 400, "Bad Request", "request body in an h2c upgrade");
-    return check_http1_framing(req);
+    return req->version < 0x200 ? check_http1_head(req) : 0;
 }

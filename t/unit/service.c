@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "proxyd.h"
 #include "tap.h"
 
@@ -290,32 +291,53 @@ static void test_host_names(void)
 static void test_request_hosts(void)
 {
     static const struct {
-        const char *authority, *name; /* "": not routed by Host */
-    } cases[] = {{"chat.localhost", "chat.localhost"},
-                 {"chat.localhost:8080", "chat.localhost"},
-                 {"CHAT.LocalHost.:8080", "chat.localhost"},
-                 {"chat.localhost:", "chat.localhost"},
-                 {"127.0.0.1:8080", "127.0.0.1"},
-                 {"[::1]:8080", ""},
-                 {"[::1]", ""},
-                 {"chat.localhost:80x", ""},
-                 {"chat.localhost:80:80", ""},
-                 {"*.chat.localhost", ""},
-                 {"a_b.chat.localhost", ""},
-                 {"a..chat.localhost", ""},
-                 {":8080", ""},
-                 {"", ""}};
+        const char *authority, *name, *port; /* name "": not routed by Host; NULL: not host[:port] at all */
+    } cases[] = {{"chat.localhost", "chat.localhost", ""},
+                 {"chat.localhost:8080", "chat.localhost", "8080"},
+                 {"CHAT.LocalHost.:8080", "chat.localhost", "8080"},
+                 {"chat.localhost:", "chat.localhost", ""},
+                 {" chat.localhost \t", "chat.localhost", ""},
+                 {"127.0.0.1:8080", "127.0.0.1", "8080"},
+                 {"[::1]:8080", "", "8080"},
+                 {"[::1]", "", ""},
+                 {"[v1.x]", "", ""},
+                 {"*.chat.localhost", "", ""},
+                 {"a_b.chat.localhost", "", ""},
+                 {"a..chat.localhost", "", ""},
+                 {"", "", ""},
+                 {" ", "", ""},
+                 {"chat.localhost:80x", NULL, NULL},
+                 {"chat.localhost:80:80", NULL, NULL},
+                 {"user@chat.localhost", NULL, NULL},
+                 {"chat.localhost/x", NULL, NULL},
+                 {"chat.localhost?", NULL, NULL},
+                 {"chat.localhost#", NULL, NULL},
+                 {"%63hat.localhost", NULL, NULL},
+                 {"[::1%25lo]", NULL, NULL},
+                 {"a b", NULL, NULL},
+                 {"\xc3\xa9t\xc3\xa9.example", NULL, NULL},
+                 {"[::1", NULL, NULL},
+                 {"[::1]x", NULL, NULL},
+                 {"[a@b]", NULL, NULL},
+                 {":8080", NULL, NULL}};
     char out[PD_HOST_NAME_MAX + 1], big[4096];
-    size_t i, n;
+    h2o_iovec_t port;
+    size_t i;
+    int n;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        n = host_name_of_authority(h2o_iovec_init(cases[i].authority, strlen(cases[i].authority)), out);
-        ok(strlen(cases[i].name) == n && (n == 0 || strcmp(out, cases[i].name) == 0), "Host '%s' routes as '%s'",
-           cases[i].authority, cases[i].name);
+        n = host_name_of_authority(h2o_iovec_init(cases[i].authority, strlen(cases[i].authority)), out, &port);
+        if (cases[i].name == NULL) {
+            ok(n == -1, "Host '%s' is not host[:port]", cases[i].authority);
+            continue;
+        }
+        ok(n == (int)strlen(cases[i].name) && (n == 0 || strcmp(out, cases[i].name) == 0) &&
+               h2o_memis(port.base, port.len, cases[i].port, strlen(cases[i].port)),
+           "Host '%s' routes as '%s', port '%s'", cases[i].authority, cases[i].name, cases[i].port);
     }
-    ok(host_name_of_authority(h2o_iovec_init(NULL, 0), out) == 0, "no Host: no name");
+    ok(host_name_of_authority(h2o_iovec_init(NULL, 0), out, &port) == 0, "no Host: no name");
     repeat_labels(big, 2000, 1);
-    ok(host_name_of_authority(h2o_iovec_init(big, strlen(big)), out) == 0, "a Host of 2000 labels is no name");
+    ok(host_name_of_authority(h2o_iovec_init(big, strlen(big)), out, &port) == 0, "a Host of 2000 labels is no name");
 }
 
 static void test_host_options(void)
@@ -434,6 +456,61 @@ static void test_host_index(void)
     service_decref(a_again);
 }
 
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Names that share a long prefix ("service-0001", "*.a.a.a.a..."), as registries of
+ * many tenants have: a hash of their first bytes only (glibc's hsearch) put them all
+ * in one chain, so that building a snapshot took minutes and one crafted Host walked
+ * every one of them per label. */
+static void test_shared_prefixes(void)
+{
+    enum { NUM_SERVICES = 1000 };
+    pd_service_t *services[NUM_SERVICES];
+    const char *hosts[PD_SERVICE_MAX_HOSTS + 1];
+    char names[PD_SERVICE_MAX_HOSTS][PD_HOST_NAME_MAX + 1], name[32], probe[PD_HOST_NAME_MAX + 1];
+    struct timespec start;
+    pd_host_conflict_t conflict;
+    pd_snapshot_t *snap;
+    size_t i, j, found = 0;
+
+    for (i = 0; i < NUM_SERVICES; i++) {
+        for (j = 0; j < PD_SERVICE_MAX_HOSTS; j++) {
+            repeat_labels(names[j], 1 + (i * PD_SERVICE_MAX_HOSTS + j) % 100, 1); /* "a.a.a" */
+            snprintf(names[j] + strlen(names[j]), 32, ".s%zuh%zu.example", i, j);
+            memmove(names[j] + 2, names[j], strlen(names[j]) + 1);
+            memcpy(names[j], "*.", 2);
+            hosts[j] = names[j];
+        }
+        hosts[j] = NULL;
+        snprintf(name, sizeof(name), "service-%05zu", i);
+        services[i] = service_with_hosts(name, hosts);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    snap = snapshot_new(services, NUM_SERVICES, &conflict);
+    ok(snap != NULL && snap->num_hosts == NUM_SERVICES * PD_SERVICE_MAX_HOSTS, "%d wildcards sharing their first bytes",
+       NUM_SERVICES * PD_SERVICE_MAX_HOSTS);
+    ok(seconds_since(&start) < 2, "indexed in %.3f s", seconds_since(&start));
+    repeat_labels(probe, 120, 1); /* a.a.a...: each suffix shares the wildcards' first bytes, none is claimed */
+    strcat(probe, ".x");
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (i = 0; i < 1000; i++) {
+        found += snapshot_lookup_host(snap, probe, strlen(probe)) != NULL;
+        found += snapshot_lookup(snap, "service-zzzzz", 13) != NULL;
+    }
+    ok(found == 0 && seconds_since(&start) < 2, "1000 such hosts and names looked up in %.3f s", seconds_since(&start));
+    is_str(host_owner(snap, "x.a.s0h0.example"), "service-00000", "a wildcard is still found");
+    ok(snapshot_lookup(snap, "service-00999", 13) == services[999], "and a name");
+    snapshot_decref(snap);
+    for (i = 0; i < NUM_SERVICES; i++)
+        service_decref(services[i]);
+}
+
 int main(void)
 {
     test_names();
@@ -444,5 +521,6 @@ int main(void)
     test_request_hosts();
     test_host_options();
     test_host_index();
+    test_shared_prefixes();
     return done_testing();
 }
