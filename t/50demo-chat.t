@@ -44,12 +44,25 @@ subtest 'the page and its files, directly and under /chat/ behind proxyd' => sub
 };
 
 subtest 'every message reaches every client, the sender included' => sub {
-    my $chat = spawn_live('chat');
+    my $chat = spawn_live('chat', '--log-requests');
     my $proxyd = spawn_gate(chat => $chat);
+    my ($pp, $host) = ($proxyd->port, "chat.localhost:@{[$proxyd->port]}");
     my @hello = ('hello from client 0', 'hello from client 1');
-    for my $case (['directly', ws_url($chat, '/chatsocket')], ['through proxyd', ws_url($proxyd, '/chat/chatsocket', 1)]) {
-        my ($how, $url) = @$case;
-        my $run = live_result(live_client('chat', $url, $url), 20);
+    # the cookie as a browser gets it: one request with the key, by path and by host
+    my ($by_path, $by_host) = (login($proxyd, '/chat/'), login($proxyd, '/', $host));
+    ok $by_path && $by_host, 'logged in by path and by host: a session cookie each' or return;
+    # with the Origin a browser would send from the page: http://127.0.0.1:PORT (by path), http://chat.localhost:PORT
+    my @cases = (
+        ['directly', [], ws_url($chat, '/chatsocket')],
+        ['through proxyd with the key', [], ws_url($proxyd, '/chat/chatsocket', 1)],
+        ['through proxyd with the cookie, by path', ['--header', "Cookie: $by_path", '--header', "Origin: http://127.0.0.1:$pp"],
+            ws_url($proxyd, '/chat/chatsocket')],
+        ['through proxyd with the cookie, by host', ['--header', "Cookie: $by_host", '--header', "Origin: http://$host",
+            '--connect-host', '127.0.0.1'], "ws://$host/chatsocket"],
+    );
+    for my $case (@cases) {
+        my ($how, $options, $url) = @$case;
+        my $run = live_result(live_client(@$options, 'chat', $url, $url), 20);
         is_deeply [map { [sort @$_] } @{ $run->{received} // [] }], [\@hello, \@hello], "$how: both clients got both messages"
             or diag explain $run;
         is_deeply $run->{received}[0], $run->{received}[1], "$how: in the same order";
@@ -57,8 +70,13 @@ subtest 'every message reaches every client, the sender included' => sub {
     my $mixed = live_result(live_client('chat', ws_url($chat, '/chatsocket'), ws_url($proxyd, '/chat/chatsocket', 1)), 20);
     is_deeply [map { [sort @$_] } @{ $mixed->{received} // [] }], [\@hello, \@hello],
         'one client direct and one through proxyd share the room';
+    my $run = live_result(live_client('--connect-host', '127.0.0.1', 'chat', "ws://$host/chatsocket"), 20);
+    is $run->{status}, 401, 'by host without the cookie: 401' or diag explain $run;
+    my $log = $chat->log;
+    like $log, qr{^chat: request: GET /chatsocket \{.*"cookie":"demo_session=}m, 'the service logged the handshakes it got';
+    unlike $log, qr/\Q$KEY\E/, 'the key reached the service in none of them';
     my $stats = stats($chat);
-    is $stats->{messages}, 6, '/stats counted the six messages';
+    is $stats->{messages}, 10, '/stats counted the ten messages';
     ok wait_for('closed', sub { stats($chat)->{clients} == 0 }), 'and no client is left';
     is $chat->stop, 0, 'chat exits 0 on SIGTERM (no sanitizer report)' or diag $chat->log;
 };
