@@ -31,7 +31,8 @@ subtest 'the watcher and producer pages and their files, directly and under /noi
         my @scripts = (page_ok("${base}live.js$q", qr{^text/javascript; charset=utf-8$}, qr{new URL\(name, location\.href\)}),
             page_ok("${base}watcher.js$q", qr{^text/javascript; charset=utf-8$}, qr{liveSocket\('live', }),
             page_ok("${base}producer.js$q", qr{^text/javascript; charset=utf-8$}, qr{liveSocket\('sensor'\)},
-                qr{getUserMedia}, qr{createAnalyser}, qr{INTERVAL_MS = 100}));
+                qr{getUserMedia}, qr{createAnalyser}, qr{INTERVAL_MS = 100}, qr{new Worker\('ticker\.js'\)}),
+            page_ok("${base}ticker.js$q", qr{^text/javascript; charset=utf-8$}, qr{setInterval\(\(\) => postMessage}));
         unlike $_, qr{["'`](?:/|wss?://)}, 'the scripts build WebSocket URLs from the page\'s own' for @scripts;
         page_ok("${base}noise.css$q", qr{^text/css; charset=utf-8$}, qr{#chart});
         page_ok("${base}favicon.svg$q", qr{^image/svg\+xml}, qr{<svg});
