@@ -236,9 +236,9 @@ h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key)
     return out;
 }
 
-/* A browser that logged in with ?key= names that URL in the Referer of everything the page then asks for (its scripts,
- * styles and WebSocket: Chromium sends the whole URL to the page's own origin), and of a link followed from it: the key
- * is removed there as from the query. Each Referer field is read once. */
+/* A browser that logged in with ?key= names that URL in the Referer of what the page then loads (its scripts, styles
+ * and images: Chromium sends the whole URL to the page's own origin; not its WebSocket handshakes) and of a link followed
+ * from it: the key is removed there as from the query. Each Referer field is read once. */
 void auth_strip_referer_key(h2o_req_t *req)
 {
     ssize_t i = -1;

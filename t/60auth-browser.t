@@ -109,8 +109,8 @@ subtest 'a browser logs in with the key once, then its cookie is the credential'
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
-# A page opened with ?key= names its URL in the Referer of everything it loads (Chromium sends the whole URL to its own
-# origin): scripts, styles, the WebSocket, a link followed with the cookie alone.
+# A page opened with ?key= names its URL in the Referer of what it loads (Chromium sends the whole URL to its own origin):
+# scripts, styles, images, a link followed with the cookie alone.
 subtest "the key is removed from the Referer too: no service sees the page's login URL" => sub {
     my $auth = spawn_auth();
     my ($up, $proxyd) = setup($auth, "  request_headers: [Cookie]\n  response_headers: [Set-Cookie]\n");
