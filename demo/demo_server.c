@@ -11,6 +11,7 @@
 #include "demo_server.h"
 
 #define MAX_OPTIONS 16
+#define OPT_LOG_REQUESTS 1   /* --log-requests has no short form; getopt_long returns this value for it */
 #define MAX_DELAY_MS 3600000 /* an hour: anything longer is a typo */
 
 /* A pending delayed answer. It lives in the request's pool, so it goes away
@@ -31,7 +32,8 @@ static h2o_accept_ctx_t accept_ctx;
 static uv_tcp_t listener;
 static uv_signal_t sigterm_watcher, sigint_watcher;
 static uint64_t num_requests;
-static char *page_root; /* -r: the page's folder, resolved; NULL for a program without a page */
+static char *page_root;  /* -r: the page's folder, resolved; NULL for a program without a page */
+static int log_requests; /* --log-requests: each request's line and header fields go to stderr */
 
 void demo_warnx(const char *fmt, ...)
 {
@@ -282,10 +284,25 @@ static int handle_count(h2o_req_t *req)
     return 0;
 }
 
+/* What reached the service, for tests that must show something did not (a credential the proxy was to remove):
+ * method, target as received, and every header field as JSON on one line. */
+static void log_request(h2o_req_t *req)
+{
+    json_t *headers = demo_headers_json(req);
+    char *text = json_dumps(headers, JSON_COMPACT);
+
+    demo_warnx("request: %.*s %.*s %s", (int)req->method.len, req->method.base, (int)req->path.len, req->path.base,
+               text != NULL ? text : "{}");
+    free(text);
+    json_decref(headers);
+}
+
 /* -1 hands the request to the next handler: the page's files when there is a page, else libh2o's 404. */
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
+    if (log_requests)
+        log_request(req);
     if (handle_count(req) == 0)
         return 0;
     ++num_requests;
@@ -424,6 +441,7 @@ static void usage(FILE *fp)
                  o->short_name ? ", " : "  ", o->long_name, o->arg_name ? " " : "", o->arg_name ? o->arg_name : "");
         fprintf(fp, "  %-22s  %s\n", left, o->help);
     }
+    fprintf(fp, "  --log-requests          print each request's method, target and header fields (all of them) to stderr\n");
     fprintf(fp, "  -h, --help              this help\n");
 }
 
@@ -436,6 +454,7 @@ static void build_getopt(struct option *longopts, char *shortopts)
 
     longopts[n++] = (struct option){"listen", required_argument, NULL, 'l'};
     longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[n++] = (struct option){"log-requests", no_argument, NULL, OPT_LOG_REQUESTS};
     strcpy(shortopts, "l:h");
     if (server->page_folder != NULL) {
         longopts[n++] = (struct option){"root", required_argument, NULL, 'r'};
@@ -479,6 +498,8 @@ static const char *parse_args(int argc, char **argv)
             free(page_root);
             if ((page_root = demo_page_check(optarg)) == NULL)
                 return NULL;
+        } else if (ch == OPT_LOG_REQUESTS) {
+            log_requests = 1;
         } else if (ch == 'h') {
             usage(stdout);
             exit(0);

@@ -7,10 +7,14 @@
  *
  * What bounds a client: max_message per received message (wslay), max_rate messages a second, max_queue messages waiting
  * for it (a slow reader is dropped rather than buffered for), max_clients, and idle_timeout: a client that answers no ping
- * (or not our close frame) for that long is dropped, so a dead peer does not keep its place forever. */
+ * (or not our close frame) for that long is dropped, so a dead peer does not keep its place forever.
+ *
+ * Who may connect: a browser only from a page of the host it asked for (origin_allowed()), since it sends the user's
+ * cookies with a handshake that any page opens. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "demo_server.h"
 #include "ws_hub.h"
 
@@ -207,6 +211,36 @@ static void start_timers(ws_hub_t *hub, uv_loop_t *loop)
     uv_timer_start(&hub->sweep_timer, on_sweep, sweep_ms, sweep_ms);
 }
 
+/* The host[:port] the client asked for: behind proxyd its X-Forwarded-Host (proxyd sets it and removes clients' copies;
+ * the Host is then the service's own address), else the Host. */
+static h2o_iovec_t asked_host(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-host"), -1);
+
+    return i != -1 ? req->headers.entries[i].value : req->input.authority;
+}
+
+/* Cross-site WebSocket hijacking: a browser sends the user's cookies with the handshake of a WebSocket that any page
+ * opens, and no CORS stands in the way, but it names the page's origin in Origin (RFC 6455 4.1, 10.2). A handshake with
+ * an Origin must come from a page of the host it was made to: the origin's host[:port] equal to asked_host(), as
+ * browsers write both (no default port). Clients other than browsers send none and pass. "null" (a data: URL, a
+ * sandboxed frame), another scheme than http(s), a path or a second Origin field are refused. */
+static int origin_allowed(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    h2o_iovec_t origin, host;
+    h2o_url_t url;
+
+    if (i == -1)
+        return 1;
+    origin = req->headers.entries[i].value;
+    if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), i) != -1 || h2o_url_parse(origin.base, origin.len, &url) != 0 ||
+        url.path.len != 1)
+        return 0;
+    host = asked_host(req);
+    return url.authority.len == host.len && strncasecmp(url.authority.base, host.base, host.len) == 0;
+}
+
 /* 0 for a handshake we take, else the status it gets (and why in *why). */
 static int check_handshake(ws_hub_t *hub, h2o_req_t *req, const char **key, const char **why)
 {
@@ -228,6 +262,10 @@ static int check_handshake(ws_hub_t *hub, h2o_req_t *req, const char **key, cons
     if (i == -1 || !h2o_memis(req->headers.entries[i].value.base, req->headers.entries[i].value.len, H2O_STRLIT("13"))) {
         *why = "unsupported WebSocket version: this server speaks 13 (RFC 6455)";
         return 426;
+    }
+    if (!origin_allowed(req)) {
+        *why = "Origin is not this page's host: pages of other sites may not open this WebSocket";
+        return 403;
     }
     if (hub->num_clients >= hub->limits.max_clients) {
         *why = "too many clients";
@@ -257,7 +295,8 @@ static ws_client_t *new_client(ws_hub_t *hub, uv_loop_t *loop)
     return client;
 }
 
-/* Answers req: 101 and a new client of the hub, or an error (400 for a plain request, 503 when full). */
+/* Answers req: 101 and a new client of the hub, or an error (400 for a plain request, 403 from a page of another origin,
+ * 503 when full). */
 void ws_hub_accept(ws_hub_t *hub, h2o_req_t *req)
 {
     const char *key, *why;
@@ -269,6 +308,8 @@ void ws_hub_accept(ws_hub_t *hub, h2o_req_t *req)
             demo_add_header(req, "Sec-WebSocket-Version", h2o_iovec_init(H2O_STRLIT("13")));
             demo_add_header(req, "Upgrade", h2o_iovec_init(H2O_STRLIT("websocket"))); /* libh2o adds Connection */
         }
+        if (status == 403)
+            demo_warnx("%s: handshake refused: %s", hub->name, why);
         demo_send_error(req, status, why);
         return;
     }

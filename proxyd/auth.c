@@ -240,6 +240,25 @@ h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key)
     return out;
 }
 
+/* A browser that logged in with ?key= names that URL in the Referer of what the page then loads (its scripts, styles
+ * and images: Chromium sends the whole URL to the page's own origin; not its WebSocket handshakes) and of a link followed
+ * from it: the key is removed there as from the query. Each Referer field is read once. */
+void auth_strip_referer_key(h2o_req_t *req)
+{
+    ssize_t i = -1;
+
+    while ((i = h2o_find_header(&req->headers, H2O_TOKEN_REFERER, i)) != -1) {
+        h2o_iovec_t *value = &req->headers.entries[i].value, key, query;
+        const char *q = memchr(value->base, '?', value->len);
+
+        if (q == NULL)
+            continue;
+        query = auth_strip_key(req, h2o_iovec_init(q, value->base + value->len - q), &key);
+        if (key.base != NULL)
+            *value = h2o_concat(&req->pool, h2o_iovec_init(value->base, q - value->base), query);
+    }
+}
+
 /* ---- the decision ---- */
 
 /* The check `entry` is decided: the cache learns it and every waiting request gets it. */

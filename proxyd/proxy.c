@@ -197,7 +197,8 @@ static void check_then_forward(h2o_req_t *req, const pd_config_t *conf, proxy_wo
         forward_request(req, to);
         return;
     }
-    to->query = auth_strip_key(req, to->query, &key); /* no service ever sees the key */
+    to->query = auth_strip_key(req, to->query, &key); /* no service ever sees the key: not in the query ... */
+    auth_strip_referer_key(req);                      /* ... nor in the URL of the page that asked */
     if (to->service->auth)
         auth_begin(pw->auth, req, to, pw->snapshot, path, key); /* forwards once allowed */
     else

@@ -527,6 +527,7 @@ void auth_shutdown(void);
 pd_auth_worker_t *auth_worker_new(h2o_context_t *ctx);
 void auth_worker_dispose(pd_auth_worker_t *aw);
 h2o_iovec_t auth_strip_key(h2o_req_t *req, h2o_iovec_t query, h2o_iovec_t *key);
+void auth_strip_referer_key(h2o_req_t *req);
 void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, pd_snapshot_t *snap, const pd_path_t *path,
                 h2o_iovec_t key);
 

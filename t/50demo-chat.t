@@ -44,12 +44,25 @@ subtest 'the page and its files, directly and under /chat/ behind proxyd' => sub
 };
 
 subtest 'every message reaches every client, the sender included' => sub {
-    my $chat = spawn_live('chat');
+    my $chat = spawn_live('chat', '--log-requests');
     my $proxyd = spawn_gate(chat => $chat);
+    my ($pp, $host) = ($proxyd->port, "chat.localhost:@{[$proxyd->port]}");
     my @hello = ('hello from client 0', 'hello from client 1');
-    for my $case (['directly', ws_url($chat, '/chatsocket')], ['through proxyd', ws_url($proxyd, '/chat/chatsocket', 1)]) {
-        my ($how, $url) = @$case;
-        my $run = live_result(live_client('chat', $url, $url), 20);
+    # the cookie as a browser gets it: one request with the key, by path and by host
+    my ($by_path, $by_host) = (login($proxyd, '/chat/'), login($proxyd, '/', $host));
+    ok $by_path && $by_host, 'logged in by path and by host: a session cookie each' or return;
+    # with the Origin a browser would send from the page: http://127.0.0.1:PORT (by path), http://chat.localhost:PORT
+    my @cases = (
+        ['directly', [], ws_url($chat, '/chatsocket')],
+        ['through proxyd with the key', [], ws_url($proxyd, '/chat/chatsocket', 1)],
+        ['through proxyd with the cookie, by path', ['--header', "Cookie: $by_path", '--header', "Origin: http://127.0.0.1:$pp"],
+            ws_url($proxyd, '/chat/chatsocket')],
+        ['through proxyd with the cookie, by host', ['--header', "Cookie: $by_host", '--header', "Origin: http://$host",
+            '--connect-host', '127.0.0.1'], "ws://$host/chatsocket"],
+    );
+    for my $case (@cases) {
+        my ($how, $options, $url) = @$case;
+        my $run = live_result(live_client(@$options, 'chat', $url, $url), 20);
         is_deeply [map { [sort @$_] } @{ $run->{received} // [] }], [\@hello, \@hello], "$how: both clients got both messages"
             or diag explain $run;
         is_deeply $run->{received}[0], $run->{received}[1], "$how: in the same order";
@@ -57,9 +70,70 @@ subtest 'every message reaches every client, the sender included' => sub {
     my $mixed = live_result(live_client('chat', ws_url($chat, '/chatsocket'), ws_url($proxyd, '/chat/chatsocket', 1)), 20);
     is_deeply [map { [sort @$_] } @{ $mixed->{received} // [] }], [\@hello, \@hello],
         'one client direct and one through proxyd share the room';
+    my $run = live_result(live_client('--connect-host', '127.0.0.1', 'chat', "ws://$host/chatsocket"), 20);
+    is $run->{status}, 401, 'by host without the cookie: 401' or diag explain $run;
+    my $log = $chat->log;
+    like $log, qr{^chat: request: GET /chatsocket \{.*"cookie":"demo_session=}m, 'the service logged the handshakes it got';
+    unlike $log, qr/\Q$KEY\E/, 'the key reached the service in none of them';
     my $stats = stats($chat);
-    is $stats->{messages}, 6, '/stats counted the six messages';
+    is $stats->{messages}, 10, '/stats counted the ten messages';
     ok wait_for('closed', sub { stats($chat)->{clients} == 0 }), 'and no client is left';
+    is $chat->stop, 0, 'chat exits 0 on SIGTERM (no sanitizer report)' or diag $chat->log;
+};
+
+# Cross-site WebSocket hijacking: with the cookie login, a page of another origin would open the chat in the visitor's
+# name (its browser sends the cookie, and no CORS applies to WebSockets). The service checks Origin against the host the
+# client asked for: behind proxyd, X-Forwarded-Host.
+subtest 'a handshake whose Origin is another site is refused with 403, directly and through proxyd' => sub {
+    my $chat = spawn_live('chat');
+    my $proxyd = spawn_gate(chat => $chat);
+    my ($cp, $pp) = ($chat->port, $proxyd->port);
+    my $host = "chat.localhost:$pp";
+    my ($by_path, $by_host) = (login($proxyd, '/chat/'), login($proxyd, '/', $host));
+    my @cases = (
+        # what, port, path, fields, status
+        ['directly, no Origin (not a browser)', $cp, '/chatsocket', [], 101],
+        ['directly, its own origin', $cp, '/chatsocket', [Origin => "http://127.0.0.1:$cp"], 101],
+        ['directly, its origin in capitals', $cp, '/chatsocket', [Origin => "http://LOCALHOST:$cp", Host => "localhost:$cp"], 101],
+        ['directly, another site', $cp, '/chatsocket', [Origin => 'http://evil.example'], 403],
+        ['directly, another port of its host', $cp, '/chatsocket', [Origin => "http://127.0.0.1:@{[$cp + 1]}"], 403],
+        ['directly, its host without the port', $cp, '/chatsocket', [Origin => 'http://127.0.0.1'], 403],
+        ['directly, Origin null (a data: URL)', $cp, '/chatsocket', [Origin => 'null'], 403],
+        ['directly, another scheme', $cp, '/chatsocket', [Origin => "file://127.0.0.1:$cp"], 403],
+        ['directly, an origin with a path', $cp, '/chatsocket', [Origin => "http://127.0.0.1:$cp/x"], 403],
+        ['directly, its origin as a prefix', $cp, '/chatsocket', [Origin => "http://127.0.0.1:${cp}0"], 403],
+        ['directly, two Origin fields', $cp, '/chatsocket', [Origin => ["http://127.0.0.1:$cp", 'http://evil.example']], 403],
+        ['by path, the page\'s origin', $pp, '/chat/chatsocket', [Cookie => $by_path, Origin => "http://127.0.0.1:$pp"], 101],
+        ['by path, another site', $pp, '/chat/chatsocket', [Cookie => $by_path, Origin => 'http://evil.example'], 403],
+        # what proxyd sends as Host: the service's own address, not the page's
+        ['by path, the service\'s address', $pp, '/chat/chatsocket', [Cookie => $by_path, Origin => "http://127.0.0.1:$cp"], 403],
+        ['by path, a forged X-Forwarded-Host', $pp, '/chat/chatsocket',
+            [Cookie => $by_path, Origin => 'http://evil.example', 'X-Forwarded-Host' => 'evil.example'], 403],
+        ['by host, the page\'s origin', $pp, '/chatsocket', [Host => $host, Cookie => $by_host, Origin => "http://$host"], 101],
+        ['by host, the same proxy by path', $pp, '/chatsocket', [Host => $host, Cookie => $by_host,
+            Origin => "http://127.0.0.1:$pp"], 403],
+        ['by host, a sibling host', $pp, '/chatsocket', [Host => $host, Cookie => $by_host, Origin => "http://evil.localhost:$pp"],
+            403],
+    );
+    my @open;
+    for my $case (@cases) {
+        my ($what, $port, $path, $fields, $want) = @$case;
+        my ($sock, $status, $head) = handshake($port, $path, @$fields);
+        is $status, $want, "$what: $want" or diag $head;
+        like $head, qr/"error":"Origin is not this page's host/, "$what: the answer says why" if $want == 403;
+        push @open, $sock if $status == 101;
+    }
+    is stats($chat)->{clients}, scalar(@open), 'only the accepted handshakes became clients';
+    close $_ for @open;
+    # the same with python3-websockets: a forged Origin is refused, the page's is let in (above, by path and by host)
+    for my $case (['by path', ws_url($proxyd, '/chat/chatsocket'), $by_path, []],
+        ['by host', "ws://$host/chatsocket", $by_host, ['--connect-host', '127.0.0.1']]) {
+        my ($how, $url, $cookie, $options) = @$case;
+        my $run = live_result(live_client('--header', "Cookie: $cookie", '--header', 'Origin: http://evil.example', @$options,
+            'chat', $url), 20);
+        is $run->{status}, 403, "python3-websockets, $how, with the cookie and a forged Origin: 403" or diag explain $run;
+    }
+    like $chat->log, qr/^chat: room: handshake refused: Origin is not/m, 'the service logs each refusal';
     is $chat->stop, 0, 'chat exits 0 on SIGTERM (no sanitizer report)' or diag $chat->log;
 };
 

@@ -31,7 +31,8 @@ subtest 'the watcher and producer pages and their files, directly and under /noi
         my @scripts = (page_ok("${base}live.js$q", qr{^text/javascript; charset=utf-8$}, qr{new URL\(name, location\.href\)}),
             page_ok("${base}watcher.js$q", qr{^text/javascript; charset=utf-8$}, qr{liveSocket\('live', }),
             page_ok("${base}producer.js$q", qr{^text/javascript; charset=utf-8$}, qr{liveSocket\('sensor'\)},
-                qr{getUserMedia}, qr{createAnalyser}, qr{INTERVAL_MS = 100}));
+                qr{getUserMedia}, qr{createAnalyser}, qr{INTERVAL_MS = 100}, qr{new Worker\('ticker\.js'\)}),
+            page_ok("${base}ticker.js$q", qr{^text/javascript; charset=utf-8$}, qr{setInterval\(\(\) => postMessage}));
         unlike $_, qr{["'`](?:/|wss?://)}, 'the scripts build WebSocket URLs from the page\'s own' for @scripts;
         page_ok("${base}noise.css$q", qr{^text/css; charset=utf-8$}, qr{#chart});
         page_ok("${base}favicon.svg$q", qr{^image/svg\+xml}, qr{<svg});
@@ -42,19 +43,26 @@ subtest 'the watcher and producer pages and their files, directly and under /noi
     is $noise->stop, 0, 'noise exits 0 on SIGTERM (no sanitizer report)' or diag $noise->log;
 };
 
-# Two runs side by side, one per service: all clients direct, and all through proxyd.
+# Three runs side by side, one per service: all clients direct; through proxyd by path with the key; and as a browser
+# would, by host with the login's cookie alone (and the page's Origin).
 subtest 'one producer, three watchers, 30 s at 10 readings a second: nothing lost, order kept' => sub {
     my $direct = spawn_live('noise');
     my $behind = spawn_live('noise');
-    my $proxyd = spawn_gate(noise => $behind);
+    my $by_host = spawn_live('noise', '--log-requests');
+    my $proxyd = spawn_gate(noise => $behind, noise2 => $by_host);
+    my $host = "noise2.localhost:@{[$proxyd->port]}";
+    my $cookie = login($proxyd, '/', $host);
+    ok $cookie, 'logged in on the host noise2.localhost: a session cookie';
+    my @cookie_by_host = ('--header', "Cookie: $cookie", '--header', "Origin: http://$host", '--connect-host', '127.0.0.1');
     my %runs;
-    for my $case (['directly', $direct, '/', 0], ['through proxyd', $proxyd, '/noise/', 1]) {
-        my ($how, $server, $prefix, $key) = @$case;
-        my @watchers = map { ('--watcher', ws_url($server, "${prefix}live", $key)) } 1 .. 3;
-        $runs{$how} = live_client('noise', '--producer', ws_url($server, "${prefix}sensor", $key), @watchers,
+    for my $case (['directly', [], ws_url($direct, '/')], ['through proxyd', [], ws_url($proxyd, '/noise/'), "?key=$KEY"],
+        ['by host with the cookie', \@cookie_by_host, "ws://$host/"]) {
+        my ($how, $options, $base, $query) = @$case;
+        my @watchers = map { ('--watcher', "${base}live" . ($query // '')) } 1 .. 3;
+        $runs{$how} = live_client(@$options, 'noise', '--producer', "${base}sensor" . ($query // ''), @watchers,
             '--seconds', 30, '--rate', 10);
     }
-    for my $how ('directly', 'through proxyd') {
+    for my $how ('directly', 'through proxyd', 'by host with the cookie') {
         my $run = live_result($runs{$how}, 60);
         is $run->{sent}, 300, "$how: the producer sent 300 readings" or diag explain $run;
         cmp_ok $run->{seconds}, '>=', 29, "$how: over 30 s";
@@ -70,8 +78,14 @@ subtest 'one producer, three watchers, 30 s at 10 readings a second: nothing los
     }
     is stats($direct)->{readings}, 300, 'the direct service relayed 300';
     is stats($behind)->{readings}, 300, 'and so did the one behind proxyd';
+    is stats($by_host)->{readings}, 300, 'and the one on its own host';
+    my @handshakes = $by_host->log =~ m{^noise: request: GET /(?:sensor|live) (\{.*)$}mg;
+    is scalar(@handshakes), 4, 'which got four handshakes';
+    is scalar(grep {/"x-forwarded-host":"\Q$host\E"/ && /"cookie":"\Q$cookie\E"/} @handshakes), 4,
+        'each for its host, with the cookie';
     is $direct->stop, 0, 'noise (direct) exits 0 on SIGTERM (no sanitizer report)' or diag $direct->log;
     is $behind->stop, 0, 'noise (behind) exits 0 on SIGTERM (no sanitizer report)' or diag $behind->log;
+    is $by_host->stop, 0, 'noise (by host) exits 0 on SIGTERM (no sanitizer report)' or diag $by_host->log;
 };
 
 subtest 'bad readings close the producer that sent them, and only it' => sub {

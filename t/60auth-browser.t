@@ -109,6 +109,34 @@ subtest 'a browser logs in with the key once, then its cookie is the credential'
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
+# A page opened with ?key= names its URL in the Referer of what it loads (Chromium sends the whole URL to its own origin):
+# scripts, styles, images, a link followed with the cookie alone.
+subtest "the key is removed from the Referer too: no service sees the page's login URL" => sub {
+    my $auth = spawn_auth();
+    my ($up, $proxyd) = setup($auth, "  request_headers: [Cookie]\n  response_headers: [Set-Cookie]\n");
+    my $base = $proxyd->url;
+    my @cases = (
+        ["$base/up/?key=supersecret", "$base/up/", 'the login URL'],
+        ["$base/up/?a=1&key=supersecret&b=2", "$base/up/?a=1&b=2", 'the key between other parameters'],
+        ["$base/up/?key=supersecret&key=again", "$base/up/", 'every key'],
+        ["$base/up/?key", "$base/up/", 'a key without a value'],
+        ["$base/up/?monkey=1&keys=2&k%65y=3", "$base/up/?monkey=1&keys=2&k%65y=3", 'other names alone kept, byte for byte'],
+        ["$base/up/", "$base/up/", 'a Referer without a query unchanged'],
+    );
+    for my $case (@cases) {
+        my ($referer, $want, $what) = @$case;
+        my ($status, undef, $body) = request($proxyd, '/up/page.js?key=supersecret', fields => ["Referer: $referer"]);
+        is $status, 200, "$what: 200";
+        my $echo = eval { decode_json($body) } // {};
+        is $echo->{headers}{referer}, $want, "$what: the service's Referer" or diag $body;
+    }
+    my ($status, undef, $body) = request($proxyd, '/up/page.js?key=supersecret', fields => ["Referer: $base/up/?key=supersecret",
+        "Referer: http://other.example/?key=supersecret"]);
+    is $status, 200, 'two Referer fields: 200';
+    unlike $body, qr/supersecret/, 'the key is gone from both';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
 subtest 'an answer that passes a cookie to the client is never cached, nor given to another request' => sub {
     my $auth = spawn_recorder('--count', 2, '--delay', 1);
     my ($up, $proxyd) = setup($auth, "  response_headers: [Set-Cookie]\n");

@@ -21,6 +21,11 @@ services. Runs one scenario and prints one JSON line with what each client saw; 
       a client that stops reading and answering pings, and one that reads; after S seconds
       -> {"silent": {"closed": ...}, "live": {"closed": ...}}
 
+Options before the scenario apply to every connection it opens:
+  --header 'NAME: VALUE'   a field sent with every handshake (repeatable): a session cookie, an Origin
+  --connect-host ADDR      connect to ADDR (the URL's port), the URL's host still in Host: a proxy's host route
+
+An error (a refused handshake, a connection that failed) is {"error": ...}, with "status" for a refused handshake.
 Clients send no pings of their own; the services' pings are answered by the library while a client reads.
 """
 import argparse
@@ -34,8 +39,15 @@ import urllib.parse
 import websockets
 
 
+HANDSHAKE = argparse.Namespace(header=[], connect_host=None)  # the global options, set by main()
+
+
 def connect(url, **kwargs):
-    return websockets.connect(url, ping_interval=None, compression=None, open_timeout=10, close_timeout=5, **kwargs)
+    if HANDSHAKE.connect_host is not None and 'sock' not in kwargs:
+        kwargs['host'] = HANDSHAKE.connect_host  # the TCP connection's; Host still comes from the URL
+    headers = [tuple(part.strip() for part in field.split(':', 1)) for field in HANDSHAKE.header]
+    return websockets.connect(url, ping_interval=None, compression=None, open_timeout=10, close_timeout=5,
+                              extra_headers=headers, **kwargs)
 
 
 async def collect(ws, want, timeout):
@@ -139,7 +151,7 @@ async def stalled_client(url):
     parts = urllib.parse.urlsplit(url)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((parts.hostname, parts.port))
+    sock.connect((HANDSHAKE.connect_host or parts.hostname, parts.port))
     ws = await connect(url, sock=sock, max_size=None)
     ws.transport.pause_reading()
     return ws
@@ -179,6 +191,8 @@ async def silent(args):
 
 def parse_args():
     parser = argparse.ArgumentParser()
+    parser.add_argument('--header', action='append', default=[])
+    parser.add_argument('--connect-host')
     sub = parser.add_subparsers(dest='scenario', required=True)
     sub.add_parser('chat').add_argument('urls', nargs='+')
     p = sub.add_parser('noise')
@@ -207,10 +221,13 @@ def parse_args():
 
 def main():
     args = parse_args()
+    HANDSHAKE.header, HANDSHAKE.connect_host = args.header, args.connect_host
     scenario = {'chat': chat, 'noise': noise, 'reject': reject, 'stall': stall, 'silent': silent}[args.scenario]
     try:
         answer = asyncio.run(scenario(args))
-    except Exception as e:  # a refused handshake, a connection that failed: the test shows it
+    except websockets.InvalidStatusCode as e:  # a refused handshake: the test checks the status
+        answer = {'error': '%s: %s' % (type(e).__name__, e), 'status': e.status_code}
+    except Exception as e:  # a connection that failed: the test shows it
         answer = {'error': '%s: %s' % (type(e).__name__, e)}
     print(json.dumps(answer), flush=True)
 

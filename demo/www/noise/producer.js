@@ -1,6 +1,6 @@
-// producer.js: the producer page: every 100 ms one reading {"seq", "level", "source"} to "sensor". The level is the RMS of
-// the microphone's samples (Web Audio AnalyserNode); without a microphone (none, refused, headless, plain http on another
-// host) it is a generated signal, so that the demo runs anywhere.
+// producer.js: the producer page: every 100 ms (ticker.js keeps time) one reading {"seq", "level", "source"} to "sensor".
+// The level is the RMS of the microphone's samples (Web Audio AnalyserNode); without a microphone (none, refused,
+// headless, plain http on another host) it is a generated signal, so that the demo runs anywhere.
 'use strict';
 
 (() => {
@@ -69,5 +69,8 @@
     micNote.textContent = 'microphone on';
   }) : startMic()));
   startMic();
-  setInterval(tick, INTERVAL_MS);
+  // the beat comes from a worker: this page's own timers would slow to one a second once its tab is in the background
+  const ticker = new Worker('ticker.js');
+  ticker.onmessage = tick;
+  ticker.postMessage(INTERVAL_MS);
 })();
