@@ -7,9 +7,18 @@ bin=${PROXYD_BUILDDIR:-.}   # where make put the programs (another folder for VP
 for prog in proxyd/proxyd demo/weather demo/auth demo/chat demo/noise; do
     [ -x "$bin/$prog" ] || { echo "$bin/$prog is not built: run autoreconf -fi && ./configure && make" >&2; exit 1; }
 done
-"$bin/proxyd/proxyd" -t -c conf/proxyd.yaml
+# conf/proxyd.yaml plus the admin API on 127.0.0.1:8081 with a token made for this
+# run, so the dashboard can be watched: written to a folder of its own, since
+# conf/ is what make install copies and holds no token
+run=$(mktemp -d)
+(umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$run/admin.token")
+{
+    sed "s|^registry: services.yaml|registry: \"$PWD/conf/services.yaml\"|" conf/proxyd.yaml
+    printf 'admin:\n  listen: 127.0.0.1:8081\n  token_file: admin.token\n  dashboard: "%s/dashboard"\n' "$PWD"
+} >"$run/proxyd.yaml"
+"$bin/proxyd/proxyd" -t -c "$run/proxyd.yaml"
 services=
-trap 'kill $services 2>/dev/null; wait' EXIT
+trap 'kill $services 2>/dev/null; wait; rm -rf "$run"' EXIT
 trap 'exit 0' INT TERM
 "$bin/demo/weather" -l 127.0.0.1:9001 &
 services="$services $!"
@@ -22,6 +31,7 @@ services="$services $!"
 echo "demo: try  curl 'http://127.0.0.1:8080/weather/today?key=supersecret'" >&2
 echo "demo: in a browser (the key once logs you in with a cookie): http://127.0.0.1:8080/chat/?key=supersecret" >&2
 echo "demo: or http://chat.localhost:8080/?key=supersecret; noise: /noise/ to watch, /noise/producer.html to send" >&2
-"$bin/proxyd/proxyd" -c conf/proxyd.yaml &
+echo "demo: dashboard http://127.0.0.1:8081/dashboard/ with the admin token $(cat "$run/admin.token")" >&2
+"$bin/proxyd/proxyd" -c "$run/proxyd.yaml" &
 services="$services $!"
 wait "$!"

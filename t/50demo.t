@@ -42,9 +42,9 @@ subtest 'demo services behind proxyd' => sub {
 };
 
 # demo/run.sh uses the fixed ports of conf/: run it only where they are free.
-my @busy = grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_, Timeout => 1) } 8080, 9001 .. 9004;
+my @busy = grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_, Timeout => 1) } 8080, 8081, 9001 .. 9004;
 SKIP: {
-    skip "ports @busy are in use", 10 if @busy;
+    skip "ports @busy are in use", 14 if @busy;
     my $demo = spawn(cmd => ['demo/run.sh'], port => 8080);
     my $url = 'http://127.0.0.1:8080/weather/today';
     ok wait_for('weather', sub { $http->get("$url?key=supersecret")->{status} == 200 }),
@@ -65,8 +65,18 @@ SKIP: {
         log => temp_dir() . '/chat.out');
     ok wait_for('chat', sub { !$chat->running }, 20) && $chat->log =~ /"received": \[\["hello from client 0", "hello from client 1"\]/,
         'two chat clients through proxyd see each other' or diag $chat->log;
+    my ($token) = $demo->log =~ /dashboard http:\S+ with the admin token (\S+)/;
+    ok $token, 'demo/run.sh names the dashboard and its admin token' or diag $demo->log;
+    my $res = $http->get('http://127.0.0.1:8081/dashboard/');
+    ok $res->{status} == 200 && $res->{content} =~ /<html/i, 'the dashboard page on 127.0.0.1:8081';
+    $res = $http->get('http://127.0.0.1:8081/services', { headers => { Authorization => "Bearer " . ($token // '') } });
+    my $services = eval { decode_json($res->{content})->{services} } // {};
+    is_deeply [sort keys %$services], [qw(auth chat noise weather)],
+        'and the admin API answers that token with the demo registry';
+    is $http->get('http://127.0.0.1:8081/services', { headers => { Authorization => 'Bearer wrong' } })->{status}, 401,
+        'but not another one';
     $demo->stop;
-    ok wait_for('stopped', sub { !grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_) } 9001 .. 9004 }),
+    ok wait_for('stopped', sub { !grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_) } 8080, 8081, 9001 .. 9004 }),
         'stopping demo/run.sh stops the services it started';
 }
 
