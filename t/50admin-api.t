@@ -92,6 +92,36 @@ subtest 'If-Match' => sub {
     is $status, 204, 'cleanup';
 };
 
+subtest 'If-None-Match: * creates and never replaces' => sub {
+    my $before_file = read_file($file);
+    my (undef, $before) = $proxyd->admin(GET => '/services/one');
+    my ($status, $body) = $proxyd->admin(PUT => '/services/one', '{"url":"http://127.0.0.1:1"}',
+        headers => { 'If-None-Match' => '*' });
+    is $status, 412, 'a service of that name exists: 412';
+    is $body->{error}, "a service named 'one' exists already (If-None-Match: *)", 'says so';
+    my (undef, $after) = $proxyd->admin(GET => '/services/one');
+    is_deeply $after, $before, 'it is unchanged';
+    is read_file($file), $before_file, 'and so is services.yaml';
+    ($status, $body) = $proxyd->admin(PUT => '/services/fresh', '{"url":"http://127.0.0.1:1"}',
+        headers => { 'If-None-Match' => '*' });
+    is $status, 201, 'a new name: created';
+    ($status) = $proxyd->admin(PUT => '/services/fresh', '{"url":"http://127.0.0.1:2"}', headers => { 'If-None-Match' => '*' });
+    is $status, 412, 'the same again: 412';
+    (undef, my $fresh) = $proxyd->admin(GET => '/services/fresh');
+    is $fresh->{url}, 'http://127.0.0.1:1', 'the first one stays';
+    $before_file = read_file($file);
+    for my $case ([ PUT => '"7"' ], [ PUT => 'W/"7"' ], [ DELETE => '*' ]) {
+        my ($method, $value) = @$case;
+        ($status, $body) = $proxyd->admin($method => '/services/fresh', $method eq 'PUT' ? '{"url":"http://127.0.0.1:3"}' : undef,
+            headers => { 'If-None-Match' => $value });
+        is $status, 400, "$method with If-None-Match: $value: 400";
+        like $body->{error}, qr/^If-None-Match: only \* is supported, on PUT/, 'naming the header';
+    }
+    is read_file($file), $before_file, 'services.yaml unchanged';
+    ($status) = $proxyd->admin(DELETE => '/services/fresh');
+    is $status, 204, 'cleanup';
+};
+
 subtest 'bad input changes nothing' => sub {
     my $before_file = read_file($file);
     my (undef, $before) = $proxyd->admin(GET => '/services');
