@@ -135,14 +135,25 @@ static void on_change_done(void *data, const pd_change_result_t *result)
     free(pending);
 }
 
-/* PUT (`put`, whose reference is taken over) or DELETE (`remove`), answered once written. */
+/* PUT (`put`, whose reference is taken over) or DELETE (`remove`), answered once
+ * written. If-Match: "N" applies it only at registry version N; If-None-Match: *
+ * (RFC 9110 13.1.2) applies a PUT only when it creates the service, so that a form
+ * meant to add one never replaces another. */
 void admin_submit_change(h2o_req_t *req, pd_change_queue_t *changes, pd_service_t *put, const char *remove)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_IF_MATCH, -1);
+    ssize_t n = h2o_find_header(&req->headers, H2O_TOKEN_IF_NONE_MATCH, -1);
     const char *if_match =
         i == -1 ? NULL : h2o_strdup(&req->pool, req->headers.entries[i].value.base, req->headers.entries[i].value.len).base;
 
-    change_queue_submit(changes, put, remove, if_match, on_change_done, pending_new(req));
+    if (n != -1 &&
+        (put == NULL || !h2o_memis(req->headers.entries[n].value.base, req->headers.entries[n].value.len, H2O_STRLIT("*")))) {
+        if (put != NULL)
+            service_decref(put);
+        admin_send_error(req, 400, "Bad Request", NULL, "If-None-Match: only * is supported, on PUT (create, never replace)");
+        return;
+    }
+    change_queue_submit(changes, put, remove, if_match, n != -1, on_change_done, pending_new(req));
 }
 
 void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes)

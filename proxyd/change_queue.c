@@ -18,6 +18,7 @@ typedef struct op {
     pd_service_t *put; /* PD_CHANGE_PUT: owned reference */
     char *name;        /* PD_CHANGE_PUT and PD_CHANGE_DELETE */
     char *if_match;    /* the If-Match header's value, or NULL */
+    int create_only;   /* If-None-Match: *: a put that would replace a service is refused */
     int existed;
     uint64_t version; /* the registry version this change creates */
 } op_t;
@@ -127,9 +128,10 @@ static void submit(pd_change_queue_t *q, op_t *op, pd_change_done_cb on_done, vo
 }
 
 /* PUT (`put`, whose reference is taken over) or DELETE (`remove`), applied only
- * while the registry is at the version `if_match` names (NULL: any). `on_done`
- * gets the result once it is known, on this loop. */
-void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *remove, const char *if_match,
+ * while the registry is at the version `if_match` names (NULL: any) and, with
+ * `create_only`, only when no service has the put's name. `on_done` gets the
+ * result once it is known, on this loop. */
+void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *remove, const char *if_match, int create_only,
                          pd_change_done_cb on_done, void *data)
 {
     op_t *op = calloc(1, sizeof(*op));
@@ -139,6 +141,7 @@ void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *re
         fatal("%s", __func__);
     op->kind = put != NULL ? PD_CHANGE_PUT : PD_CHANGE_DELETE;
     op->put = put;
+    op->create_only = create_only;
     submit(q, op, on_done, data);
 }
 
@@ -262,6 +265,9 @@ static pd_snapshot_t *apply_waiting(pd_change_queue_t *q, uint64_t *version)
         op->existed = snapshot_lookup(snap, op->name, strlen(op->name)) != NULL;
         if (!if_match_holds(op->if_match, *version)) {
             snprintf(why, sizeof(why), "the registry is at version %llu, not the one in If-Match", (unsigned long long)*version);
+            refuse(op, PD_CHANGE_PRECONDITION_FAILED, why);
+        } else if (op->create_only && op->existed) {
+            snprintf(why, sizeof(why), "a service named '%s' exists already (If-None-Match: *)", op->name);
             refuse(op, PD_CHANGE_PRECONDITION_FAILED, why);
         } else if (op->kind == PD_CHANGE_DELETE && !op->existed) {
             snprintf(why, sizeof(why), "no service named '%s'", op->name);

@@ -78,6 +78,19 @@ static int unix_in_use(const char *path)
     return used;
 }
 
+/* `addr` as an operator wrote it, for the log: "127.0.0.1:8081", "[::1]:8081",
+ * "*:8081" or "unix:/run/proxyd/admin.sock". */
+const char *listen_name(const pd_listen_t *addr, char *buf, size_t len)
+{
+    if (addr->unix_path != NULL)
+        snprintf(buf, len, "unix:%s", addr->unix_path);
+    else if (addr->host != NULL && strchr(addr->host, ':') != NULL)
+        snprintf(buf, len, "[%s]:%u", addr->host, addr->port);
+    else
+        snprintf(buf, len, "%s:%u", addr->host != NULL ? addr->host : "*", addr->port);
+    return buf;
+}
+
 /* Whether nobody listens on `addr` yet. The workers' sockets share their port with
  * SO_REUSEPORT, which would also let them share it with another process of the
  * same user (a second proxyd started by mistake), the kernel then splitting

@@ -152,8 +152,8 @@ static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_regist
         fatalx("%s", err);
     if (workers_start(conf, globalconf, err, sizeof(err)) != 0)
         fatalx("%s", err);
-    log_info("listening with %u thread%s, registry %s%s", conf->threads, conf->threads == 1 ? "" : "s", conf->registry,
-             admin != NULL ? ", admin API on" : "");
+    log_info("listening with %u thread%s, registry %s%s%s", conf->threads, conf->threads == 1 ? "" : "s", conf->registry,
+             admin != NULL ? ", admin API on " : "", admin != NULL ? listen_name(&conf->admin.listen, err, sizeof(err)) : "");
     uv_run(&loop, UV_RUN_DEFAULT);
     workers_join();
     if (admin != NULL)

@@ -263,7 +263,7 @@ typedef enum {
     PD_CHANGE_APPLIED,             /* written (or reloaded) and published as `version` */
     PD_CHANGE_STALE,               /* services.yaml changed on disk and the change could not be built on it */
     PD_CHANGE_NOT_FOUND,           /* a delete of a name the registry does not have */
-    PD_CHANGE_PRECONDITION_FAILED, /* If-Match named another version */
+    PD_CHANGE_PRECONDITION_FAILED, /* If-Match named another version, or If-None-Match: * found the service */
     PD_CHANGE_INVALID,             /* a reload found the file unusable */
     PD_CHANGE_HOST_CONFLICT,       /* a put would give a host another service claims */
     PD_CHANGE_WRITE_FAILED,        /* the file could not be written; the registry is unchanged */
@@ -458,7 +458,7 @@ int token_equal(const char *expected, const char *given, size_t given_len);
 /* change_queue.c */
 pd_change_queue_t *change_queue_new(uv_loop_t *loop, pd_registry_file_t *rf, pd_snapshot_t *first);
 void change_queue_free(pd_change_queue_t *q);
-void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *remove, const char *if_match,
+void change_queue_submit(pd_change_queue_t *q, pd_service_t *put, const char *remove, const char *if_match, int create_only,
                          pd_change_done_cb on_done, void *data);
 void change_queue_reload(pd_change_queue_t *q, pd_change_done_cb on_done, void *data);
 int change_queue_idle(pd_change_queue_t *q);
@@ -478,6 +478,7 @@ int connection_options_has(const pd_connection_options_t *o, const char *name, s
 int websocket_accept(h2o_iovec_t key, char accept[PD_WEBSOCKET_ACCEPT_SIZE]);
 
 /* listen.c */
+const char *listen_name(const pd_listen_t *addr, char *buf, size_t len);
 int listen_check_free(const char *what, const pd_listen_t *addr, char *err, size_t errlen);
 int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen);
 

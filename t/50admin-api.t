@@ -33,6 +33,8 @@ subtest 'the token' => sub {
 };
 
 subtest 'the admin listener and the front end are separate' => sub {
+    my $listening = qr/^proxyd: listening with 2 threads, registry .*, admin API on 127\.0\.0\.1:$proxyd->{admin_port}$/m;
+    ok wait_for('log', sub { $proxyd->log =~ $listening }), 'the log names the admin address' or diag $proxyd->log;
     is $http->get($proxyd->url('/services'))->{status}, 404, 'front end: /services is just an unknown service';
     my ($status) = $proxyd->admin(GET => '/one/x');
     is $status, 404, 'admin: proxied paths are not served';
@@ -87,6 +89,36 @@ subtest 'If-Match' => sub {
     ($status) = $proxyd->admin(GET => '/services/b');
     is $status, 404, 'nothing was created';
     ($status) = $proxyd->admin(DELETE => '/services/a');
+    is $status, 204, 'cleanup';
+};
+
+subtest 'If-None-Match: * creates and never replaces' => sub {
+    my $before_file = read_file($file);
+    my (undef, $before) = $proxyd->admin(GET => '/services/one');
+    my ($status, $body) = $proxyd->admin(PUT => '/services/one', '{"url":"http://127.0.0.1:1"}',
+        headers => { 'If-None-Match' => '*' });
+    is $status, 412, 'a service of that name exists: 412';
+    is $body->{error}, "a service named 'one' exists already (If-None-Match: *)", 'says so';
+    my (undef, $after) = $proxyd->admin(GET => '/services/one');
+    is_deeply $after, $before, 'it is unchanged';
+    is read_file($file), $before_file, 'and so is services.yaml';
+    ($status, $body) = $proxyd->admin(PUT => '/services/fresh', '{"url":"http://127.0.0.1:1"}',
+        headers => { 'If-None-Match' => '*' });
+    is $status, 201, 'a new name: created';
+    ($status) = $proxyd->admin(PUT => '/services/fresh', '{"url":"http://127.0.0.1:2"}', headers => { 'If-None-Match' => '*' });
+    is $status, 412, 'the same again: 412';
+    (undef, my $fresh) = $proxyd->admin(GET => '/services/fresh');
+    is $fresh->{url}, 'http://127.0.0.1:1', 'the first one stays';
+    $before_file = read_file($file);
+    for my $case ([ PUT => '"7"' ], [ PUT => 'W/"7"' ], [ DELETE => '*' ]) {
+        my ($method, $value) = @$case;
+        ($status, $body) = $proxyd->admin($method => '/services/fresh', $method eq 'PUT' ? '{"url":"http://127.0.0.1:3"}' : undef,
+            headers => { 'If-None-Match' => $value });
+        is $status, 400, "$method with If-None-Match: $value: 400";
+        like $body->{error}, qr/^If-None-Match: only \* is supported, on PUT/, 'naming the header';
+    }
+    is read_file($file), $before_file, 'services.yaml unchanged';
+    ($status) = $proxyd->admin(DELETE => '/services/fresh');
     is $status, 204, 'cleanup';
 };
 
@@ -210,6 +242,7 @@ subtest 'admin on a host name' => sub {
     ok wait_for('admin', sub { Util::port_open($port) }), 'admin.listen: localhost:<port> listens';
     my $res = $http->get("http://localhost:$port/health", { headers => { Authorization => "Bearer $Util::ADMIN_TOKEN" } });
     is $res->{status}, 200, 'and answers' or diag $p->log;
+    ok wait_for('log', sub { $p->log =~ /admin API on localhost:$port$/m }), 'the log names it as written' or diag $p->log;
     is $p->stop, 0, 'exit 0';
 };
 
@@ -221,6 +254,7 @@ subtest 'admin on a unix socket' => sub {
     my $p = spawn_proxyd(dir => $dir, services => "one: http://127.0.0.1:@{[$one->port]}\n",
         settings => "admin:\n  listen: unix:$sock\n  token_file: admin.token\n");
     ok wait_for('socket', sub { -S $sock }), 'the socket exists';
+    ok wait_for('log', sub { $p->log =~ /admin API on unix:\Q$sock\E$/m }), 'the log names it' or diag $p->log;
     is sprintf('%o', (stat $sock)[2] & 0777), '600', 'only its owner may use it';
     my $out = `curl -s --unix-socket $sock -H 'Authorization: Bearer $Util::ADMIN_TOKEN' http://admin/health`;
     like $out, qr/"status":"ok"/, 'curl --unix-socket reaches it';

@@ -10,6 +10,8 @@ use Util;
 my $proxyd = spawn_proxyd(admin => 1, services => "one: http://127.0.0.1:1\n");
 my $base = "http://127.0.0.1:$proxyd->{admin_port}";
 my $http = HTTP::Tiny->new(timeout => 10, max_redirect => 0);
+# The page's modules: a module script is run only when served with a JavaScript type.
+my @MODULES = qw(dashboard.js api.js services.js chart.js editor.js);
 my $CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; "
     . "form-action 'none'; frame-ancestors 'none'";
 
@@ -27,7 +29,7 @@ subtest 'the page and its files, without a token' => sub {
     is $res->{headers}{location}, '/dashboard/', 'to /dashboard/, where its relative links resolve';
     strict_headers($res, 'the redirect');
     my %types = ('/dashboard/' => qr{^text/html}, '/dashboard/index.html' => qr{^text/html},
-        '/dashboard/dashboard.js' => qr{^application/javascript}, '/dashboard/dashboard.css' => qr{^text/css});
+        '/dashboard/dashboard.css' => qr{^text/css}, map { ("/dashboard/$_" => qr{^application/javascript}) } @MODULES);
     for my $path (sort keys %types) {
         $res = $http->get("$base$path");
         is $res->{status}, 200, "$path: 200";
@@ -49,10 +51,15 @@ subtest 'the page holds nothing the policy would have to allow' => sub {
     ok !(grep { !/\bsrc="[^":]+"/ } @scripts), 'each from a file of its own, none inline, none from another site';
     unlike $html, qr/<style\b|\sstyle=|\son[a-z]+=/i, 'no inline style or event handler';
     unlike $html, qr{(?:src|href)="(?:https?:)?//}i, 'nothing from a CDN';
-    unlike read_file('dashboard/dashboard.js'), qr/[?&]token=|\btoken\s*\+\s*['"]?\?/i, 'the script never puts the token in a URL';
-    like read_file('dashboard/dashboard.js'), qr/sessionStorage/, 'it keeps the token in sessionStorage';
-    for my $id (qw(token connect status version services requests-total rps-total auth-allows auth-denies auth-hit-rate
-        edit-form edit-name edit-url edit-save edit-delete edit-error events)) {
+    my $js = join '', map { read_file("dashboard/$_") } @MODULES;
+    is_deeply [ sort grep { /\.js$/ } map { s{.*/}{}r } glob 'dashboard/*' ], [ sort @MODULES ], 'every script is listed here';
+    unlike $js, qr/[?&]token=|\btoken\s*\+\s*['"]?\?/i, 'the scripts never put the token in a URL';
+    unlike $js, qr/localStorage|document\.cookie|innerHTML|insertAdjacentHTML|\beval\(/,
+        'nor in localStorage or a cookie, and they write no markup';
+    like $js, qr/sessionStorage/, 'they keep the token in sessionStorage';
+    like $html, qr/<input type="password" id="token" autocomplete="off" required>/, 'the token input has no name to submit';
+    for my $id (qw(token connect status version services requests-total rps-total errors-total auth-allows auth-denies
+        auth-hit-rate edit-form edit-name edit-url edit-hosts edit-save edit-delete edit-error events)) {
         like $html, qr/\bid="\Q$id\E"/, "stable id #$id";
     }
 };

@@ -142,16 +142,17 @@ our $ADMIN_TOKEN = 'test-admin-token-0123456789';
 # proxyd with a settings file listening on a free port. Options: services (the
 # registry's YAML), settings (more settings lines), threads, admin (1: an admin
 # listener on a free port with token $ADMIN_TOKEN, and the source tree's dashboard),
-# dir (reuse a folder: a restart).
+# dir (reuse a folder: a restart), port and admin_port (reuse them: a restart that
+# clients should find where they left it).
 sub spawn_proxyd {
     my (%opts) = @_;
     my $dir = $opts{dir} // temp_dir();
-    my $port = empty_port();
+    my $port = $opts{port} // empty_port();
     my $settings = "listen: 127.0.0.1:$port\nthreads: " . ($opts{threads} // 2) . "\nregistry: services.yaml\n"
         . ($opts{settings} // '');
     my $admin_port;
     if ($opts{admin}) {
-        $admin_port = empty_port();
+        $admin_port = $opts{admin_port} // empty_port();
         write_file("$dir/admin.token", "$ADMIN_TOKEN\n");
         chmod 0600, "$dir/admin.token";
         $settings .= "admin:\n  listen: 127.0.0.1:$admin_port\n  token_file: admin.token\n"
