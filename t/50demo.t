@@ -44,6 +44,7 @@ subtest 'demo services behind proxyd' => sub {
 # demo/run.sh uses the fixed ports of conf/: run it only where they are free.
 my @busy = grep { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $_, Timeout => 1) } 8080, 8081, 9001 .. 9004;
 SKIP: {
+    diag("demo/run.sh not tried: ports @busy are in use (is the demo running?)") if @busy;
     skip "ports @busy are in use", 14 if @busy;
     my $demo = spawn(cmd => ['demo/run.sh'], port => 8080);
     my $url = 'http://127.0.0.1:8080/weather/today';
