@@ -24,6 +24,7 @@ typedef struct auth_check {
     size_t kept_bytes;
     int too_many_headers;
     int too_many_header_bytes;
+    int malformed_header; /* a line of a head that is not "token: value" */
     char *body;
     size_t body_len;
     int body_truncated;
@@ -103,8 +104,14 @@ static size_t on_header(char *line, size_t size, size_t n, void *data)
     size_t len = size * n, i;
     char *colon = memchr(line, ':', len), *name, *value;
 
-    if (!in_final_head(check, line, len) || colon == NULL)
+    if (!in_final_head(check, line, len))
         return len;
+    /* RFC 9112 §5.1, §5.2: a folded line, or a space before the colon, would reach
+     * the client as a field it may take for another ("Content-Length : 9") */
+    if (colon == NULL || !http_is_token(line, (size_t)(colon - line))) {
+        check->malformed_header = 1;
+        return len;
+    }
     if (check->num_kept == AUTH_MAX_HEADERS) {
         check->too_many_headers = 1;
         return len;
@@ -225,7 +232,7 @@ static int passes_cookie(const pd_auth_decision_t *d)
 }
 
 /* A value we would put into the upstream request or the client's answer must not
- * carry a line break or another control character (header smuggling). */
+ * carry a line break or another control character (header smuggling, RFC 9110 §5.5). */
 static int has_control_char(auth_check_t *check)
 {
     size_t i;
@@ -233,7 +240,7 @@ static int has_control_char(auth_check_t *check)
 
     for (i = 0; i < check->num_kept; i++)
         for (p = check->kept[i].value; *p != '\0'; p++)
-            if ((unsigned char)*p < 0x20 && *p != '\t')
+            if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
                 return 1;
     return 0;
 }
@@ -248,6 +255,8 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
         return auth_decision_fail("auth service timed out%s", "");
     if (result != CURLE_OK)
         return auth_decision_fail("auth service unavailable: %s", curl_easy_strerror(result));
+    if (check->malformed_header)
+        return auth_decision_fail("auth service sent a header line that is not a field name, a colon and a value%s", "");
     if (has_control_char(check))
         return auth_decision_fail("auth service sent a header with a control character%s", "");
     if (check->too_many_headers)

@@ -100,6 +100,20 @@ int http_field_is_proxy_owned(const char *name, size_t len)
     return 0;
 }
 
+/* RFC 9110 §5.6.2: a token, as a method or a field name must be. */
+int http_is_token(const char *s, size_t len)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    size_t i;
+
+    if (len == 0)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (s[i] == '\0' || strchr(tchar, s[i]) == NULL)
+            return 0;
+    return 1;
+}
+
 /* Calls `each` with every element of a comma-separated list, OWS trimmed, empty
  * elements skipped; stops at a non-zero return and returns it. */
 int http_list_each(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data)
@@ -128,7 +142,7 @@ struct token_match {
     size_t len;
 };
 
-static int is_token(void *data, const char *s, size_t n)
+static int is_match(void *data, const char *s, size_t n)
 {
     struct token_match *m = data;
 
@@ -139,7 +153,7 @@ int header_list_has(const char *list, size_t len, const char *token, size_t toke
 {
     struct token_match m = {token, token_len};
 
-    return http_list_each(list, len, is_token, &m);
+    return http_list_each(list, len, is_match, &m);
 }
 
 static int add_option(void *data, const char *s, size_t n)

@@ -468,6 +468,7 @@ void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
 int http_field_is_hop_by_hop(const char *name, size_t len);
 int http_field_is_proxy_owned(const char *name, size_t len);
 int http_field_same_cgi_name(const char *name, size_t len, const char *lower);
+int http_is_token(const char *s, size_t len);
 int http_list_each(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data);
 int header_list_has(const char *list, size_t len, const char *token, size_t token_len);
 int connection_options_add(pd_connection_options_t *o, const char *value, size_t len);
