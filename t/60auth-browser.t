@@ -319,6 +319,23 @@ subtest 'a client cannot smuggle fields into the check' => sub {
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 
+subtest 'with underscores_in_headers, a request_headers name spelt with "_" does not reach the service' => sub {
+    my $auth = spawn_recorder();
+    my $up = spawn_upstream('--name', 'up');
+    my $proxyd = spawn_proxyd(settings => "client:\n  underscores_in_headers: true\n"
+            . "auth:\n  service: auth\n  request_headers: [X-Api-Key]\n",
+        services => "up: http://127.0.0.1:@{[$up->port]}\nauth: http://127.0.0.1:@{[$auth->port]}/check\n");
+    my ($status, undef, $body) = request($proxyd, '/up/a', fields => ['X-Api-Key: mine', 'X_Api_Key: someone-else', 'X_Other: 1']);
+    is $status, 200, 'allowed';
+    my ($seen) = checks($auth);
+    is_deeply $seen->{headers}{'x-api-key'}, ['mine'], 'the auth service was shown X-Api-Key';
+    my $got = (eval { decode_json($body) } // {})->{headers} // {};
+    is $got->{'x-api-key'}, 'mine', 'the service gets it';
+    ok !exists $got->{'x_api_key'}, 'but not X_Api_Key, which a CGI app reads as the same HTTP_X_API_KEY';
+    is $got->{'x_other'}, '1', 'other names with "_" still pass';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
 subtest 'an allow with too many or too large fields fails closed' => sub {
     my $auth = spawn_recorder('--count', 150);
     my ($up, $proxyd) = setup($auth, "  response_headers: [Set-Cookie]\n");
