@@ -84,18 +84,32 @@ _Static_assert(sizeof(shown_parts) / sizeof(shown_parts[0]) - 1 + PD_AUTH_MAX_LI
                "pd_auth_input_t holds every field a check can show");
 
 /* Every field of the client's named `name` (lower case) as one value, as RFC 9110
- * §5.3 combines them; Cookie with "; " (RFC 6265 §5.4, as HTTP/2 splits it). Linear
+ * §5.3 combines them; Cookie with "; " (RFC 6265 §5.4, as HTTP/2 splits it). One
+ * allocation: joining field by field copied the value so far each time, and 99
+ * HPACK-indexed Cookie fields of 650 bytes made 3 MB of one 64 KB request. Linear
  * in the request's fields, which request_check() bounded. */
 static h2o_iovec_t joined_value(h2o_req_t *req, const char *name)
 {
-    size_t len = strlen(name);
-    h2o_iovec_t joined = {NULL, 0},
-                separator = strcmp(name, "cookie") == 0 ? h2o_iovec_init(H2O_STRLIT("; ")) : h2o_iovec_init(H2O_STRLIT(", "));
-    ssize_t i = -1;
+    size_t name_len = strlen(name), len = 0, num = 0;
+    h2o_iovec_t separator = strcmp(name, "cookie") == 0 ? h2o_iovec_init(H2O_STRLIT("; ")) : h2o_iovec_init(H2O_STRLIT(", ")),
+                joined;
+    ssize_t i, first = h2o_find_header_by_str(&req->headers, name, name_len, -1);
 
-    while ((i = h2o_find_header_by_str(&req->headers, name, len, i)) != -1) {
+    for (i = first; i != -1; i = h2o_find_header_by_str(&req->headers, name, name_len, i)) {
+        len += req->headers.entries[i].value.len;
+        num++;
+    }
+    if (num < 2)
+        return num == 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[first].value;
+    joined = h2o_iovec_init(h2o_mem_alloc_pool(&req->pool, len + (num - 1) * separator.len), 0);
+    for (i = first; i != -1; i = h2o_find_header_by_str(&req->headers, name, name_len, i)) {
         h2o_iovec_t value = req->headers.entries[i].value;
-        joined = joined.base == NULL ? value : h2o_concat(&req->pool, joined, separator, value);
+        if (i != first) {
+            memcpy(joined.base + joined.len, separator.base, separator.len);
+            joined.len += separator.len;
+        }
+        memcpy(joined.base + joined.len, value.base, value.len);
+        joined.len += value.len;
     }
     return joined;
 }
