@@ -100,6 +100,37 @@ int http_field_is_proxy_owned(const char *name, size_t len)
     return 0;
 }
 
+/* Every field of `headers` named `name` (lower case) as one value, joined with
+ * `separator` as RFC 9110 §5.3 combines them; {NULL, 0} when there is none. One
+ * allocation from `pool`: joining field by field copied the value so far each
+ * time, and 99 HPACK-indexed Cookie fields of 650 bytes made 3 MB of one 64 KB
+ * request. Linear in the fields, which request_check() bounded. */
+h2o_iovec_t http_fields_join(h2o_mem_pool_t *pool, const h2o_headers_t *headers, const char *name, size_t len,
+                             h2o_iovec_t separator)
+{
+    ssize_t i, first = h2o_find_header_by_str(headers, name, len, -1);
+    size_t total = 0, num = 0;
+    h2o_iovec_t joined;
+
+    for (i = first; i != -1; i = h2o_find_header_by_str(headers, name, len, i)) {
+        total += headers->entries[i].value.len;
+        num++;
+    }
+    if (num < 2)
+        return num == 0 ? h2o_iovec_init(NULL, 0) : headers->entries[first].value;
+    joined = h2o_iovec_init(h2o_mem_alloc_pool(pool, total + (num - 1) * separator.len), 0);
+    for (i = first; i != -1; i = h2o_find_header_by_str(headers, name, len, i)) {
+        h2o_iovec_t value = headers->entries[i].value;
+        if (i != first) {
+            memcpy(joined.base + joined.len, separator.base, separator.len);
+            joined.len += separator.len;
+        }
+        memcpy(joined.base + joined.len, value.base, value.len);
+        joined.len += value.len;
+    }
+    return joined;
+}
+
 /* RFC 9110 §5.6.2: a token, as a method or a field name must be. */
 int http_is_token(const char *s, size_t len)
 {

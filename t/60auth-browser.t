@@ -241,6 +241,31 @@ for my $vary ('[]', '[method]', '[path]', '[client]', '[client, method]', undef)
     };
 }
 
+# Behind trusted_proxies the peer is the same proxy for every client: showing it alone keyed every client's
+# decision by the proxy, and an auth service that trusts its own network allowed the whole world.
+subtest 'vary: [client] behind a trusted proxy: the client is the X-Forwarded-For the service is told' => sub {
+    my $auth = spawn_recorder();
+    my $up = spawn_upstream('--name', 'up');
+    my $proxyd = spawn_proxyd(settings => "trusted_proxies: [127.0.0.1]\nauth:\n  service: auth\n  vary: [client]\n",
+        services => "up: http://127.0.0.1:@{[$up->port]}\nauth: http://127.0.0.1:@{[$auth->port]}/check\n");
+    my @bearer = ('Authorization: Bearer t1');
+    my ($status, undef, $body) = request($proxyd, '/up/a', fields => [ @bearer, 'X-Forwarded-For: 203.0.113.7' ]);
+    is $status, 200, 'a client behind the proxy';
+    my @seen = checks($auth);
+    is_deeply $seen[0]{headers}{'x-forwarded-for'}, ['203.0.113.7, 127.0.0.1'], 'the auth service is shown the chain';
+    is((eval { decode_json($body) } // {})->{headers}{'x-forwarded-for'}, '203.0.113.7, 127.0.0.1', 'as the service is');
+    request($proxyd, '/up/a', fields => [ @bearer, 'X-Forwarded-For: 198.51.100.9' ]);
+    @seen = checks($auth);
+    is scalar(@seen), 2, "another client behind the same proxy: a check of its own, not the first one's decision";
+    is_deeply $seen[1]{headers}{'x-forwarded-for'}, ['198.51.100.9, 127.0.0.1'], 'showing its own address';
+    request($proxyd, '/up/a', fields => [ @bearer, 'X-Forwarded-For: 203.0.113.7' ]);
+    is scalar(checks($auth)), 2, 'the first client again: its decision is reused';
+    request($proxyd, '/up/a', local => '127.0.0.2', fields => [ @bearer, 'X-Forwarded-For: 203.0.113.7' ]);
+    @seen = checks($auth);
+    is_deeply $seen[-1]{headers}{'x-forwarded-for'}, ['127.0.0.2'], 'from a peer that is no trusted proxy: its address alone';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
 subtest 'vary: [] with the cookie: one check for many paths of a service, per session' => sub {
     my $auth = spawn_auth();
     my ($up, $proxyd) = setup($auth, "  request_headers: [Cookie]\n  response_headers: [Set-Cookie]\n  vary: []\n");
