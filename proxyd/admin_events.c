@@ -1,5 +1,4 @@
-/* admin_events.c: GET /events on the admin listener: a WebSocket that sends the statistics every second and each registry change at
- * once. */
+/* admin_events.c: GET /events on the admin listener, a WebSocket: the statistics every second, each registry change at once. */
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>

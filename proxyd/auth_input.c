@@ -1,5 +1,4 @@
-/* auth_input.c: what a check shows the auth service, as one list of fields; the check's request and the cache's digest both walk
- * it. */
+/* auth_input.c: what a check shows the auth service: one list of fields, walked by the check's request and the cache's digest. */
 #include <string.h>
 #include <openssl/crypto.h>
 #include "auth.h"
