@@ -54,6 +54,17 @@ int admin_dashboard_check(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+/* libh2o's file handler opens the decoded path up to a NUL but takes the type
+ * from its end: /dashboard/index.html%00.js was the page served as JavaScript. */
+static int on_nul_in_path(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    if (memchr(req->path_normalized.base, '\0', req->path_normalized.len) == NULL)
+        return -1; /* on to the file handler */
+    h2o_send_error_404(req, "File Not Found", "not found", 0);
+    return 0;
+}
+
 /* /dashboard/ and the files of `dir` beneath it; "/dashboard" is redirected there,
  * so that the page's relative links resolve. libh2o's file handler serves them:
  * types by extension, no directory listing, paths normalised before they are
@@ -64,6 +75,7 @@ void admin_dashboard_register(h2o_hostconf_t *hostconf, const char *dir)
     h2o_pathconf_t *pathconf = h2o_config_register_path(hostconf, "/dashboard", 0);
 
     pathconf->error_log.emit_request_errors = 0;
+    h2o_create_handler(pathconf, sizeof(h2o_handler_t))->on_req = on_nul_in_path;
     h2o_file_register(pathconf, dir, index_files, NULL, 0);
     h2o_headers_register(pathconf, headers);
 }

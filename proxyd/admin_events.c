@@ -1,5 +1,4 @@
-/* admin_events.c: GET /events on the admin listener: a WebSocket that sends the statistics every second and each registry change at
- * once. */
+/* admin_events.c: GET /events on the admin listener, a WebSocket: the statistics every second, each registry change at once. */
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -135,6 +134,15 @@ static int first_message_authorizes(pd_events_t *ev, const struct wslay_event_on
     return ok;
 }
 
+/* A client with this much still waiting to be sent reads slower than we write,
+ * or not at all. The message being written is not counted: one snapshot larger
+ * than MAX_QUEUED_BYTES (a large registry) does not make every client late. */
+static int is_behind(events_client_t *c)
+{
+    return wslay_event_get_queued_msg_count(c->conn->ws_ctx) >= MAX_QUEUED_MESSAGES ||
+           wslay_event_get_queued_msg_length(c->conn->ws_ctx) >= MAX_QUEUED_BYTES;
+}
+
 /* Bytes the client sent that nobody will read make the kernel answer the close
  * with a reset, and a reset can destroy our close frame before the client read it:
  * wslay stops reading once a message is over MAX_CLIENT_MESSAGE, mid-message. So
@@ -159,6 +167,15 @@ static void on_message(h2o_websocket_conn_t *conn, const struct wslay_event_on_m
         client_free(c);
         drain(conn->sock);
         h2o_websocket_close(conn); /* libh2o touches conn no more after this callback */
+        return;
+    }
+    /* wslay queues a pong for every ping before we see it: a client that pings and
+     * never reads would pile them up, with or without a token */
+    if (!c->closing && is_behind(c)) {
+        log_warnx("admin /events: a client fell %zu messages behind, pinging: dropped",
+                  wslay_event_get_queued_msg_count(c->conn->ws_ctx));
+        refuse(c, WSLAY_CODE_POLICY_VIOLATION, "too far behind");
+        wslay_event_shutdown_read(c->conn->ws_ctx); /* nor are its pings read any more */
         return;
     }
     /* an authenticated client has nothing to say: its messages (and every ping, which wslay answers) are ignored */
@@ -189,15 +206,6 @@ static void on_deadline(h2o_timeout_entry_t *entry)
     log_warnx("admin /events: no token within %d s: closed", AUTH_TIMEOUT_MS / 1000);
     refuse(c, WSLAY_CODE_POLICY_VIOLATION, "no admin token within 5 seconds");
     h2o_websocket_proceed(conn); /* may free c */
-}
-
-/* A client with this much still waiting to be sent reads slower than we write,
- * or not at all. The message being written is not counted: one snapshot larger
- * than MAX_QUEUED_BYTES (a large registry) does not make every client late. */
-static int is_behind(events_client_t *c)
-{
-    return wslay_event_get_queued_msg_count(c->conn->ws_ctx) >= MAX_QUEUED_MESSAGES ||
-           wslay_event_get_queued_msg_length(c->conn->ws_ctx) >= MAX_QUEUED_BYTES;
 }
 
 /* Sends `text` to every authenticated client; one that fell behind is dropped. */

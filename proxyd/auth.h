@@ -74,7 +74,7 @@ void auth_input_digest(const pd_auth_input_t *in, EVP_MD_CTX *md, const EVP_MD *
 /* auth_check.c: reports each decision through on_decided */
 typedef void (*pd_auth_decided_cb)(void *data, pd_auth_decision_t *d, uint64_t ttl_ms);
 void auth_check_init(const pd_config_t *conf);
-pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg);
+pd_auth_decision_t *auth_decision_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void auth_check_start(pd_auth_client_t *client, pd_service_t *auth_service, const pd_auth_input_t *in,
                       pd_auth_decided_cb on_decided, void *data);
 

@@ -1,5 +1,4 @@
-/* auth_cache.c: forward-auth decisions shared by all workers: cached by SHA-256 of what the auth service was shown, checks
- * coalesced. */
+/* auth_cache.c: forward-auth decisions for all workers, keyed by SHA-256 of what the auth service was shown; checks coalesced. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

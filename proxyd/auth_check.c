@@ -1,5 +1,6 @@
 /* auth_check.c: one forward-auth check: the GET to the auth service, and its answer turned into a decision. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ typedef struct auth_check {
     size_t kept_bytes;
     int too_many_headers;
     int too_many_header_bytes;
+    int malformed_header; /* a line of a head that is not "token: value" */
     char *body;
     size_t body_len;
     int body_truncated;
@@ -103,8 +105,14 @@ static size_t on_header(char *line, size_t size, size_t n, void *data)
     size_t len = size * n, i;
     char *colon = memchr(line, ':', len), *name, *value;
 
-    if (!in_final_head(check, line, len) || colon == NULL)
+    if (!in_final_head(check, line, len))
         return len;
+    /* RFC 9112 §5.1, §5.2: a folded line, or a space before the colon, would reach
+     * the client as a field it may take for another ("Content-Length : 9") */
+    if (colon == NULL || !http_is_token(line, (size_t)(colon - line))) {
+        check->malformed_header = 1;
+        return len;
+    }
     if (check->num_kept == AUTH_MAX_HEADERS) {
         check->too_many_headers = 1;
         return len;
@@ -165,11 +173,17 @@ static pd_auth_decision_t *new_decision(int kind, int status)
     return d;
 }
 
-pd_auth_decision_t *auth_decision_fail(const char *fmt, const char *arg)
+/* A 503 that says why, as printf formats it. */
+pd_auth_decision_t *auth_decision_fail(const char *fmt, ...)
 {
     pd_auth_decision_t *d = new_decision(PD_AUTH_FAIL, 503);
+    va_list ap;
+    int ret;
 
-    if (asprintf(&d->message, fmt, arg) < 0)
+    va_start(ap, fmt);
+    ret = vasprintf(&d->message, fmt, ap);
+    va_end(ap);
+    if (ret < 0)
         fatal("%s", __func__);
     return d;
 }
@@ -225,7 +239,7 @@ static int passes_cookie(const pd_auth_decision_t *d)
 }
 
 /* A value we would put into the upstream request or the client's answer must not
- * carry a line break or another control character (header smuggling). */
+ * carry a line break or another control character (header smuggling, RFC 9110 §5.5). */
 static int has_control_char(auth_check_t *check)
 {
     size_t i;
@@ -233,7 +247,7 @@ static int has_control_char(auth_check_t *check)
 
     for (i = 0; i < check->num_kept; i++)
         for (p = check->kept[i].value; *p != '\0'; p++)
-            if ((unsigned char)*p < 0x20 && *p != '\t')
+            if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
                 return 1;
     return 0;
 }
@@ -245,15 +259,17 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
     pd_auth_decision_t *d;
 
     if (result == CURLE_OPERATION_TIMEDOUT)
-        return auth_decision_fail("auth service timed out%s", "");
+        return auth_decision_fail("auth service timed out");
     if (result != CURLE_OK)
         return auth_decision_fail("auth service unavailable: %s", curl_easy_strerror(result));
+    if (check->malformed_header)
+        return auth_decision_fail("auth service sent a header line that is not a field name, a colon and a value");
     if (has_control_char(check))
-        return auth_decision_fail("auth service sent a header with a control character%s", "");
+        return auth_decision_fail("auth service sent a header with a control character");
     if (check->too_many_headers)
-        return auth_decision_fail("auth service sent more than %s header fields", "100");
+        return auth_decision_fail("auth service sent more than %d header fields", AUTH_MAX_HEADERS);
     if (check->too_many_header_bytes)
-        return auth_decision_fail("auth service sent more than %s of header fields", "64KiB");
+        return auth_decision_fail("auth service sent more than %dKiB of header fields", AUTH_MAX_HEADER_BYTES / 1024);
     if (check->status >= 200 && check->status <= 299) {
         d = new_decision(PD_AUTH_ALLOW, (int)check->status);
         take_headers(check, is_copy_header, &d->upstream_headers, &d->num_upstream_headers);
@@ -264,7 +280,7 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
     if (check->status == 401 || check->status == 403 || (check->status >= 300 && check->status <= 399)) {
         /* relayed as it came, or not at all */
         if (check->body_truncated)
-            return auth_decision_fail("auth service's denial is longer than %s", "64KiB");
+            return auth_decision_fail("auth service's denial is longer than %dKiB", AUTH_MAX_BODY / 1024);
         d = new_decision(PD_AUTH_DENY, (int)check->status);
         take_headers(check, NULL, &d->client_headers, &d->num_client_headers); /* a denial is relayed whole */
         d->per_client = passes_cookie(d);
@@ -273,9 +289,7 @@ static pd_auth_decision_t *decide(auth_check_t *check, CURLcode result)
         check->body = NULL;
         return d;
     }
-    char status[16];
-    snprintf(status, sizeof(status), "%ld", check->status);
-    return auth_decision_fail("auth service answered %s", status);
+    return auth_decision_fail("auth service answered %ld", check->status);
 }
 
 /* How long the decision may be reused: the settings, capped by the answer's Cache-Control. */
@@ -397,7 +411,7 @@ void auth_check_start(pd_auth_client_t *client, pd_service_t *auth_service, cons
     check->on_decided = on_decided;
     check->data = data;
     if ((easy = new_check_request(check, auth_service, in)) == NULL) {
-        on_decided(data, auth_decision_fail("a request header cannot be shown to the auth service as it is%s", ""), 0);
+        on_decided(data, auth_decision_fail("a request header cannot be shown to the auth service as it is"), 0);
         check_free(check);
         return;
     }

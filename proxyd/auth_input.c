@@ -1,7 +1,5 @@
-/* auth_input.c: what a check shows the auth service, as one list of fields; the check's request and the cache's digest both walk
- * it. */
+/* auth_input.c: what a check shows the auth service: one list of fields, walked by the check's request and the cache's digest. */
 #include <string.h>
-#include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include "auth.h"
 
@@ -54,12 +52,11 @@ static h2o_iovec_t host_of(const source_t *src)
     return request_client_host(src->req);
 }
 
+/* As the service is told in its own X-Forwarded-For: behind trusted_proxies, the
+ * peer alone would be the same proxy for every client. */
 static h2o_iovec_t client_of(const source_t *src)
 {
-    char addr[INET6_ADDRSTRLEN];
-    h2o_iovec_t shown = request_client_address(src->req, addr, sizeof(addr));
-
-    return shown.base == NULL ? shown : h2o_strdup(&src->req->pool, shown.base, shown.len);
+    return request_client_forwarded_for(src->req);
 }
 
 /* What the auth service is shown, in this order. `vary` 0: always; otherwise only when
@@ -83,21 +80,13 @@ static const struct shown_part {
 _Static_assert(sizeof(shown_parts) / sizeof(shown_parts[0]) - 1 + PD_AUTH_MAX_LISTED_HEADERS <= PD_AUTH_MAX_FIELDS,
                "pd_auth_input_t holds every field a check can show");
 
-/* Every field of the client's named `name` (lower case) as one value, as RFC 9110
- * §5.3 combines them; Cookie with "; " (RFC 6265 §5.4, as HTTP/2 splits it). Linear
- * in the request's fields, which request_check() bounded. */
+/* Every field of the client's named `name` (lower case) as one value; Cookie
+ * joined with "; " (RFC 6265 §5.4, as HTTP/2 splits it), others with ", ". */
 static h2o_iovec_t joined_value(h2o_req_t *req, const char *name)
 {
-    size_t len = strlen(name);
-    h2o_iovec_t joined = {NULL, 0},
-                separator = strcmp(name, "cookie") == 0 ? h2o_iovec_init(H2O_STRLIT("; ")) : h2o_iovec_init(H2O_STRLIT(", "));
-    ssize_t i = -1;
+    h2o_iovec_t separator = strcmp(name, "cookie") == 0 ? h2o_iovec_init(H2O_STRLIT("; ")) : h2o_iovec_init(H2O_STRLIT(", "));
 
-    while ((i = h2o_find_header_by_str(&req->headers, name, len, i)) != -1) {
-        h2o_iovec_t value = req->headers.entries[i].value;
-        joined = joined.base == NULL ? value : h2o_concat(&req->pool, joined, separator, value);
-    }
-    return joined;
+    return http_fields_join(&req->pool, &req->headers, name, strlen(name), separator);
 }
 
 static void add_field(pd_auth_input_t *in, const char *name, h2o_iovec_t value)

@@ -22,24 +22,6 @@ static void append_field(char **dst, const char *name, size_t name_len, h2o_iove
     APPEND_LIT(dst, "\r\n");
 }
 
-/* X-Forwarded-For: the trusted proxies' list (kept by request_headers_scrub), then the peer. */
-static h2o_iovec_t forwarded_for(h2o_req_t *req)
-{
-    char buf[INET6_ADDRSTRLEN];
-    h2o_iovec_t peer = request_client_address(req, buf, sizeof(buf)), list = {NULL, 0};
-    ssize_t i = -1;
-
-    if (peer.base == NULL)
-        peer = h2o_iovec_init(H2O_STRLIT("unknown"));
-    while ((i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1) {
-        h2o_iovec_t v = req->headers.entries[i].value;
-        list = list.base == NULL ? v : h2o_concat(&req->pool, list, h2o_iovec_init(H2O_STRLIT(", ")), v);
-    }
-    if (list.base == NULL)
-        return h2o_strdup(&req->pool, peer.base, peer.len);
-    return h2o_concat(&req->pool, list, h2o_iovec_init(H2O_STRLIT(", ")), peer);
-}
-
 static int has_request_body(h2o_req_t *req)
 {
     return req->entity.base != NULL || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) ||
@@ -59,7 +41,7 @@ static h2o_iovec_t upstream_host(h2o_req_t *req, const pd_service_t *service)
 h2o_iovec_t forward_request_head(h2o_req_t *req, const pd_route_t *route, int upgrade)
 {
     const pd_service_t *service = route->service;
-    h2o_iovec_t host = upstream_host(req, service), xff = forwarded_for(req);
+    h2o_iovec_t host = upstream_host(req, service), xff = request_client_forwarded_for(req);
     const h2o_url_scheme_t *scheme = req->input.scheme;
     char length[32], *buf, *dst;
     size_t i, size;

@@ -100,6 +100,51 @@ int http_field_is_proxy_owned(const char *name, size_t len)
     return 0;
 }
 
+/* Every field of `headers` named `name` (lower case) as one value, joined with
+ * `separator` as RFC 9110 §5.3 combines them; {NULL, 0} when there is none. One
+ * allocation from `pool`: joining field by field copied the value so far each
+ * time, and 99 HPACK-indexed Cookie fields of 650 bytes made 3 MB of one 64 KB
+ * request. Linear in the fields, which request_check() bounded. */
+h2o_iovec_t http_fields_join(h2o_mem_pool_t *pool, const h2o_headers_t *headers, const char *name, size_t len,
+                             h2o_iovec_t separator)
+{
+    ssize_t i, first = h2o_find_header_by_str(headers, name, len, -1);
+    size_t total = 0, num = 0;
+    h2o_iovec_t joined;
+
+    for (i = first; i != -1; i = h2o_find_header_by_str(headers, name, len, i)) {
+        total += headers->entries[i].value.len;
+        num++;
+    }
+    if (num < 2)
+        return num == 0 ? h2o_iovec_init(NULL, 0) : headers->entries[first].value;
+    joined = h2o_iovec_init(h2o_mem_alloc_pool(pool, total + (num - 1) * separator.len), 0);
+    for (i = first; i != -1; i = h2o_find_header_by_str(headers, name, len, i)) {
+        h2o_iovec_t value = headers->entries[i].value;
+        if (i != first) {
+            memcpy(joined.base + joined.len, separator.base, separator.len);
+            joined.len += separator.len;
+        }
+        memcpy(joined.base + joined.len, value.base, value.len);
+        joined.len += value.len;
+    }
+    return joined;
+}
+
+/* RFC 9110 §5.6.2: a token, as a method or a field name must be. */
+int http_is_token(const char *s, size_t len)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    size_t i;
+
+    if (len == 0)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (s[i] == '\0' || strchr(tchar, s[i]) == NULL)
+            return 0;
+    return 1;
+}
+
 /* Calls `each` with every element of a comma-separated list, OWS trimmed, empty
  * elements skipped; stops at a non-zero return and returns it. */
 int http_list_each(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data)
@@ -128,7 +173,7 @@ struct token_match {
     size_t len;
 };
 
-static int is_token(void *data, const char *s, size_t n)
+static int is_match(void *data, const char *s, size_t n)
 {
     struct token_match *m = data;
 
@@ -139,7 +184,7 @@ int header_list_has(const char *list, size_t len, const char *token, size_t toke
 {
     struct token_match m = {token, token_len};
 
-    return http_list_each(list, len, is_token, &m);
+    return http_list_each(list, len, is_match, &m);
 }
 
 static int add_option(void *data, const char *s, size_t n)

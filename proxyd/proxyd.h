@@ -468,6 +468,9 @@ void change_queue_on_idle(pd_change_queue_t *q, void (*cb)(void *), void *data);
 int http_field_is_hop_by_hop(const char *name, size_t len);
 int http_field_is_proxy_owned(const char *name, size_t len);
 int http_field_same_cgi_name(const char *name, size_t len, const char *lower);
+int http_is_token(const char *s, size_t len);
+h2o_iovec_t http_fields_join(h2o_mem_pool_t *pool, const h2o_headers_t *headers, const char *name, size_t len,
+                             h2o_iovec_t separator);
 int http_list_each(const char *list, size_t len, int (*each)(void *data, const char *s, size_t n), void *data);
 int header_list_has(const char *list, size_t len, const char *token, size_t token_len);
 int connection_options_add(pd_connection_options_t *o, const char *value, size_t len);
@@ -536,6 +539,7 @@ void auth_begin(pd_auth_worker_t *aw, h2o_req_t *req, const pd_route_t *route, p
 h2o_iovec_t request_client_host(h2o_req_t *req);
 h2o_iovec_t request_client_address(h2o_req_t *req, char *buf, size_t len);
 int request_client_trusted(h2o_req_t *req, const pd_config_t *conf);
+h2o_iovec_t request_client_forwarded_for(h2o_req_t *req);
 
 /* forward.c */
 pd_forwarder_t *forwarder_new(h2o_context_t *ctx, const pd_config_t *conf);

@@ -4,20 +4,6 @@
 #include "phr.h"
 #include "proxyd.h"
 
-/* RFC 9110 §5.6.2: a method is a token. */
-static int is_token(h2o_iovec_t s)
-{
-    static const char tchar[] = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    size_t i;
-
-    if (s.len == 0)
-        return 0;
-    for (i = 0; i < s.len; i++)
-        if (s.base[i] == '\0' || strchr(tchar, s.base[i]) == NULL)
-            return 0;
-    return 1;
-}
-
 /* An HTTP/2 :path may carry what an HTTP/1 request line cannot; the upstream
  * request line is HTTP/1, so a space or control character would split it. */
 static int has_space_or_control(h2o_iovec_t s)
@@ -159,7 +145,7 @@ int request_check(h2o_req_t *req, const pd_config_t *conf)
         return reject(req, 414, "URI Too Long", "request target too long");
     if (check_headers(req, conf) != 0)
         return -1;
-    if (!is_token(req->input.method))
+    if (!http_is_token(req->input.method.base, req->input.method.len))
         return reject(req, 400, "Bad Request", "invalid method");
     if (has_space_or_control(req->input.path))
         return reject(req, 400, "Bad Request", "space or control character in the request target");

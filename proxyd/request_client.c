@@ -58,3 +58,19 @@ int request_client_trusted(h2o_req_t *req, const pd_config_t *conf)
             return 1;
     return 0;
 }
+
+/* X-Forwarded-For as the service and the auth service are told: the trusted
+ * proxies' list (request_headers_scrub() kept it only from one of them), then the
+ * peer. In req->pool. */
+h2o_iovec_t request_client_forwarded_for(h2o_req_t *req)
+{
+    char buf[INET6_ADDRSTRLEN];
+    h2o_iovec_t peer = request_client_address(req, buf, sizeof(buf)), list;
+
+    if (peer.base == NULL)
+        peer = h2o_iovec_init(H2O_STRLIT("unknown"));
+    list = http_fields_join(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-for"), h2o_iovec_init(H2O_STRLIT(", ")));
+    if (list.base == NULL)
+        return h2o_strdup(&req->pool, peer.base, peer.len);
+    return h2o_concat(&req->pool, list, h2o_iovec_init(H2O_STRLIT(", ")), peer);
+}

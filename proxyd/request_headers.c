@@ -17,8 +17,14 @@ static int is_listed(const h2o_iovec_t *name, const char *const *list, size_t co
 
 static int is_dropped(const h2o_header_t *h, const pd_config_t *conf, int trusted)
 {
+    int has_underscore = memchr(h->name->base, '_', h->name->len) != NULL;
+
     /* nginx's underscores_in_headers off: X_User would reach a CGI app as HTTP_X_USER */
-    if (!conf->client.underscores_in_headers && memchr(h->name->base, '_', h->name->len) != NULL)
+    if (!conf->client.underscores_in_headers && has_underscore)
+        return 1;
+    /* the auth service is shown a request_headers field only as listed (never with
+     * '_'); X_Api_Key next to X-Api-Key would reach a CGI app as the same variable */
+    if (has_underscore && is_listed(h->name, (const char *const *)conf->auth.request_headers, conf->auth.num_request_headers))
         return 1;
     /* a trusted proxy's list is kept, and the peer appended to it (forward.c) */
     if (trusted && h->name == &H2O_TOKEN_X_FORWARDED_FOR->buf)

@@ -74,6 +74,10 @@ subtest 'nothing else is reachable through /dashboard' => sub {
         my $res = raw_request($proxyd->{admin_port}, "GET $path HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
         unlike $res, qr/\Q$Util::ADMIN_TOKEN\E|token_file/, "$path: no file from the settings' folder";
     }
+    for my $path ('/dashboard/index.html%00.js', '/dashboard/dashboard.js%00.html') {
+        my $res = raw_request($proxyd->{admin_port}, "GET $path HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        like $res, qr{^HTTP/1\.1 404 }, "$path: 404, not a file served as another type";
+    }
     my $res = $http->get("$base/dashboardx");
     is $res->{status}, 401, '/dashboardx is not the dashboard: it needs the token';
     $res = $http->post("$base/dashboard/");

@@ -62,4 +62,25 @@ subtest 'a client that does not read is dropped, one that reads is not' => sub {
     is $proxyd->stop, 0, 'proxyd exits cleanly';
 };
 
+# wslay answers each ping with a queued pong: one that never reads them made proxyd grow by 300 MB a second.
+subtest 'a client that pings and never reads the pongs is dropped, with or without a token' => sub {
+    my $proxyd = spawn_proxyd(admin => 1, services => "one: http://127.0.0.1:1\n");
+    my $c = EventsClient->new($proxyd);
+    for my $case (['without a token', []], ['with the token', $c->bearer]) {
+        my ($what, $protocols) = @$case;
+        my $before = rss_kib($proxyd->pid);
+        my $res = $c->cmd(op => 'stall', name => $what, port => $proxyd->{admin_port}, subprotocols => $protocols, rcvbuf => 4096);
+        like $res->{status}, qr{^HTTP/1\.1 101 }, "$what: upgraded";
+        $res = $c->cmd(op => 'ping_flood', name => $what, seconds => 4);
+        is $res->{ended}, 'closed', "$what: the flood is cut off" or diag explain $res;
+        my $grown = rss_kib($proxyd->pid) - $before;
+        cmp_ok $grown, '<', 20 * 1024, "$what: proxyd grew by $grown KiB, not by the pongs";
+    }
+    my $drops = () = $proxyd->log =~ /messages behind, pinging: dropped/g;
+    is $drops, 2, 'both were dropped, and the log says why';
+    my ($status) = $proxyd->admin(GET => '/health');
+    is $status, 200, 'the admin API still answers';
+    is $proxyd->stop, 0, 'proxyd exits cleanly';
+};
+
 done_testing;

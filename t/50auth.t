@@ -8,6 +8,7 @@ use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 use lib 't';
 use Util;
+use RawHTTP;
 
 my $http = HTTP::Tiny->new(timeout => 15);
 
@@ -226,6 +227,31 @@ PERL
     is $res->{status}, 503, 'a bare CR in X-User: 503';
     like decode_json($res->{content})->{error}, qr/control character/, 'says why';
     is count($up), 0, 'nothing reached the service';
+    is $proxyd->stop, 0, 'proxyd exits 0';
+};
+
+subtest 'an auth answer with a line that is not a field fails closed' => sub {
+    my $auth = spawn_raw_upstream();
+    my ($up, $proxyd) = setup($auth, "  response_headers: [Set-Cookie]\n");
+    my %answers = (    # what a lenient client could take for framing, or a field without a name
+        'a space before the colon' => "HTTP/1.1 401 Unauthorized\r\nContent-Length : 50\r\nContent-Length: 2\r\n\r\nno",
+        'a folded line'            => "HTTP/1.1 401 Unauthorized\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nno",
+        'no name'                  => "HTTP/1.1 401 Unauthorized\r\n: x\r\nContent-Length: 2\r\n\r\nno",
+        'a space in an allow'      => "HTTP/1.1 200 OK\r\nSet-Cookie : a=1\r\nX-User: bob\r\nContent-Length: 0\r\n\r\n",
+        'a DEL in a value'         => "HTTP/1.1 200 OK\r\nX-User: bob\x7f\r\nContent-Length: 0\r\n\r\n",
+    );
+    my $i = 0;
+    for my $what (sort keys %answers) {
+        $auth->set(check => [[['send', $answers{$what}]]]);
+        my $res = http1($proxyd->port, 'GET /up/x' . $i++ . "?key=k HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", wait_close => 1);
+        is $res->{status}, 503, "$what: 503";
+        like $res->{body}, qr/not a field name, a colon and a value|control character/, "saying why";
+        ok !(grep { /^\s|\s$/ } keys %{ $res->{headers} }), 'no field of the answer reached the client' or diag $res->{raw};
+    }
+    is count($up), 0, 'nothing reached the service';
+    $auth->set(check => [[['send', "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 2\r\n\r\nno"]]]);
+    is http1($proxyd->port, "GET /up/ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", wait_close => 1)->{status}, 401,
+        'a well-formed denial is still relayed';
     is $proxyd->stop, 0, 'proxyd exits 0';
 };
 

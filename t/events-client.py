@@ -22,6 +22,9 @@ JSON answer per line on stdout. Connections are named; it exits at the end of st
   {"op": "stall", "name": "s", "port": P, "subprotocols": [...], "rcvbuf": BYTES}
       a raw socket with a small receive buffer that sends the handshake and then reads nothing
       -> {"status": the handshake's status line}
+  {"op": "ping_flood", "name": "s", "seconds": S}
+      sends masked pings on the stalled socket as fast as it can for S seconds, reading nothing
+      -> {"ended": "closed" (the server closed or reset it) or "time", "bytes": sent, "seconds": ...}
   {"op": "drain", "name": "s", "timeout": S}
       reads what the stalled socket was sent until the server closes it
       -> {"eof": true, "bytes": ..., "seconds": ...} or {"eof": false, "bytes": ...}
@@ -149,6 +152,23 @@ def op_stall(cmd):
     return {'status': head.decode(errors='replace').strip()}
 
 
+def op_ping_flood(cmd, started):
+    sock = raw[cmd['name']]
+    mask = os.urandom(4)
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b'p' * 125))
+    frames = (bytes([0x89, 0x80 | 125]) + mask + payload) * 256
+    sock.settimeout(0.5)
+    total = 0
+    while time.time() < started + cmd['seconds']:
+        try:
+            total += sock.send(frames)
+        except socket.timeout:
+            continue
+        except OSError:  # EPIPE or ECONNRESET: the server closed it
+            return {'ended': 'closed', 'bytes': total, 'seconds': round(time.time() - started, 3)}
+    return {'ended': 'time', 'bytes': total}
+
+
 def op_drain(cmd, started):
     sock = raw[cmd['name']]
     sock.settimeout(0.5)
@@ -184,6 +204,8 @@ async def run(cmd, started):
         return await op_many(cmd)
     if op == 'stall':
         return op_stall(cmd)
+    if op == 'ping_flood':
+        return op_ping_flood(cmd, started)
     if op == 'drain':
         return op_drain(cmd, started)
     return {'error': 'unknown op %s' % op}
