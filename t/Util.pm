@@ -17,6 +17,7 @@ our @EXPORT = qw(sanitized bin empty_port temp_dir write_file read_file spawn sp
 
 my %running;    # pid => name, every child still to be stopped
 
+$ENV{PYTHONDONTWRITEBYTECODE} = 1;    # the Python helpers import each other; the source tree may be read-only
 $ENV{LSAN_OPTIONS} //= 'suppressions=' . File::Spec->rel2abs('t/lsan.supp');
 
 # True on a -fsanitize build, where memory figures say nothing about proxyd.
@@ -235,7 +236,6 @@ sub run_scenario {
     if ($pid == 0) {
         open STDOUT, '>', "$dir/out" or die "$dir/out: $!";
         open STDERR, '>', "$dir/err" or die "$dir/err: $!";
-        $ENV{PYTHONDONTWRITEBYTECODE} = 1;    # the source tree may be read-only (distcheck)
         exec '/usr/bin/python3', "t/$script", @args or die "exec python3: $!";
     }
     $running{$pid} = $script;

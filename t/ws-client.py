@@ -28,12 +28,12 @@ Connections are named, so one driver holds several. It exits at the end of stdin
 import asyncio
 import collections
 import hashlib
-import json
 import os
-import sys
 import time
 
 import websockets
+
+import command_loop
 
 conns = {}
 
@@ -168,21 +168,10 @@ async def run(cmd, started):
     return {'error': 'unknown op %s' % op}
 
 
-async def main():
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            break
-        cmd = json.loads(line)
-        started = time.time()
-        try:
-            answer = await run(cmd, started)
-        except KeyError as e:  # a connection that was never opened
-            answer = {'error': 'no connection %s' % e}
-        print(json.dumps(answer), flush=True)
+def close_all():
+    """Connections end without closing handshakes: the test is over."""
     for ws in conns.values():
         ws.transport.abort()
 
 
-asyncio.run(main())
+asyncio.run(command_loop.serve(run, close_all))
