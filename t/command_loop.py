@@ -1,6 +1,7 @@
-"""command_loop.py: the loop the WebSocket test clients (t/ws-client.py,
-t/events-client.py) share: one JSON command per line on stdin, one JSON answer
-per line on stdout, so a .t file drives a client step by step."""
+"""command_loop.py: what the WebSocket test clients (t/ws-client.py,
+t/events-client.py) share: the loop (one JSON command per line on stdin, one JSON answer
+per line on stdout, so a .t file drives a client step by step) and how a
+connection's end is reported."""
 import asyncio
 import json
 import sys
@@ -23,3 +24,17 @@ async def serve(run, close_all):
             answer = {'error': 'no connection %s' % e}
         print(json.dumps(answer), flush=True)
     close_all()
+
+
+def closed_json(ws, started):
+    """How a WebSocket ended, as the clients answer it."""
+    return {'closed': True, 'code': ws.close_code, 'reason': ws.close_reason, 'seconds': round(time.time() - started, 3)}
+
+
+async def wait_closed(ws, started, timeout):
+    """Waits for `ws` to end: its closed_json, or {'closed': False} after `timeout` seconds."""
+    try:
+        await asyncio.wait_for(ws.wait_closed(), timeout)
+    except asyncio.TimeoutError:
+        return {'closed': False}
+    return closed_json(ws, started)

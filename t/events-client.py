@@ -73,10 +73,6 @@ async def op_send(cmd):
     return {'ok': True}
 
 
-def closed_json(ws, started):
-    return {'closed': True, 'code': ws.close_code, 'reason': ws.close_reason, 'seconds': round(time.time() - started, 3)}
-
-
 async def op_next(cmd, started):
     ws = conns[cmd['name']]
     deadline = started + cmd.get('timeout', 5)
@@ -88,7 +84,7 @@ async def op_next(cmd, started):
             return {'timeout': True, 'skipped': skipped}
         except websockets.ConnectionClosed:
             await ws.wait_closed()
-            return dict(closed_json(ws, started), skipped=skipped)
+            return dict(command_loop.closed_json(ws, started), skipped=skipped)
         if isinstance(message, bytes):
             skipped.append('binary')
             continue
@@ -113,12 +109,7 @@ async def op_flush(cmd):
 
 
 async def op_wait_closed(cmd, started):
-    ws = conns[cmd['name']]
-    try:
-        await asyncio.wait_for(ws.wait_closed(), cmd.get('timeout', 5))
-    except asyncio.TimeoutError:
-        return {'closed': False}
-    return closed_json(ws, started)
+    return await command_loop.wait_closed(conns[cmd['name']], started, cmd.get('timeout', 5))
 
 
 async def op_many(cmd):

@@ -50,10 +50,6 @@ def message_json(message):
     return {'text': message}
 
 
-def closed_json(ws, started):
-    return {'closed': True, 'code': ws.close_code, 'reason': ws.close_reason, 'seconds': round(time.time() - started, 3)}
-
-
 async def op_open(cmd):
     try:
         conns[cmd['name']] = await connect(cmd)
@@ -84,22 +80,17 @@ async def op_recv(cmd, started):
         return {'timeout': True}
     except websockets.ConnectionClosed:
         await ws.wait_closed()
-        return closed_json(ws, started)
+        return command_loop.closed_json(ws, started)
 
 
 async def op_close(cmd, started):
     ws = conns[cmd['name']]
     await ws.close(cmd.get('code', 1000), cmd.get('reason', ''))
-    return closed_json(ws, started)
+    return command_loop.closed_json(ws, started)
 
 
 async def op_wait_closed(cmd, started):
-    ws = conns[cmd['name']]
-    try:
-        await asyncio.wait_for(ws.wait_closed(), cmd.get('timeout', 5))
-    except asyncio.TimeoutError:
-        return {'closed': False}
-    return closed_json(ws, started)
+    return await command_loop.wait_closed(conns[cmd['name']], started, cmd.get('timeout', 5))
 
 
 async def op_chatter(cmd):
