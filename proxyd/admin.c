@@ -92,6 +92,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             admin_send_method_not_allowed(req, "GET", NULL);
         else
             on_health(req);
+    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+            admin_send_method_not_allowed(req, "GET", NULL);
+        else
+            admin_metrics(req);
     } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/reload"))) {
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")))
             admin_send_method_not_allowed(req, "POST", NULL);
@@ -105,7 +110,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         admin_services(req, admin->changes, h2o_iovec_init(path.base + 10, path.len - 10));
     } else {
         admin_send_error(req, 404, "Not Found", NULL,
-                         "no such endpoint: use /services, /services/<name>, /reload, /health, /events or /dashboard");
+                         "no such endpoint: use /services, /services/<name>, /reload, /health, /metrics, /events or /dashboard");
     }
     return 0;
 }

@@ -562,6 +562,9 @@ void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes);
 json_t *admin_snapshot_take(pd_sampler_t *sampler, pd_snapshot_t *snap, int auth_enabled);
 json_t *admin_snapshot_change(pd_snapshot_t *old, pd_snapshot_t *snap);
 
+/* admin_metrics.c */
+void admin_metrics(h2o_req_t *req);
+
 /* admin_events.c */
 pd_events_t *admin_events_new(uv_loop_t *loop, const char *token, int auth_enabled);
 void admin_events_accept(pd_events_t *ev, h2o_req_t *req, int authorized);
