@@ -60,10 +60,10 @@ function retryLater(why) {
   retryTimer = setTimeout(start, seconds * 1000);
 }
 
-// The token is tried on /health first: a browser cannot read why a WebSocket handshake failed.
+// The token is tried on /services first (/health needs none): a browser cannot read why a WebSocket handshake failed.
 function start() {
   setStatus('connecting', 'checking the token');
-  api('GET', '/health').then((res) => {
+  api('GET', '/services').then((res) => {
     if (res.status === 401) {
       forget('The admin token was refused.');
       return;

@@ -24,8 +24,9 @@ struct pd_admin {
     h2o_accept_ctx_t accept_ctx;
     admin_stream_t *listeners; /* one per address the listen entry resolves to */
     size_t num_listeners;
-    char *unix_path; /* the socket file to remove at exit, or NULL */
-    char *token;     /* wiped before it is freed */
+    char *unix_path;    /* the socket file to remove at exit, or NULL */
+    char *token;        /* wiped before it is freed */
+    char *auth_service; /* forward auth's service for /ready; NULL when auth is off */
     pd_change_queue_t *changes;
     pd_events_t *events; /* GET /events */
     size_t num_conns;
@@ -60,14 +61,6 @@ static int authorized(pd_admin_t *admin, h2o_req_t *req)
     return token_equal(admin->token, value.base + 7, value.len - 7);
 }
 
-static void on_health(h2o_req_t *req)
-{
-    pd_snapshot_t *snap = registry_acquire();
-
-    admin_send_json(req, 200, "OK", json_pack("{s:s,s:I}", "status", "ok", "version", (json_int_t)snap->version));
-    snapshot_decref(snap);
-}
-
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     pd_admin_t *admin = ((admin_handler_t *)self)->admin;
@@ -81,18 +74,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         admin_events_accept(admin->events, req, 0);
         return 0;
     }
+    /* probes carry no secret: liveness and readiness answer anyone, and say nothing secret */
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/health")) || h2o_memis(path.base, path.len, H2O_STRLIT("/ready"))) {
+        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
+            admin_send_method_not_allowed(req, "GET", NULL);
+        else if (path.len == 7)
+            admin_health(req);
+        else
+            admin_ready(req, admin->auth_service);
+        return 0;
+    }
     if (!authorized(admin, req)) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                        H2O_STRLIT("Bearer realm=\"proxyd-admin\""));
         admin_send_error(req, 401, "Unauthorized", NULL, "a valid Authorization: Bearer token is required");
         return 0;
     }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/health"))) {
-        if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
-            admin_send_method_not_allowed(req, "GET", NULL);
-        else
-            on_health(req);
-    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
         if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")))
             admin_send_method_not_allowed(req, "GET", NULL);
         else
@@ -109,8 +107,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     } else if (path.len > 10 && memcmp(path.base, "/services/", 10) == 0) {
         admin_services(req, admin->changes, h2o_iovec_init(path.base + 10, path.len - 10));
     } else {
-        admin_send_error(req, 404, "Not Found", NULL,
-                         "no such endpoint: use /services, /services/<name>, /reload, /health, /metrics, /events or /dashboard");
+        admin_send_error(
+            req, 404, "Not Found", NULL,
+            "no such endpoint: use /services, /services/<name>, /reload, /health, /ready, /metrics, /events or /dashboard");
     }
     return 0;
 }
@@ -241,6 +240,8 @@ pd_admin_t *admin_start(uv_loop_t *loop, const pd_config_t *conf, pd_change_queu
     check_token_charset(admin->token);
     setup_h2o(admin, admin_dashboard_dir(conf));
     admin->events = admin_events_new(loop, admin->token, conf->auth.enabled);
+    if (conf->auth.enabled && (admin->auth_service = strdup(conf->auth.service)) == NULL)
+        fatal("%s", __func__);
     return admin;
 }
 
@@ -271,6 +272,7 @@ void admin_free(pd_admin_t *admin)
     h2o_config_dispose(&admin->globalconf);
     OPENSSL_cleanse(admin->token, strlen(admin->token));
     free(admin->token);
+    free(admin->auth_service);
     free(admin->unix_path);
     free(admin->listeners);
     free(admin);

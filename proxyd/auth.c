@@ -277,6 +277,7 @@ static void on_check_decided(void *data, pd_auth_decision_t *d, uint64_t ttl)
 {
     auth_lead_t *lead = data;
 
+    stats_auth_check(d->kind == PD_AUTH_FAIL, now_ms()); /* for /ready */
     decided(lead->aw, lead->entry, d, ttl);
     free(lead);
 }

@@ -400,6 +400,8 @@ void stats_latency(pd_stats_t *s, uint64_t ns);
 void stats_tunnel_opened(pd_stats_t *s);
 void stats_tunnel_closed(pd_stats_t *s);
 void stats_auth(int counter);
+void stats_auth_check(int failed, uint64_t now_ms);
+uint64_t stats_auth_failed_check_ms(void);
 size_t stats_latency_bucket(uint64_t us);
 uint64_t stats_latency_bound(size_t i);
 void stats_read(const pd_stats_t *s, pd_stats_counts_t *out);
@@ -500,6 +502,7 @@ void client_guard_remove(pd_client_guard_t *g, pd_client_t *c);
 int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *err, size_t errlen);
 void workers_stop(void);
 void workers_join(void);
+int workers_listening(void);
 void workers_register(h2o_pathconf_t *pathconf);
 void worker_add_drain_hook(h2o_context_t *ctx, const pd_drain_hook_t *hook);
 
@@ -561,6 +564,10 @@ void admin_submit_reload(h2o_req_t *req, pd_change_queue_t *changes);
 /* admin_snapshot.c */
 json_t *admin_snapshot_take(pd_sampler_t *sampler, pd_snapshot_t *snap, int auth_enabled);
 json_t *admin_snapshot_change(pd_snapshot_t *old, pd_snapshot_t *snap);
+
+/* admin_health.c */
+void admin_health(h2o_req_t *req);
+void admin_ready(h2o_req_t *req, const char *auth_service);
 
 /* admin_metrics.c */
 void admin_metrics(h2o_req_t *req);

@@ -29,7 +29,8 @@ static struct {
     pd_stats_t *table;
     size_t count;
     uint64_t auth[PD_STATS_AUTH_NUM]; /* relaxed atomics */
-} stats = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, {0}};
+    uint64_t auth_failed_check_ms;    /* relaxed atomic: when the latest check failed (uv_hrtime in ms); 0: it did not */
+} stats = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, {0}, 0};
 
 static pd_stats_t uncounted = {.refcnt = 1};
 
@@ -158,6 +159,12 @@ void stats_auth(int counter)
     add(&stats.auth[counter], 1);
 }
 
+/* A check the auth service answered (or failed to) at `now_ms`; cached decisions are not checks. */
+void stats_auth_check(int failed, uint64_t now_ms)
+{
+    __atomic_store_n(&stats.auth_failed_check_ms, failed ? now_ms : 0, __ATOMIC_RELAXED);
+}
+
 /* ---- the readers' side (main thread) ---- */
 
 static void load_all(const uint64_t *from, uint64_t *to, size_t n)
@@ -178,6 +185,12 @@ void stats_read(const pd_stats_t *s, pd_stats_counts_t *out)
 void stats_auth_read(uint64_t out[PD_STATS_AUTH_NUM])
 {
     load_all(stats.auth, out, PD_STATS_AUTH_NUM);
+}
+
+/* When the latest check failed, or 0 when it did not (or none was made). */
+uint64_t stats_auth_failed_check_ms(void)
+{
+    return __atomic_load_n(&stats.auth_failed_check_ms, __ATOMIC_RELAXED);
 }
 
 const char *stats_name(const pd_stats_t *s)

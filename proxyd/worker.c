@@ -32,6 +32,7 @@ struct pd_worker {
 
 static pd_worker_t *workers;
 static size_t num_workers;
+static int listening; /* main thread: from workers_start() to workers_stop() */
 
 static pd_worker_t *worker_of(h2o_context_t *ctx)
 {
@@ -246,6 +247,7 @@ int workers_start(const pd_config_t *conf, h2o_globalconf_t *globalconf, char *e
         if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
             fatal("%s: pthread_create", __func__);
     }
+    listening = 1;
     return 0;
 }
 
@@ -253,8 +255,15 @@ void workers_stop(void)
 {
     size_t i;
 
+    listening = 0;
     for (i = 0; i < num_workers; i++)
         uv_async_send(&workers[i].stop_async);
+}
+
+/* 1 while the workers accept connections: what /ready reports; main thread. */
+int workers_listening(void)
+{
+    return listening;
 }
 
 void workers_join(void)

@@ -28,7 +28,7 @@ subtest 'the token' => sub {
     is $status, 401, 'wrong token: 401';
     ($status) = $proxyd->admin(GET => '/services', undef, token => "$Util::ADMIN_TOKEN-and-more");
     is $status, 401, 'a longer token with the right prefix: 401';
-    ($status) = $proxyd->admin(GET => '/health');
+    ($status) = $proxyd->admin(GET => '/services');
     is $status, 200, 'right token: 200';
 };
 
@@ -41,8 +41,11 @@ subtest 'the admin listener and the front end are separate' => sub {
 };
 
 subtest 'GET /health and /services' => sub {
-    my ($status, $body, $res) = $proxyd->admin(GET => '/health');
-    is_deeply $body, { status => 'ok', version => 1 }, '/health';
+    my ($status, $body, $res) = $proxyd->admin(GET => '/health', undef, token => undef);
+    is $status, 200, '/health needs no token';
+    is_deeply $body, { status => 'ok' }, 'and tells nothing but that proxyd answers';
+    ($status, $body) = $proxyd->admin(GET => '/health', undef, token => 'wrong');
+    is_deeply [$status, $body], [200, { status => 'ok' }], 'a wrong token changes nothing';
     ($status, $body, $res) = $proxyd->admin(GET => '/services');
     is $status, 200, '/services';
     is $res->{headers}{'content-type'}, 'application/json', 'JSON';
@@ -183,7 +186,7 @@ subtest 'POST /reload' => sub {
     is $status, 400, 'bad file: 400';
     like $body->{error}, qr{services\.yaml:3:1: }, 'names file:line:column';
     is routed_to('hand'), 'two', 'running registry unchanged';
-    (undef, $body) = $proxyd->admin(GET => '/health');
+    (undef, $body) = $proxyd->admin(GET => '/services');
     is $body->{version}, $version, 'version unchanged';
     ($status, $body) = $proxyd->admin(PUT => '/services/z', '{"url":"http://127.0.0.1:1"}');
     is $status, 409, 'an API change over an invalid hand edit: 409';
@@ -240,7 +243,7 @@ subtest 'admin on a host name' => sub {
     my $p = spawn_proxyd(dir => $dir, services => "one: http://127.0.0.1:@{[$one->port]}\n",
         settings => "admin:\n  listen: localhost:$port\n  token_file: admin.token\n");
     ok wait_for('admin', sub { Util::port_open($port) }), 'admin.listen: localhost:<port> listens';
-    my $res = $http->get("http://localhost:$port/health", { headers => { Authorization => "Bearer $Util::ADMIN_TOKEN" } });
+    my $res = $http->get("http://localhost:$port/services", { headers => { Authorization => "Bearer $Util::ADMIN_TOKEN" } });
     is $res->{status}, 200, 'and answers' or diag $p->log;
     ok wait_for('log', sub { $p->log =~ /admin API on localhost:$port$/m }), 'the log names it as written' or diag $p->log;
     is $p->stop, 0, 'exit 0';
@@ -256,8 +259,8 @@ subtest 'admin on a unix socket' => sub {
     ok wait_for('socket', sub { -S $sock }), 'the socket exists';
     ok wait_for('log', sub { $p->log =~ /admin API on unix:\Q$sock\E$/m }), 'the log names it' or diag $p->log;
     is sprintf('%o', (stat $sock)[2] & 0777), '600', 'only its owner may use it';
-    my $out = `curl -s --unix-socket $sock -H 'Authorization: Bearer $Util::ADMIN_TOKEN' http://admin/health`;
-    like $out, qr/"status":"ok"/, 'curl --unix-socket reaches it';
+    my $out = `curl -s --unix-socket $sock -H 'Authorization: Bearer $Util::ADMIN_TOKEN' http://admin/services`;
+    like $out, qr/"version":1/, 'curl --unix-socket reaches it';
     # a second proxyd (another listen port) given the same socket must not take it over
     my $second = temp_dir();
     write_file("$second/proxyd.yaml", "listen: 127.0.0.1:@{[empty_port()]}\nregistry: $dir/services.yaml\n"
@@ -266,8 +269,8 @@ subtest 'admin on a unix socket' => sub {
     my $refused = `timeout -k 1 10 $cmd -c '$second/proxyd.yaml' 2>&1`;    # a regression would run on
     is $? >> 8, 1, 'a second proxyd on the same admin socket exits 1';
     like $refused, qr/admin listen \Q$sock\E: Address already in use \(another process listens there\)/, 'and says why';
-    $out = `curl -s --unix-socket $sock -H 'Authorization: Bearer $Util::ADMIN_TOKEN' http://admin/health`;
-    like $out, qr/"status":"ok"/, 'the first one still answers on it';
+    $out = `curl -s --unix-socket $sock -H 'Authorization: Bearer $Util::ADMIN_TOKEN' http://admin/services`;
+    like $out, qr/"version":1/, 'the first one still answers on it';
     is $p->stop, 0, 'exit 0';
     ok !-e $sock, 'the socket is removed at exit';
     $p = spawn_proxyd(dir => $dir, settings => "admin:\n  listen: unix:$sock\n  token_file: admin.token\n");

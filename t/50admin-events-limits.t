@@ -19,7 +19,7 @@ subtest 'at most 64 clients' => sub {
     is $res->{status}, 503, 'a client without a token too';
     is $res->{headers}{'retry-after'}, '5', 'with Retry-After';
     ok $c->snapshot('m63'), 'the last one admitted gets snapshots';
-    my ($status) = $proxyd->admin(GET => '/health');
+    my ($status) = $proxyd->admin(GET => '/services');
     is $status, 200, 'the rest of the admin API is unaffected';
     undef $c;    # its connections end
     my $d = EventsClient->new($proxyd);
@@ -78,7 +78,7 @@ subtest 'a client that pings and never reads the pongs is dropped, with or witho
     }
     my $drops = () = $proxyd->log =~ /messages behind, pinging: dropped/g;
     is $drops, 2, 'both were dropped, and the log says why';
-    my ($status) = $proxyd->admin(GET => '/health');
+    my ($status) = $proxyd->admin(GET => '/services');
     is $status, 200, 'the admin API still answers';
     is $proxyd->stop, 0, 'proxyd exits cleanly';
 };

@@ -57,7 +57,7 @@ for my $c (1 .. 4) {
 cmp_ok $ok, '>', 100, "requests in flight during the changes ($ok)";
 is $fail, 0, 'no request failed';
 is_deeply [sort keys %seen], ['one', 'two'], 'requests reached both URLs as they flipped';
-my (undef, $body) = $proxyd->admin(GET => '/health');
+my (undef, $body) = $proxyd->admin(GET => '/services');
 is $body->{version}, 301, 'one version per change';
 # Concurrent admin clients: every change applied once, one version each, all in the file.
 my @writers;
@@ -100,7 +100,7 @@ my $res = h2_leave($proxyd->{admin_port}, { reset => 'now', method => 'PUT', bod
 ok $res->{ping}, 'proxyd read the resets' or diag explain $res;
 is_deeply $res->{answered}, [], 'all twenty reset before their answer';
 ok wait_for('applied', sub { ($proxyd->admin(GET => '/services/gone20'))[0] == 200 }), 'changes from vanished clients are applied';
-my ($status) = $proxyd->admin(GET => '/health');
+my ($status) = $proxyd->admin(GET => '/services');
 is $status, 200, 'and the admin API still answers';
 
 is $proxyd->stop, 0, 'proxyd exits 0';

@@ -112,7 +112,7 @@ subtest 'a wrong token: an error and no data' => sub {
     is_deeply $st->{session_storage}, {}, 'the wrong token is not kept';
     no_token_kept($st, 'the wrong token');
     $page->cmd(op => 'screenshot', name => 'wrong-token.png');
-    errors_are('a wrong token', api_refusal(401, '/health'));
+    errors_are('a wrong token', api_refusal(401, '/services'));
 };
 
 subtest 'the right token: every service with its URL and hosts' => sub {
@@ -313,7 +313,7 @@ subtest 'the admin listener restarts: the page says so and reconnects' => sub {
     is_deeply [ map { $_->{service} } @{ $st->{rows} } ], [qw(auth extra one web)], 'with the registry as the file has it';
     $page->cmd(op => 'screenshot', name => 'reconnected.png');
     my @errors = $page->take_errors;
-    my $refused = qr{^network:[ ]Failed[ ]to[ ]load[ ]resource:[ ]net::ERR_CONNECTION_REFUSED[ ]\Q$base\E/(?:health|services/later)$
+    my $refused = qr{^network:[ ]Failed[ ]to[ ]load[ ]resource:[ ]net::ERR_CONNECTION_REFUSED[ ]\Q$base\E/(?:services|services/later)$
         |^network:[ ]WebSocket[ ]connection[ ]to[ ]'ws://127\.0\.0\.1:$ports{admin_port}/events'[ ]failed}x;
     ok !(grep { $_ !~ $refused } @errors), 'the only errors: the admin listener refused connections while it was down'
         or diag explain \@errors;

@@ -18,7 +18,7 @@ sub names {
     return join ' ', sort keys %{ $body->{services} };
 }
 
-sub version { (($p->admin(GET => '/health'))[1])->{version} }
+sub version { (($p->admin(GET => '/services'))[1])->{version} }
 
 # The file as an editor leaves it for a moment, then an API change arrives.
 sub refused_over {
