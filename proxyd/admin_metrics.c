@@ -95,10 +95,10 @@ static void put_auth(FILE *out)
     uint64_t auth[PD_STATS_AUTH_NUM];
 
     stats_auth_read(auth);
-    put_family(out, "proxyd_auth_checks_total", "counter", "Requests decided by forward auth, by the decision applied.");
-    fprintf(out, "proxyd_auth_checks_total{result=\"allow\"} %llu\n", (unsigned long long)auth[PD_STATS_AUTH_ALLOWS]);
-    fprintf(out, "proxyd_auth_checks_total{result=\"deny\"} %llu\n", (unsigned long long)auth[PD_STATS_AUTH_DENIES]);
-    fprintf(out, "proxyd_auth_checks_total{result=\"fail\"} %llu\n", (unsigned long long)auth[PD_STATS_AUTH_FAILURES]);
+    put_family(out, "proxyd_auth_requests_total", "counter", "Requests decided by forward auth, by the decision applied.");
+    fprintf(out, "proxyd_auth_requests_total{result=\"allow\"} %llu\n", (unsigned long long)auth[PD_STATS_AUTH_ALLOWS]);
+    fprintf(out, "proxyd_auth_requests_total{result=\"deny\"} %llu\n", (unsigned long long)auth[PD_STATS_AUTH_DENIES]);
+    fprintf(out, "proxyd_auth_requests_total{result=\"fail\"} %llu\n", (unsigned long long)auth[PD_STATS_AUTH_FAILURES]);
     put_family(out, "proxyd_auth_cache_hits_total", "counter", "Forward-auth decisions taken from the cache.");
     fprintf(out, "proxyd_auth_cache_hits_total %llu\n", (unsigned long long)auth[PD_STATS_AUTH_CACHE_HITS]);
     put_family(out, "proxyd_auth_cache_misses_total", "counter", "Requests that waited for a forward-auth check.");

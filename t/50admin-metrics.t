@@ -50,7 +50,7 @@ subtest 'before any traffic' => sub {
     my ($families, $samples, $res) = scrape();
     is $res->{headers}{'content-type'}, 'text/plain; version=0.0.4; charset=utf-8', 'Content-Type of format 0.0.4';
     my %types = (proxyd_requests => 'counter', proxyd_responses => 'counter', proxyd_upstream_latency_seconds => 'histogram',
-        proxyd_tunnels_open => 'gauge', proxyd_auth_checks => 'counter', proxyd_auth_cache_hits => 'counter',
+        proxyd_tunnels_open => 'gauge', proxyd_auth_requests => 'counter', proxyd_auth_cache_hits => 'counter',
         proxyd_auth_cache_misses => 'counter', proxyd_registry_version => 'gauge');
     is_deeply { map { $_ => $families->{$_}{type} } keys %$families }, \%types, 'every family with its TYPE';
     ok !(grep { $_->{help} eq '' } values %$families), 'and a HELP text';
@@ -95,9 +95,9 @@ subtest 'after traffic: exact counts' => sub {
         'proxyd_upstream_latency_seconds_count{service=up}' => 2,
         'proxyd_requests_total{service=auth}' => 0,
         'proxyd_tunnels_open{service=pub}' => 0,
-        'proxyd_auth_checks_total{result=allow}' => 2,
-        'proxyd_auth_checks_total{result=deny}' => 1,
-        'proxyd_auth_checks_total{result=fail}' => 1,
+        'proxyd_auth_requests_total{result=allow}' => 2,
+        'proxyd_auth_requests_total{result=deny}' => 1,
+        'proxyd_auth_requests_total{result=fail}' => 1,
         'proxyd_auth_cache_hits_total{}' => 1,
         'proxyd_auth_cache_misses_total{}' => 3,
         'proxyd_registry_version{}' => 1,
