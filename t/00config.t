@@ -218,6 +218,32 @@ subtest 'proxyd does not start on a bad registry' => sub {
     like $out, qr{services\.yaml:1:10: weather: invalid URL}, 'names file:line:column';
 };
 
+subtest 'auth.service must name a registry entry' => sub {
+    my ($rc, $out) = check("listen: 127.0.0.1:8080\nauth:\n  service: gate\n",
+        "weather: http://127.0.0.1:9001\nauth: http://127.0.0.1:9002\n");
+    is $rc, 1, '-t exits 1';
+    like $out, qr{\Q$dir\E/proxyd\.yaml: auth\.service 'gate' is not an entry of the registry \Q$dir\E/services\.yaml},
+        'names the settings file, the service and the registry' or diag $out;
+    unlike $out, qr/configuration OK/, 'and does not say OK';
+    ($rc, $out) = check("listen: 127.0.0.1:8080\nauth: {}\n");
+    is $rc, 1, 'the default service name "auth" missing: exit 1';
+    like $out, qr{auth\.service 'auth' is not an entry}, 'names the default' or diag $out;
+    ($rc, $out) = check("listen: 127.0.0.1:8080\nauth:\n  service: gate\n", "gate: http://127.0.0.1:9002\n");
+    is $rc, 0, 'present: exit 0' or diag $out;
+    ($rc, $out) = check("listen: 127.0.0.1:8080\n", "{}\n");
+    is $rc, 0, 'auth off: no entry needed' or diag $out;
+
+    my $port = empty_port();
+    write_file("$dir/services.yaml", "weather: http://127.0.0.1:9001\n");
+    write_file("$dir/proxyd.yaml", "listen: 127.0.0.1:$port\nauth:\n  service: gate\n");
+    my $cmd = bin('proxyd/proxyd');
+    $out = `$cmd -c $dir/proxyd.yaml 2>&1`;
+    is $? >> 8, 1, 'start-up: exit 1';
+    like $out, qr{proxyd\.yaml: auth\.service 'gate' is not an entry of the registry .*services\.yaml}, 'start-up: says why'
+        or diag $out;
+    ok !Util::port_open($port), 'nothing listens';
+};
+
 subtest 'an address in use stops start-up' => sub {
     my $busy = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
     write_file("$dir/services.yaml", "weather: http://127.0.0.1:9001\n");
