@@ -103,6 +103,7 @@ typedef struct pd_config {
         uint64_t request_timeout_ms; /* longest wait for progress while a request head or body arrives */
         size_t body_budget;          /* per worker: request bodies buffered at once */
         uint64_t send_timeout_ms;    /* longest wait for a client to take response bytes */
+        uint64_t idle_timeout_ms;    /* an HTTP/1 keep-alive or HTTP/2 connection with no request is closed */
     } client;
     struct {
         int enabled; /* an admin: key was given */
@@ -332,7 +333,8 @@ typedef struct pd_client {
     int state;
     size_t seen_size; /* the request's buffered bytes at the last change */
     const char *seen_bytes;
-    uint64_t since; /* loop time of the last change */
+    size_t seen_written; /* response bytes written when idleness was last seen to start */
+    uint64_t since;      /* loop time of the last change */
 } pd_client_t;
 
 /* ---- the admin API ---- */

@@ -58,6 +58,7 @@ upstream:
   keepalive: 0
 client:
   send_timeout: 30s
+  idle_timeout: 75s
 trusted_proxies: [127.0.0.1, 10.0.0.0/8, "fd00::/8", "::1"]
 YAML
 weather: {url: http://127.0.0.1:9001, preserve_host: true, websocket_timeout: 1s}
@@ -112,6 +113,8 @@ my @bad_settings = (
     ["client:\n  underscores_in_headers: yes\n", qr{client\.underscores_in_headers: 'yes' is not true or false}, 'bad boolean'],
     ["client:\n  max_header_bytes: 0\n", qr{client\.max_header_bytes: '0' is not a size}, 'zero header bytes'],
     ["client:\n  request_timeout: 0\n", qr{client\.request_timeout: '0' is not a duration}, 'zero request timeout'],
+    ["client:\n  idle_timeout: 0\n", qr{proxyd\.yaml:2:17: client\.idle_timeout: '0' is not a duration}, 'zero idle timeout'],
+    ["client:\n  idle_timeout: forever\n", qr{client\.idle_timeout: 'forever' is not a duration}, 'bad idle timeout'],
     ["client:\n  max_target_bytes: 8 KB\n", qr{client\.max_target_bytes: '8 KB' is not a size}, 'bad target size'],
     ["client:\n  keepalive: 5s\n", qr{client\.keepalive: unknown key}, 'unknown client key'],
     ["registry: missing.yaml\n", qr{missing\.yaml: No such file}, 'missing registry'],
