@@ -25,6 +25,7 @@
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 #define DEFAULT_IDLE_TIMEOUT_MS 10000 /* libh2o's own default for both HTTP/1 and HTTP/2 */
 #define DEFAULT_BODY_BUDGET (64 * 1024 * 1024)
+#define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_REGISTRY "services.yaml"
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:8081"
@@ -39,6 +40,7 @@ void config_init(pd_config_t *conf)
 {
     memset(conf, 0, sizeof(*conf));
     conf->threads = config_default_threads();
+    conf->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
     conf->upstream.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     conf->upstream.io_timeout_ms = DEFAULT_IO_TIMEOUT_MS;
     conf->upstream.websocket_timeout_ms = DEFAULT_WEBSOCKET_TIMEOUT_MS;

@@ -581,9 +581,15 @@ static int set_trusted_proxies(parse_ctx_t *pc, const char *key, yaml_node_t *va
     return each_value(pc, key, value, add_trusted_proxy);
 }
 
+static int set_shutdown_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->shutdown_timeout_ms);
+}
+
 static const key_rule_t top_rules[] = {{"trusted_proxies", set_trusted_proxies},
                                        {"listen", set_listen},
                                        {"threads", set_threads},
+                                       {"shutdown_timeout", set_shutdown_timeout},
                                        {"registry", set_registry},
                                        {"upstream", set_upstream},
                                        {"max_request_body", set_max_request_body},

@@ -84,6 +84,7 @@ typedef struct pd_config {
     pd_listen_t *listens;
     size_t num_listens;
     unsigned threads;
+    uint64_t shutdown_timeout_ms; /* after SIGTERM, how long requests and tunnels in flight may still run */
     struct {
         uint64_t connect_timeout_ms;
         uint64_t io_timeout_ms;        /* longest silence from an upstream; a service's timeout overrides it */

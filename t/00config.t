@@ -21,6 +21,7 @@ subtest 'a good configuration' => sub {
 listen: [127.0.0.1:8080, "[::1]:8080", "*:8081"]
 threads: 2
 registry: services.yaml
+shutdown_timeout: 30s
 max_request_body: 1MiB
 auth:
   service: auth
@@ -113,6 +114,8 @@ my @bad_settings = (
     ["client:\n  underscores_in_headers: yes\n", qr{client\.underscores_in_headers: 'yes' is not true or false}, 'bad boolean'],
     ["client:\n  max_header_bytes: 0\n", qr{client\.max_header_bytes: '0' is not a size}, 'zero header bytes'],
     ["client:\n  request_timeout: 0\n", qr{client\.request_timeout: '0' is not a duration}, 'zero request timeout'],
+    ["shutdown_timeout: 0\n", qr{proxyd\.yaml:1:19: shutdown_timeout: '0' is not a duration from 1ms to 24h}, 'zero shutdown timeout'],
+    ["shutdown_timeout: 25h\n", qr{shutdown_timeout: '25h' is not a duration}, 'shutdown timeout too long'],
     ["client:\n  idle_timeout: 0\n", qr{proxyd\.yaml:2:17: client\.idle_timeout: '0' is not a duration}, 'zero idle timeout'],
     ["client:\n  idle_timeout: forever\n", qr{client\.idle_timeout: 'forever' is not a duration}, 'bad idle timeout'],
     ["client:\n  max_target_bytes: 8 KB\n", qr{client\.max_target_bytes: '8 KB' is not a size}, 'bad target size'],
