@@ -14,7 +14,6 @@
 
 #define SWEEP_MS 100
 #define MIN_SWEEP_MS 10
-#define KEEPALIVE_IDLE_MS 10000 /* libh2o's own default, which proxyd had until now */
 #define LIBH2O_REQUEST_CAP_MS (3600 * 1000)
 #define DRAIN_CHUNK 65536
 
@@ -25,21 +24,39 @@ struct pd_client_guard {
     h2o_linklist_t clients;
     uint64_t interval_ms;
     uint64_t request_timeout_ms;
+    uint64_t idle_timeout_ms;
     size_t body_budget;
     h2o_socket_cb http1_reader; /* libh2o's HTTP/1 request reader, learnt at the first accept */
     pd_client_t **receivers;    /* scratch for the budget: clients that may be ended */
     size_t receivers_cap;
 };
 
-/* libh2o's own request timer becomes a last resort that never cuts a request
- * still making progress within reason; proxyd's sweep does the rest. */
+/* libh2o's own HTTP/1 request timer, which also runs while a keep-alive
+ * connection waits for its next request, becomes a last resort that never cuts a
+ * request still making progress within reason, nor an idle connection early;
+ * proxyd's sweep does the rest. HTTP/2 connections keep libh2o's idle timer. */
 void client_guard_configure(h2o_globalconf_t *globalconf, const pd_config_t *conf)
 {
     uint64_t cap = LIBH2O_REQUEST_CAP_MS;
 
     if (cap < 2 * conf->client.request_timeout_ms)
         cap = 2 * conf->client.request_timeout_ms;
+    if (cap < 2 * conf->client.idle_timeout_ms)
+        cap = 2 * conf->client.idle_timeout_ms;
     globalconf->http1.req_timeout = cap;
+    globalconf->http2.idle_timeout = conf->client.idle_timeout_ms;
+}
+
+/* How often the sweep runs: a 408 or an idle close comes at most a quarter of its timeout late. */
+static uint64_t sweep_interval(const pd_config_t *conf)
+{
+    uint64_t interval = SWEEP_MS;
+
+    if (interval > conf->client.request_timeout_ms / 4)
+        interval = conf->client.request_timeout_ms / 4;
+    if (interval > conf->client.idle_timeout_ms / 4)
+        interval = conf->client.idle_timeout_ms / 4;
+    return interval < MIN_SWEEP_MS ? MIN_SWEEP_MS : interval;
 }
 
 pd_client_guard_t *client_guard_new(uv_loop_t *loop, const pd_config_t *conf)
@@ -52,11 +69,9 @@ pd_client_guard_t *client_guard_new(uv_loop_t *loop, const pd_config_t *conf)
     g->sweep.data = g;
     h2o_linklist_init_anchor(&g->clients);
     g->request_timeout_ms = conf->client.request_timeout_ms;
+    g->idle_timeout_ms = conf->client.idle_timeout_ms;
     g->body_budget = conf->client.body_budget;
-    /* a 408 comes at most a quarter of the timeout late */
-    g->interval_ms = g->request_timeout_ms / 4 < SWEEP_MS ? g->request_timeout_ms / 4 : SWEEP_MS;
-    if (g->interval_ms < MIN_SWEEP_MS)
-        g->interval_ms = MIN_SWEEP_MS;
+    g->interval_ms = sweep_interval(conf);
     return g;
 }
 
@@ -151,14 +166,15 @@ static void end_client(pd_client_t *c, int status, const char *reason, const cha
 }
 
 /* An idle keep-alive connection (or one that never sent a byte) is closed
- * quietly after KEEPALIVE_IDLE_MS, as libh2o's own timer did. */
+ * quietly after client.idle_timeout, as libh2o's own timer did. A request
+ * answered between two sweeps is seen by the bytes written. */
 static void track_idle(pd_client_guard_t *g, pd_client_t *c, uint64_t now)
 {
-    (void)g;
-    if (c->state != CLIENT_IDLE) {
+    if (c->state != CLIENT_IDLE || c->sock->bytes_written != c->seen_written) {
         c->state = CLIENT_IDLE;
+        c->seen_written = c->sock->bytes_written;
         c->since = now;
-    } else if (now - c->since >= KEEPALIVE_IDLE_MS && !has_unread_bytes(h2o_socket_get_fd(c->sock))) {
+    } else if (now - c->since >= g->idle_timeout_ms && !has_unread_bytes(h2o_socket_get_fd(c->sock))) {
         end_client(c, 0, NULL, NULL);
     }
 }

@@ -23,7 +23,9 @@
 #define DEFAULT_MAX_HEADER_BYTES (64 * 1024)
 #define DEFAULT_MAX_TARGET_BYTES (8 * 1024) /* nginx's large_client_header_buffers */
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
+#define DEFAULT_IDLE_TIMEOUT_MS 10000 /* libh2o's own default for both HTTP/1 and HTTP/2 */
 #define DEFAULT_BODY_BUDGET (64 * 1024 * 1024)
+#define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_REGISTRY "services.yaml"
 #define DEFAULT_ADMIN_LISTEN "127.0.0.1:8081"
@@ -38,6 +40,7 @@ void config_init(pd_config_t *conf)
 {
     memset(conf, 0, sizeof(*conf));
     conf->threads = config_default_threads();
+    conf->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
     conf->upstream.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     conf->upstream.io_timeout_ms = DEFAULT_IO_TIMEOUT_MS;
     conf->upstream.websocket_timeout_ms = DEFAULT_WEBSOCKET_TIMEOUT_MS;
@@ -50,6 +53,7 @@ void config_init(pd_config_t *conf)
     conf->client.max_header_bytes = DEFAULT_MAX_HEADER_BYTES;
     conf->client.max_target_bytes = DEFAULT_MAX_TARGET_BYTES;
     conf->client.request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+    conf->client.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
     conf->client.body_budget = DEFAULT_BODY_BUDGET;
 }
 

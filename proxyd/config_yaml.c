@@ -182,6 +182,11 @@ static int set_client_request_timeout(parse_ctx_t *pc, const char *key, yaml_nod
     return set_duration(pc, key, value, &pc->conf->client.request_timeout_ms);
 }
 
+static int set_client_idle_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->client.idle_timeout_ms);
+}
+
 static int set_client_body_budget(parse_ctx_t *pc, const char *key, yaml_node_t *value)
 {
     return set_size(pc, key, value, &pc->conf->client.body_budget);
@@ -198,6 +203,7 @@ static const key_rule_t client_rules[] = {{"send_timeout", set_client_send_timeo
                                           {"max_target_bytes", set_client_max_target_bytes},
                                           {"underscores_in_headers", set_client_underscores},
                                           {"request_timeout", set_client_request_timeout},
+                                          {"idle_timeout", set_client_idle_timeout},
                                           {"body_budget", set_client_body_budget},
                                           {NULL, NULL}};
 
@@ -575,9 +581,15 @@ static int set_trusted_proxies(parse_ctx_t *pc, const char *key, yaml_node_t *va
     return each_value(pc, key, value, add_trusted_proxy);
 }
 
+static int set_shutdown_timeout(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    return set_duration(pc, key, value, &pc->conf->shutdown_timeout_ms);
+}
+
 static const key_rule_t top_rules[] = {{"trusted_proxies", set_trusted_proxies},
                                        {"listen", set_listen},
                                        {"threads", set_threads},
+                                       {"shutdown_timeout", set_shutdown_timeout},
                                        {"registry", set_registry},
                                        {"upstream", set_upstream},
                                        {"max_request_body", set_max_request_body},

@@ -27,6 +27,18 @@ static void usage(FILE *out)
             PROXYD_CONFIG_FILE);
 }
 
+/* With auth on, every request is checked by the registry entry auth.service
+ * names; without that entry each would be refused with a 503, so proxyd does not
+ * start. A later reload or admin change that drops the entry fails closed the same way. */
+static int check_auth_service(const pd_config_t *conf, pd_snapshot_t *snap, char *err, size_t errlen)
+{
+    if (!conf->auth.enabled || snapshot_lookup(snap, conf->auth.service, strlen(conf->auth.service)) != NULL)
+        return 0;
+    snprintf(err, errlen, "%s: auth.service '%s' is not an entry of the registry %s: every request would be refused (503)",
+             conf->path, conf->auth.service, conf->registry);
+    return -1;
+}
+
 /* Reads both files and the admin token; prints the first error. */
 static int load_all(pd_config_t *conf, const char *file, pd_registry_file_t *rf, pd_snapshot_t **snap)
 {
@@ -36,6 +48,8 @@ static int load_all(pd_config_t *conf, const char *file, pd_registry_file_t *rf,
         goto fail;
     registry_file_init(rf, conf->registry);
     if ((*snap = registry_file_load(rf, err, sizeof(err))) == NULL)
+        goto fail;
+    if (check_auth_service(conf, *snap, err, sizeof(err)) != 0)
         goto fail;
     if (conf->admin.enabled) {
         if ((token = token_load(conf->admin.token_file, err, sizeof(err))) == NULL)

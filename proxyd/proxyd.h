@@ -84,6 +84,7 @@ typedef struct pd_config {
     pd_listen_t *listens;
     size_t num_listens;
     unsigned threads;
+    uint64_t shutdown_timeout_ms; /* after SIGTERM, how long requests and tunnels in flight may still run */
     struct {
         uint64_t connect_timeout_ms;
         uint64_t io_timeout_ms;        /* longest silence from an upstream; a service's timeout overrides it */
@@ -103,6 +104,7 @@ typedef struct pd_config {
         uint64_t request_timeout_ms; /* longest wait for progress while a request head or body arrives */
         size_t body_budget;          /* per worker: request bodies buffered at once */
         uint64_t send_timeout_ms;    /* longest wait for a client to take response bytes */
+        uint64_t idle_timeout_ms;    /* an HTTP/1 keep-alive or HTTP/2 connection with no request is closed */
     } client;
     struct {
         int enabled; /* an admin: key was given */
@@ -332,7 +334,8 @@ typedef struct pd_client {
     int state;
     size_t seen_size; /* the request's buffered bytes at the last change */
     const char *seen_bytes;
-    uint64_t since; /* loop time of the last change */
+    size_t seen_written; /* response bytes written when idleness was last seen to start */
+    uint64_t since;      /* loop time of the last change */
 } pd_client_t;
 
 /* ---- the admin API ---- */

@@ -7,8 +7,6 @@
 #include <uv.h>
 #include "proxyd.h"
 
-/* In-flight requests get this long to finish after SIGTERM. */
-#define GRACEFUL_SHUTDOWN_MS 10000
 #define DRAIN_CHECK_MS 50
 
 struct pd_worker {
@@ -22,6 +20,7 @@ struct pd_worker {
     size_t num_listeners;
     uv_async_t stop_async;
     uv_timer_t drain_timer;
+    uint64_t shutdown_timeout_ms; /* the grace period requests and tunnels in flight get after SIGTERM */
     uint64_t drain_deadline;
     size_t num_conns;    /* client connections open */
     size_t num_requests; /* requests between the counting handler and the end of their response */
@@ -151,7 +150,7 @@ static void on_stop(uv_async_t *async)
     for (i = 0; i < worker->num_listeners; i++)
         uv_close((uv_handle_t *)&worker->listeners[i], NULL);
     h2o_context_request_shutdown(&worker->ctx);
-    worker->drain_deadline = uv_now(&worker->loop) + GRACEFUL_SHUTDOWN_MS;
+    worker->drain_deadline = uv_now(&worker->loop) + worker->shutdown_timeout_ms;
     uv_timer_start(&worker->drain_timer, on_drain_check, 0, DRAIN_CHECK_MS);
 }
 
@@ -218,6 +217,7 @@ static void worker_init(pd_worker_t *worker, unsigned id, const pd_config_t *con
     worker->stop_async.data = worker;
     uv_timer_init(&worker->loop, &worker->drain_timer);
     worker->drain_timer.data = worker;
+    worker->shutdown_timeout_ms = conf->shutdown_timeout_ms;
     worker->guard = client_guard_new(&worker->loop, conf);
 }
 

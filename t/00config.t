@@ -21,6 +21,7 @@ subtest 'a good configuration' => sub {
 listen: [127.0.0.1:8080, "[::1]:8080", "*:8081"]
 threads: 2
 registry: services.yaml
+shutdown_timeout: 30s
 max_request_body: 1MiB
 auth:
   service: auth
@@ -58,6 +59,7 @@ upstream:
   keepalive: 0
 client:
   send_timeout: 30s
+  idle_timeout: 75s
 trusted_proxies: [127.0.0.1, 10.0.0.0/8, "fd00::/8", "::1"]
 YAML
 weather: {url: http://127.0.0.1:9001, preserve_host: true, websocket_timeout: 1s}
@@ -112,6 +114,10 @@ my @bad_settings = (
     ["client:\n  underscores_in_headers: yes\n", qr{client\.underscores_in_headers: 'yes' is not true or false}, 'bad boolean'],
     ["client:\n  max_header_bytes: 0\n", qr{client\.max_header_bytes: '0' is not a size}, 'zero header bytes'],
     ["client:\n  request_timeout: 0\n", qr{client\.request_timeout: '0' is not a duration}, 'zero request timeout'],
+    ["shutdown_timeout: 0\n", qr{proxyd\.yaml:1:19: shutdown_timeout: '0' is not a duration from 1ms to 24h}, 'zero shutdown timeout'],
+    ["shutdown_timeout: 25h\n", qr{shutdown_timeout: '25h' is not a duration}, 'shutdown timeout too long'],
+    ["client:\n  idle_timeout: 0\n", qr{proxyd\.yaml:2:17: client\.idle_timeout: '0' is not a duration}, 'zero idle timeout'],
+    ["client:\n  idle_timeout: forever\n", qr{client\.idle_timeout: 'forever' is not a duration}, 'bad idle timeout'],
     ["client:\n  max_target_bytes: 8 KB\n", qr{client\.max_target_bytes: '8 KB' is not a size}, 'bad target size'],
     ["client:\n  keepalive: 5s\n", qr{client\.keepalive: unknown key}, 'unknown client key'],
     ["registry: missing.yaml\n", qr{missing\.yaml: No such file}, 'missing registry'],
@@ -216,6 +222,32 @@ subtest 'proxyd does not start on a bad registry' => sub {
     my $out = `$cmd -c $dir/proxyd.yaml 2>&1`;
     is $? >> 8, 1, 'exit 1';
     like $out, qr{services\.yaml:1:10: weather: invalid URL}, 'names file:line:column';
+};
+
+subtest 'auth.service must name a registry entry' => sub {
+    my ($rc, $out) = check("listen: 127.0.0.1:8080\nauth:\n  service: gate\n",
+        "weather: http://127.0.0.1:9001\nauth: http://127.0.0.1:9002\n");
+    is $rc, 1, '-t exits 1';
+    like $out, qr{\Q$dir\E/proxyd\.yaml: auth\.service 'gate' is not an entry of the registry \Q$dir\E/services\.yaml},
+        'names the settings file, the service and the registry' or diag $out;
+    unlike $out, qr/configuration OK/, 'and does not say OK';
+    ($rc, $out) = check("listen: 127.0.0.1:8080\nauth: {}\n");
+    is $rc, 1, 'the default service name "auth" missing: exit 1';
+    like $out, qr{auth\.service 'auth' is not an entry}, 'names the default' or diag $out;
+    ($rc, $out) = check("listen: 127.0.0.1:8080\nauth:\n  service: gate\n", "gate: http://127.0.0.1:9002\n");
+    is $rc, 0, 'present: exit 0' or diag $out;
+    ($rc, $out) = check("listen: 127.0.0.1:8080\n", "{}\n");
+    is $rc, 0, 'auth off: no entry needed' or diag $out;
+
+    my $port = empty_port();
+    write_file("$dir/services.yaml", "weather: http://127.0.0.1:9001\n");
+    write_file("$dir/proxyd.yaml", "listen: 127.0.0.1:$port\nauth:\n  service: gate\n");
+    my $cmd = bin('proxyd/proxyd');
+    $out = `$cmd -c $dir/proxyd.yaml 2>&1`;
+    is $? >> 8, 1, 'start-up: exit 1';
+    like $out, qr{proxyd\.yaml: auth\.service 'gate' is not an entry of the registry .*services\.yaml}, 'start-up: says why'
+        or diag $out;
+    ok !Util::port_open($port), 'nothing listens';
 };
 
 subtest 'an address in use stops start-up' => sub {

@@ -36,13 +36,14 @@ subtest 'the file after many changes reloads to the same registry after a restar
 };
 
 subtest 'auth: false and public: true round-trip through the file, the API and a restart' => sub {
-    # forward auth on, its service not in the registry: a checked request gets 503, an unchecked one goes through
-    my $settings = "auth:\n  service: nosuch\n";
+    # forward auth on, its service not answering: a checked request gets 503, an unchecked one goes through
+    my $settings = "auth:\n  service: gate\n";
+    my $gate = 'http://127.0.0.1:' . empty_port();
     my $p = spawn_proxyd(admin => 1, settings => $settings,
-        services => "open: {url: '$url', auth: false}\npub: {url: '$url', public: true}\nplain: $url\n");
+        services => "open: {url: '$url', auth: false}\npub: {url: '$url', public: true}\nplain: $url\ngate: $gate\n");
     my (undef, $body) = $p->admin(GET => '/services');
     is_deeply $body->{services}, { open => { url => $url, auth => JSON::PP::false }, pub => { url => $url, public => JSON::PP::true },
-        plain => { url => $url } }, 'from the file to the API';
+        plain => { url => $url }, gate => { url => $gate } }, 'from the file to the API';
     my ($status, $put) = $p->admin(PUT => '/services/both', encode_json({ url => $url, auth => JSON::PP::false, public => JSON::PP::true }));
     is $status, 201, 'PUT with both';
     is_deeply $put, { name => 'both', url => $url, auth => JSON::PP::false, public => JSON::PP::true }, 'answered with both';

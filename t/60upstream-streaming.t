@@ -93,8 +93,8 @@ sub read_slowly {
         return ($total, 1) unless $n;
         $total += $n;
         $tick->() if $tick;
-        my $due = $start + $total / $rate;
-        sleep($due - time) if $due > time;
+        my $wait = $start + $total / $rate - time;    # one clock reading: it may pass the due time in between
+        sleep($wait) if $wait > 0;
     }
     return ($total, 0);
 }

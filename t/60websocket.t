@@ -435,4 +435,22 @@ subtest 'SIGTERM: an open tunnel lives through the grace period, then is closed'
     ok wait_for('service side closed', sub { events($ws, 'closed') == 1 }, 3), 'the service saw its connection closed';
 };
 
+subtest 'SIGTERM with shutdown_timeout: 1s: the tunnel is closed after a second' => sub {
+    my $ws = spawn_ws();
+    my $proxyd = setup($ws, settings => "shutdown_timeout: 1s\n");
+    my $c = WsClient->new;
+    ok $c->cmd(op => 'open', name => 'a', url => wsurl($proxyd, '/ws/echo?key=supersecret'))->{ok}, 'open';
+    my $start = time;
+    kill 'TERM', $proxyd->pid;
+    sleep 0.3;
+    $c->cmd(op => 'send', name => 'a', text => 'still there');
+    is_deeply $c->cmd(op => 'recv', name => 'a'), { text => 'still there' }, 'the tunnel works at 0.3 s';
+    my $res = $c->cmd(op => 'wait_closed', name => 'a', timeout => 10);
+    my $closed_after = time - $start;
+    ok $res->{closed}, 'the tunnel is closed';
+    cmp_ok $closed_after, '<', 5, sprintf('within a few seconds (%.1f s), not after the default 10 s', $closed_after);
+    ok wait_for('exit', sub { !$proxyd->running }, 3), sprintf('proxyd exits (%.1f s after SIGTERM)', time - $start);
+    is $proxyd->stop, 0, 'with status 0';
+};
+
 done_testing;
