@@ -47,7 +47,7 @@ static int load_all(pd_config_t *conf, const char *file, pd_registry_file_t *rf,
     }
     return 0;
 fail:
-    fprintf(stderr, "proxyd: %s\n", err);
+    log_errorx("%s", err);
     return -1;
 }
 
@@ -210,6 +210,7 @@ int main(int argc, char **argv)
     config_init(&conf);
     if (load_all(&conf, file, &rf, &snap) != 0)
         return 1;
+    log_set_level(conf.log_level);
     if (test_only) {
         printf("proxyd: %s and %s: configuration OK (%zu service%s)\n", file, conf.registry, snap->num_services,
                snap->num_services == 1 ? "" : "s");

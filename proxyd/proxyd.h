@@ -84,6 +84,7 @@ typedef struct pd_config {
     pd_listen_t *listens;
     size_t num_listens;
     unsigned threads;
+    int log_level; /* LOG_ERR, LOG_WARNING or LOG_INFO: lines below it are dropped */
     struct {
         uint64_t connect_timeout_ms;
         uint64_t io_timeout_ms;        /* longest silence from an upstream; a service's timeout overrides it */
@@ -352,6 +353,8 @@ typedef struct pd_sampler {
 
 /* log.c */
 void log_init(const char *progname);
+void log_set_level(int priority);
+void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -33,7 +33,7 @@ subtest 'the token' => sub {
 };
 
 subtest 'the admin listener and the front end are separate' => sub {
-    my $listening = qr/^proxyd: listening with 2 threads, registry .*, admin API on 127\.0\.0\.1:$proxyd->{admin_port}$/m;
+    my $listening = qr/^<6>proxyd: listening with 2 threads, registry .*, admin API on 127\.0\.0\.1:$proxyd->{admin_port}$/m;
     ok wait_for('log', sub { $proxyd->log =~ $listening }), 'the log names the admin address' or diag $proxyd->log;
     is $http->get($proxyd->url('/services'))->{status}, 404, 'front end: /services is just an unknown service';
     my ($status) = $proxyd->admin(GET => '/one/x');
