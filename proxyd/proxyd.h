@@ -485,6 +485,7 @@ int websocket_accept(h2o_iovec_t key, char accept[PD_WEBSOCKET_ACCEPT_SIZE]);
 
 /* listen.c */
 const char *listen_name(const pd_listen_t *addr, char *buf, size_t len);
+const char *listen_names(const pd_listen_t *addrs, size_t num, char *buf, size_t len);
 int listen_check_free(const char *what, const pd_listen_t *addr, char *err, size_t errlen);
 int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen);
 

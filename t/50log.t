@@ -67,4 +67,22 @@ subtest 'log_level' => sub {
     like $out, qr{^<3>proxyd: .*threads: 'many'}, 'log_level does not hide errors' or diag $out;
 };
 
+subtest 'the start line names every address and the registry' => sub {
+    my $dir = temp_dir();
+    my ($port, $port6, $admin_port) = (empty_port(), empty_port(), empty_port());
+    write_file("$dir/services.yaml", $services);
+    write_file("$dir/admin.token", "$Util::ADMIN_TOKEN\n");
+    chmod 0600, "$dir/admin.token";
+    write_file("$dir/proxyd.yaml", "listen: [127.0.0.1:$port, \"[::1]:$port6\"]\nthreads: 1\nregistry: services.yaml\n"
+        . "admin:\n  listen: 127.0.0.1:$admin_port\n  token_file: admin.token\n");
+    my $p = spawn(cmd => [bin('proxyd/proxyd'), '-c', "$dir/proxyd.yaml"], port => $port, log => "$dir/proxyd.log");
+    my $line = qr/^<6>proxyd: listening on 127\.0\.0\.1:$port, \[::1\]:$port6 with 1 thread; admin API on 127\.0\.0\.1:$admin_port; registry \Q$dir\E\/services\.yaml$/m;
+    ok wait_for('log', sub { $p->log =~ $line }), 'both addresses, one thread, the admin address, the registry' or diag $p->log;
+    is $p->stop, 0, 'exit 0';
+
+    my $log = log_after_stop(threads => 3);
+    like $log, qr/^<6>proxyd: listening on 127\.0\.0\.1:\d+ with 3 threads; admin API off; registry \S+\/services\.yaml$/m,
+        'no admin: block: "admin API off"' or diag $log;
+};
+
 done_testing;
