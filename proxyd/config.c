@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,6 +42,7 @@ void config_init(pd_config_t *conf)
     memset(conf, 0, sizeof(*conf));
     conf->threads = config_default_threads();
     conf->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    conf->log_level = LOG_INFO;
     conf->upstream.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     conf->upstream.io_timeout_ms = DEFAULT_IO_TIMEOUT_MS;
     conf->upstream.websocket_timeout_ms = DEFAULT_WEBSOCKET_TIMEOUT_MS;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include "proxyd.h"
 
 typedef struct parse_ctx {
@@ -92,6 +93,26 @@ static int set_threads(parse_ctx_t *pc, const char *key, yaml_node_t *value)
         return -1;
     pc->conf->threads = (unsigned)n;
     return 0;
+}
+
+static int set_log_level(parse_ctx_t *pc, const char *key, yaml_node_t *value)
+{
+    static const struct {
+        const char *name;
+        int priority;
+    } levels[] = {{"error", LOG_ERR}, {"warning", LOG_WARNING}, {"info", LOG_INFO}};
+    const char *s;
+    size_t i;
+
+    if ((s = expect_scalar(pc, key, value)) == NULL)
+        return -1;
+    for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (strcmp(s, levels[i].name) == 0) {
+            pc->conf->log_level = levels[i].priority;
+            return 0;
+        }
+    }
+    return ydoc_error(pc->yd, value, pc->err, pc->errlen, "%s: '%s' is not error, warning or info", key, s);
 }
 
 static int set_registry(parse_ctx_t *pc, const char *key, yaml_node_t *value)
@@ -591,6 +612,7 @@ static const key_rule_t top_rules[] = {{"trusted_proxies", set_trusted_proxies},
                                        {"threads", set_threads},
                                        {"shutdown_timeout", set_shutdown_timeout},
                                        {"registry", set_registry},
+                                       {"log_level", set_log_level},
                                        {"upstream", set_upstream},
                                        {"max_request_body", set_max_request_body},
                                        {"client", set_client},

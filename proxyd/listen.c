@@ -91,6 +91,26 @@ const char *listen_name(const pd_listen_t *addr, char *buf, size_t len)
     return buf;
 }
 
+/* The `num` addresses of `addrs` as listen_name() writes them, joined by ", ";
+ * cut short with "..." when `len` is too small for all of them. */
+const char *listen_names(const pd_listen_t *addrs, size_t num, char *buf, size_t len)
+{
+    char one[512];
+    size_t i, used = 0;
+
+    buf[0] = '\0';
+    for (i = 0; i < num; i++) {
+        int n = snprintf(buf + used, len - used, "%s%s", i > 0 ? ", " : "", listen_name(&addrs[i], one, sizeof(one)));
+        if (n < 0 || (size_t)n >= len - used) {
+            if (len >= 4)
+                strcpy(buf + len - 4, "...");
+            break;
+        }
+        used += (size_t)n;
+    }
+    return buf;
+}
+
 /* Whether nobody listens on `addr` yet. The workers' sockets share their port with
  * SO_REUSEPORT, which would also let them share it with another process of the
  * same user (a second proxyd started by mistake), the kernel then splitting

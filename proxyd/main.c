@@ -61,7 +61,7 @@ static int load_all(pd_config_t *conf, const char *file, pd_registry_file_t *rf,
     }
     return 0;
 fail:
-    fprintf(stderr, "proxyd: %s\n", err);
+    log_errorx("%s", err);
     return -1;
 }
 
@@ -139,6 +139,17 @@ static void on_signal(uv_signal_t *handle, int signum)
     change_queue_on_idle(changes, on_changes_done, handle->loop);
 }
 
+/* The start line: where proxyd can be reached and what it serves, for an
+ * operator reading the log after a restart. */
+static void log_started(const pd_config_t *conf, int admin_on)
+{
+    char listens[1024], admin[512];
+
+    log_info("listening on %s with %u thread%s; admin API %s%s; registry %s",
+             listen_names(conf->listens, conf->num_listens, listens, sizeof(listens)), conf->threads, conf->threads == 1 ? "" : "s",
+             admin_on ? "on " : "off", admin_on ? listen_name(&conf->admin.listen, admin, sizeof(admin)) : "", conf->registry);
+}
+
 /* Runs until SIGTERM or SIGINT; SIGHUP re-reads the registry. The handlers are in
  * place before the first listener opens, so an early SIGHUP cannot kill proxyd.
  * The admin API shares this loop, so registry changes happen one at a time. */
@@ -166,8 +177,7 @@ static void run(const pd_config_t *conf, h2o_globalconf_t *globalconf, pd_regist
         fatalx("%s", err);
     if (workers_start(conf, globalconf, err, sizeof(err)) != 0)
         fatalx("%s", err);
-    log_info("listening with %u thread%s, registry %s%s%s", conf->threads, conf->threads == 1 ? "" : "s", conf->registry,
-             admin != NULL ? ", admin API on " : "", admin != NULL ? listen_name(&conf->admin.listen, err, sizeof(err)) : "");
+    log_started(conf, admin != NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     workers_join();
     if (admin != NULL)
@@ -224,6 +234,7 @@ int main(int argc, char **argv)
     config_init(&conf);
     if (load_all(&conf, file, &rf, &snap) != 0)
         return 1;
+    log_set_level(conf.log_level);
     if (test_only) {
         printf("proxyd: %s and %s: configuration OK (%zu service%s)\n", file, conf.registry, snap->num_services,
                snap->num_services == 1 ? "" : "s");

@@ -85,6 +85,7 @@ typedef struct pd_config {
     size_t num_listens;
     unsigned threads;
     uint64_t shutdown_timeout_ms; /* after SIGTERM, how long requests and tunnels in flight may still run */
+    int log_level;                /* LOG_ERR, LOG_WARNING or LOG_INFO: lines below it are dropped */
     struct {
         uint64_t connect_timeout_ms;
         uint64_t io_timeout_ms;        /* longest silence from an upstream; a service's timeout overrides it */
@@ -355,6 +356,8 @@ typedef struct pd_sampler {
 
 /* log.c */
 void log_init(const char *progname);
+void log_set_level(int priority);
+void log_errorx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -487,6 +490,7 @@ int websocket_accept(h2o_iovec_t key, char accept[PD_WEBSOCKET_ACCEPT_SIZE]);
 
 /* listen.c */
 const char *listen_name(const pd_listen_t *addr, char *buf, size_t len);
+const char *listen_names(const pd_listen_t *addrs, size_t num, char *buf, size_t len);
 int listen_check_free(const char *what, const pd_listen_t *addr, char *err, size_t errlen);
 int listen_open(const char *what, const pd_listen_t *addr, int reuseport, int **fds, size_t *num_fds, char *err, size_t errlen);
 

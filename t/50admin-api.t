@@ -33,7 +33,7 @@ subtest 'the token' => sub {
 };
 
 subtest 'the admin listener and the front end are separate' => sub {
-    my $listening = qr/^proxyd: listening with 2 threads, registry .*, admin API on 127\.0\.0\.1:$proxyd->{admin_port}$/m;
+    my $listening = qr/^<6>proxyd: listening on 127\.0\.0\.1:$proxyd->{port} with 2 threads; admin API on 127\.0\.0\.1:$proxyd->{admin_port}; registry \S+\/services\.yaml$/m;
     ok wait_for('log', sub { $proxyd->log =~ $listening }), 'the log names the admin address' or diag $proxyd->log;
     is $http->get($proxyd->url('/services'))->{status}, 404, 'front end: /services is just an unknown service';
     my ($status) = $proxyd->admin(GET => '/one/x');
@@ -245,7 +245,7 @@ subtest 'admin on a host name' => sub {
     ok wait_for('admin', sub { Util::port_open($port) }), 'admin.listen: localhost:<port> listens';
     my $res = $http->get("http://localhost:$port/services", { headers => { Authorization => "Bearer $Util::ADMIN_TOKEN" } });
     is $res->{status}, 200, 'and answers' or diag $p->log;
-    ok wait_for('log', sub { $p->log =~ /admin API on localhost:$port$/m }), 'the log names it as written' or diag $p->log;
+    ok wait_for('log', sub { $p->log =~ /; admin API on localhost:$port; / }), 'the log names it as written' or diag $p->log;
     is $p->stop, 0, 'exit 0';
 };
 
@@ -257,7 +257,7 @@ subtest 'admin on a unix socket' => sub {
     my $p = spawn_proxyd(dir => $dir, services => "one: http://127.0.0.1:@{[$one->port]}\n",
         settings => "admin:\n  listen: unix:$sock\n  token_file: admin.token\n");
     ok wait_for('socket', sub { -S $sock }), 'the socket exists';
-    ok wait_for('log', sub { $p->log =~ /admin API on unix:\Q$sock\E$/m }), 'the log names it' or diag $p->log;
+    ok wait_for('log', sub { $p->log =~ /; admin API on unix:\Q$sock\E; / }), 'the log names it' or diag $p->log;
     is sprintf('%o', (stat $sock)[2] & 0777), '600', 'only its owner may use it';
     my $out = `curl -s --unix-socket $sock -H 'Authorization: Bearer $Util::ADMIN_TOKEN' http://admin/services`;
     like $out, qr/"version":1/, 'curl --unix-socket reaches it';

@@ -72,6 +72,10 @@ is $http->get($proxyd->url('/up/x?key=wrong'))->{status}, 401, 'denied';
 $auth->stop;
 is $http->get($proxyd->url('/up/x?key=other'))->{status}, 503, 'the auth service is down: 503';
 
+# A request is counted by its status once libh2o frees it, a moment after the client has the answer.
+ok wait_for('counted', sub { ((scrape())[1]{'proxyd_responses_total{class=5xx,service=up}'} // 0) == 1 }),
+    'every answer is counted';
+
 subtest 'after traffic: exact counts' => sub {
     my ($families, $s) = scrape();
     my %want = (

@@ -77,14 +77,6 @@ subtest 'forward auth: its service in the registry, its latest check' => sub {
     is $p->stop, 0, 'exit 0';
 };
 
-subtest 'forward auth whose service is missing at start' => sub {
-    my $p = spawn_proxyd(admin => 1, settings => "auth:\n  service: auth\n",
-        services => "up: http://127.0.0.1:@{[$up->port]}\n");
-    my ($status, $body) = probe($p, '/ready');
-    is_deeply [$status, $body], [503, { status => 'not ready', reason => 'forward auth is on and its service is not in the registry' }],
-        'not ready, with the reason';
-    is_deeply [probe($p, '/health')], [200, { status => 'ok' }], 'but alive';
-    is $p->stop, 0, 'exit 0';
-};
+# A registry without the auth service at start is refused before anything listens (t/00config.t).
 
 done_testing;

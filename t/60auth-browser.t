@@ -22,7 +22,10 @@ sub spawn_recorder {
 }
 
 # What reached a recorder: its checks in order, each {n, path, headers => {name => [values]}}.
-sub checks { map { decode_json($_) } grep {/^\{/} split /\n/, $_[0]->log }
+sub checks {
+    my ($log) = $_[0]->log =~ /\A(.*\n)?/s;    # whole lines only: a check still being printed is not one yet
+    return map { decode_json($_) } grep {/^\{/} split /\n/, $log // '';
+}
 
 # The demo auth service's last check: {path, headers => {name => value}}.
 sub last_check { decode_json($http->get($_[0]->url('/last'))->{content}) }

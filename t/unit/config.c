@@ -1,5 +1,5 @@
-/* t/unit/config.c: the value parsers of config.c (durations, sizes, listen addresses, trusted_proxies' CIDR blocks) and
- * config_load's auth lists (request_headers, response_headers, vary). */
+/* t/unit/config.c: the value parsers of config.c (durations, sizes, listen addresses and their names for the log,
+ * trusted_proxies' CIDR blocks) and config_load's auth lists (request_headers, response_headers, vary). */
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -185,6 +185,29 @@ static void test_parse_listen(void)
     long_unix[5 + 107] = 'a';
     long_unix[5 + 108] = '\0';
     ok(config_parse_listen(long_unix, &l) == -1, "a unix socket path of 108 bytes is refused");
+}
+
+/* The start line's list of addresses: as written, joined, cut short with "..." rather than overflowing. */
+static void test_listen_names(void)
+{
+    static const char *const texts[] = {"127.0.0.1:8080", "[::1]:8080", "*:8081", "unix:/run/proxyd/admin.sock"};
+    pd_listen_t addrs[4];
+    char buf[128], small[20];
+    size_t i;
+
+    for (i = 0; i < 4; i++)
+        config_parse_listen(texts[i], &addrs[i]);
+    is_str(listen_names(addrs, 1, buf, sizeof(buf)), "127.0.0.1:8080", "one address");
+    is_str(listen_names(addrs, 4, buf, sizeof(buf)), "127.0.0.1:8080, [::1]:8080, *:8081, unix:/run/proxyd/admin.sock",
+           "four, each as written, joined by \", \"");
+    is_str(listen_names(addrs, 0, buf, sizeof(buf)), "", "none: empty");
+    is_str(listen_names(addrs, 4, small, sizeof(small)), "127.0.0.1:8080, ...", "too long for the buffer: cut short with ...");
+    is_str(listen_names(addrs, 1, small, 15), "127.0.0.1:8080", "exactly fitting: not cut");
+    is_str(listen_names(addrs, 1, small, 14), "127.0.0.1:...", "one byte short: cut");
+    for (i = 0; i < 4; i++) {
+        free(addrs[i].host);
+        free(addrs[i].unix_path);
+    }
 }
 
 static void test_parse_cidr(void)
@@ -448,6 +471,7 @@ int main(void)
     test_parse_size();
     test_format_size();
     test_parse_listen();
+    test_listen_names();
     test_parse_cidr();
     test_cidr_match();
     if (mkdtemp(tmp_dir) == NULL)
